@@ -1,0 +1,118 @@
+using System.Collections;
+using System.Diagnostics.CodeAnalysis;
+
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// An immutable set of named, typed values describing where a message came from (subject, sequence,
+/// delivery count, headers, timestamps).
+/// </summary>
+/// <remarks>
+/// Small by design: a flat array searched linearly, which beats a dictionary for the handful of entries a
+/// source sets. Build one with <see cref="CreateBuilder(int)"/> or derive with <see cref="With{TValue}(AttributeKey{TValue}, TValue)"/>.
+/// Well-known keys are in <see cref="MessageAttributeKeys"/>; any stage may add its own.
+/// </remarks>
+public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string, object?>>
+{
+    private readonly KeyValuePair<string, object?>[] _entries;
+
+    private MessageAttributes(KeyValuePair<string, object?>[] entries) => _entries = entries;
+
+    /// <summary>No attributes.</summary>
+    public static MessageAttributes Empty { get; } = new([]);
+
+    /// <inheritdoc/>
+    public int Count => _entries.Length;
+
+    /// <summary>Reads an attribute.</summary>
+    /// <returns><see langword="true"/> if present with a value of type <typeparamref name="TValue"/>.</returns>
+    public bool TryGet<TValue>(AttributeKey<TValue> key, [MaybeNullWhen(false)] out TValue value)
+    {
+        foreach (var entry in _entries)
+        {
+            if (string.Equals(entry.Key, key.Name, StringComparison.Ordinal) && entry.Value is TValue typed)
+            {
+                value = typed;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <summary>Reads an attribute, or <paramref name="fallback"/> when absent.</summary>
+    public TValue GetOrDefault<TValue>(AttributeKey<TValue> key, TValue fallback = default!)
+        => TryGet(key, out var value) ? value : fallback;
+
+    /// <summary>Reads an attribute by name, whatever its type (for generic tools such as the daemon's field mapping).</summary>
+    public bool TryGetValue(string name, out object? value)
+    {
+        foreach (var entry in _entries)
+        {
+            if (string.Equals(entry.Key, name, StringComparison.Ordinal))
+            {
+                value = entry.Value;
+                return true;
+            }
+        }
+
+        value = null;
+        return false;
+    }
+
+    /// <summary>A copy with <paramref name="key"/> set to <paramref name="value"/> (replacing an earlier value).</summary>
+    public MessageAttributes With<TValue>(AttributeKey<TValue> key, TValue value)
+    {
+        var index = Array.FindIndex(_entries, e => string.Equals(e.Key, key.Name, StringComparison.Ordinal));
+        KeyValuePair<string, object?>[] copy;
+        if (index >= 0)
+        {
+            copy = (KeyValuePair<string, object?>[])_entries.Clone();
+            copy[index] = new(key.Name, value);
+        }
+        else
+        {
+            copy = new KeyValuePair<string, object?>[_entries.Length + 1];
+            _entries.CopyTo(copy, 0);
+            copy[^1] = new(key.Name, value);
+        }
+
+        return new MessageAttributes(copy);
+    }
+
+    /// <summary>Starts a builder sized for <paramref name="capacity"/> entries.</summary>
+    public static Builder CreateBuilder(int capacity = 8) => new(capacity);
+
+    /// <summary>Enumerates the entries in the order they were set.</summary>
+    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)_entries).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Collects attributes, then freezes them into a <see cref="MessageAttributes"/>.</summary>
+    public sealed class Builder
+    {
+        private readonly List<KeyValuePair<string, object?>> _entries;
+
+        internal Builder(int capacity) => _entries = new(capacity);
+
+        /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>, replacing an earlier value.</summary>
+        public Builder Set<TValue>(AttributeKey<TValue> key, TValue value)
+        {
+            var index = _entries.FindIndex(e => string.Equals(e.Key, key.Name, StringComparison.Ordinal));
+            if (index >= 0)
+            {
+                _entries[index] = new(key.Name, value);
+            }
+            else
+            {
+                _entries.Add(new(key.Name, value));
+            }
+
+            return this;
+        }
+
+        /// <summary>The frozen set.</summary>
+        public MessageAttributes Build() => _entries.Count == 0 ? Empty : new MessageAttributes([.. _entries]);
+    }
+}
