@@ -23,7 +23,7 @@ internal sealed class DestinationStage<T>
         _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
         {
             MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
-            BoundedCapacity = options.BoundedCapacity,
+            BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
         });
         run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync);
     }

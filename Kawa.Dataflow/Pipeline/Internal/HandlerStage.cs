@@ -47,7 +47,7 @@ internal sealed class HandlerStage<TIn, TOut>
             var block = new TransformManyBlock<Segment<TIn>, Segment<TOut>>(ProcessAsync, new ExecutionDataflowBlockOptions
             {
                 MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
-                BoundedCapacity = options.BoundedCapacity,
+                BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
                 EnsureOrdered = options.KeyOrdered || options.EnsureOrdered,
             });
             block.LinkTo(target, new DataflowLinkOptions { PropagateCompletion = true });
@@ -63,7 +63,7 @@ internal sealed class HandlerStage<TIn, TOut>
             _lanes[i] = new TransformManyBlock<Segment<TIn>, Segment<TOut>>(ProcessAsync, new ExecutionDataflowBlockOptions
             {
                 MaxDegreeOfParallelism = 1,
-                BoundedCapacity = options.BoundedCapacity,
+                BoundedCapacity = options.BoundedCapacity + 1,
             });
             _lanes[i].LinkTo(target);
         }
