@@ -154,6 +154,18 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
 
     // ---- In-flight accounting -------------------------------------------------------------------------------
 
+    /// <summary>
+    /// How many more messages (and bytes) the pump may read, given what it already holds, from one snapshot of the
+    /// counters. Settling only ever adds room, so the pump can spend this budget without re-reading the counters the
+    /// acking threads write (which would bounce their cache line between cores at every message).
+    /// </summary>
+    public int Room(int held, long heldBytes, out long bytesRoom)
+    {
+        bytesRoom = _maxInFlightBytes - Volatile.Read(ref _inFlightBytes) - heldBytes;
+        var room = _maxInFlight - Volatile.Read(ref _inFlight) - held;
+        return bytesRoom <= 0 || room <= 0 ? 0 : (int)Math.Min(room, int.MaxValue);
+    }
+
     /// <summary>Whether the pump may read one more message, given what it already holds.</summary>
     public bool HasRoom(int held, long heldBytes)
         => Volatile.Read(ref _inFlight) + held < _maxInFlight && Volatile.Read(ref _inFlightBytes) + heldBytes < _maxInFlightBytes;

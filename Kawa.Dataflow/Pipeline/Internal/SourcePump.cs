@@ -49,21 +49,27 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     private async Task PumpAsync()
     {
         var stop = run.StopToken;
+        var room = 0;
+        var bytesRoom = 0L;
         while (!stop.IsCancellationRequested)
         {
-            if (!run.HasRoom(_count, _bytes))
+            if (room <= 0 || bytesRoom <= 0)
             {
-                await HandOnAsync().ConfigureAwait(false);
-                try
+                room = run.Room(_count, _bytes, out bytesRoom);
+                if (room <= 0)
                 {
-                    await run.WaitForRoomAsync().ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
+                    await HandOnAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await run.WaitForRoomAsync().ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                        return;
+                    }
 
-                continue;
+                    continue;
+                }
             }
 
             Delivery<T> delivery;
@@ -125,6 +131,8 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
 
             (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
             _bytes += size;
+            room--;
+            bytesRoom -= size;
             if (_count == _segmentSize)
             {
                 await HandOnAsync().ConfigureAwait(false);
