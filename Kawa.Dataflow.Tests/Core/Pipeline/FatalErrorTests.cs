@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+
+namespace Kawa.Dataflow.Tests.Core.Pipeline;
+
+public class FatalErrorTests
+{
+    private sealed class Boom(string message) : Exception(message);
+
+    /// <summary>Every token settled once; an ack only for a message the destination wrote.</summary>
+    private static void AssertNothingUnfinishedAcked(TestSource<int> source, IEnumerable<int> written)
+    {
+        var durable = written.ToHashSet();
+        Assert.That(source.Tokens.Select(t => t.Completions), Is.All.EqualTo(1));
+        foreach (var token in source.Tokens.Where(t => t.Outcome == AckOutcome.Acked))
+        {
+            Assert.That(durable, Does.Contain(token.Id), $"message {token.Id} acked without being written");
+        }
+    }
+
+    [Test]
+    public async Task RunAsync_SourceThrows_StageSourceWithOriginalInnerAndInFlightNacked()
+    {
+        var boom = new Boom("broker gone");
+        var delivered = 0;
+        var tokens = new ConcurrentQueue<RecordingToken>();
+        var source = new SourceFunc<int>(_ =>
+        {
+            if (delivered == 5)
+            {
+                throw boom;
+            }
+
+            var token = new RecordingToken(delivered);
+            tokens.Enqueue(token);
+            return new ValueTask<Delivery<int>>(new Delivery<int>(new Message<int>(delivered++), token));
+        });
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var destination = new DestinationFunc<int>(async (ack, _, ct) =>
+        {
+            await gate.Task.WaitAsync(ct);
+            ack.Ack();
+        });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-source").From(source).To(destination).Build(new PipelineOptions { SegmentSize = 1 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("source"));
+        Assert.That(error.Pipeline, Is.EqualTo("fatal-source"));
+        Assert.That(error.InnerException, Is.SameAs(boom));
+        Assert.That(error.Message, Does.Contain("source").And.Contain("fatal-source").And.Contain("broker gone"));
+        Assert.That(tokens, Has.Count.EqualTo(5));
+        Assert.That(tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()));
+    }
+
+    [Test]
+    public async Task RunAsync_HandlerThrowsUnderFatal_StageHandlerNameAndNothingUnfinishedAcked()
+    {
+        var boom = new Boom("bad record");
+        var source = new TestSource<int>(TestMessages.Ints(100));
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-handler")
+            .From(source)
+            .Handle<int>("parse", (m, _) => m.Value == 40 ? throw boom : new ValueTask<Messages<int>>(m))
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 4 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("handler:parse"));
+        Assert.That(error.InnerException, Is.SameAs(boom));
+        Assert.That(source.Tokens.Single(t => t.Id == 40).Outcome, Is.EqualTo(AckOutcome.Negative()));
+        AssertNothingUnfinishedAcked(source, destination.Written.Select(m => m.Value));
+        Assert.That(destination.Flushes, Is.EqualTo(1), "the destination is still told to settle what it holds");
+    }
+
+    [Test]
+    public async Task RunAsync_DestinationThrows_StageDestinationAndTokenNacked()
+    {
+        var boom = new Boom("disk full");
+        var source = new TestSource<int>(TestMessages.Ints(100));
+        var written = new ConcurrentQueue<int>();
+        var destination = new DestinationFunc<int>((ack, messages, _) =>
+        {
+            if (messages[0].Value == 30)
+            {
+                throw boom;
+            }
+
+            written.Enqueue(messages[0].Value);
+            ack.Ack();
+            return default;
+        });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-destination").From(source).To(destination).Build(new PipelineOptions { SegmentSize = 8 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("destination"));
+        Assert.That(error.InnerException, Is.SameAs(boom));
+        Assert.That(source.Tokens.Single(t => t.Id == 30).Outcome, Is.EqualTo(AckOutcome.Negative()));
+        Assert.That(source.Tokens.Where(t => t.Id > 30).Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()));
+        AssertNothingUnfinishedAcked(source, written);
+    }
+
+    [Test]
+    public async Task RunAsync_FlushThrows_StageDestination()
+    {
+        var boom = new Boom("commit failed");
+        var held = new List<AckToken>();
+        var destination = new FlushFailingDestination(held, boom);
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-flush").From(source).To(destination).Build();
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("destination"));
+        Assert.That(error.InnerException, Is.SameAs(boom));
+
+        // The flush threw while holding the tokens: the pipeline cannot settle what it does not hold, and nothing was acked.
+        Assert.That(source.Tokens.Any(t => t.Outcome == AckOutcome.Acked), Is.False);
+    }
+
+    [Test]
+    public async Task RunAsync_SourceReturnsSameTokenTwice_FailsAsSourceError()
+    {
+        var token = new RecordingToken(0);
+        var source = new SourceFunc<int>(_ => new ValueTask<Delivery<int>>(new Delivery<int>(new Message<int>(1), token)));
+        var gate = new TaskCompletionSource();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-reused-token")
+            .From(source)
+            .To(new DestinationFunc<int>(async (ack, _, ct) =>
+            {
+                await gate.Task.WaitAsync(ct);
+                ack.Ack();
+            }))
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("source"));
+        Assert.That(error.InnerException, Is.TypeOf<InvalidOperationException>());
+        Assert.That(token.Outcome, Is.EqualTo(AckOutcome.Negative()));
+        Assert.That(token.Completions, Is.EqualTo(1));
+    }
+
+    private sealed class FlushFailingDestination(List<AckToken> held, Exception failure) : IDestination<int>
+    {
+        public ValueTask SendAsync(AckToken ack, Messages<int> messages, CancellationToken cancellationToken = default)
+        {
+            held.Add(ack);
+            return default;
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.FromException(failure);
+    }
+}

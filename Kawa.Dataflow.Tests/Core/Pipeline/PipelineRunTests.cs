@@ -1,0 +1,50 @@
+namespace Kawa.Dataflow.Tests.Core.Pipeline;
+
+public class PipelineRunTests
+{
+    [Test]
+    public async Task RunAsync_FiniteSource_DeliversEverythingInOrderAcksAllAndFlushesOnce()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(1000));
+        var destination = new RecordingDestination<string>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-finite")
+            .From(source)
+            .Handle("format", Handler.Map<int, string>(m => m.With(m.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))))
+            .To(destination)
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(Enumerable.Range(0, 1000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(source.Tokens.Select(t => t.Completions), Is.All.EqualTo(1));
+        Assert.That(destination.Flushes, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task RunAsync_HandlerEmitsNothing_PipelineAcksInput()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(10));
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-filter")
+            .From(source)
+            .Handle("odd", Handler.Filter<int>(m => m.Value % 2 == 1))
+            .To(destination)
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(new[] { 1, 3, 5, 7, 9 }));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task RunAsync_Twice_Throws()
+    {
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-twice").From(new TestSource<int>([])).To(new RecordingDestination<int>()).Build();
+        await pipeline.RunAsync();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.RunAsync());
+        Assert.That(error!.Message, Does.Contain("run-twice"));
+    }
+}

@@ -1,0 +1,112 @@
+using System.Collections.Concurrent;
+
+namespace Kawa.Dataflow.Tests.Core.Pipeline;
+
+/// <summary>A source token that records its final outcome (the base class already throws on a second one).</summary>
+public sealed class RecordingToken(int id) : AckToken
+{
+    private int _completions;
+
+    public int Id { get; } = id;
+
+    public int Completions => Volatile.Read(ref _completions);
+
+    protected override void OnCompleted(AckOutcome outcome) => Interlocked.Increment(ref _completions);
+}
+
+/// <summary>
+/// A source over a fixed list (then end of stream, or, when <c>endless</c>, waiting for cancellation), recording every
+/// token it handed out and whether a receive is pending.
+/// </summary>
+public sealed class TestSource<T> : ISource<T>
+{
+    private readonly IReadOnlyList<Message<T>> _messages;
+    private readonly bool _endless;
+    private readonly ConcurrentQueue<RecordingToken> _tokens = new();
+    private int _next;
+    private int _pending;
+
+    public TestSource(IReadOnlyList<Message<T>> messages, bool endless = false)
+    {
+        _messages = messages;
+        _endless = endless;
+    }
+
+    public int Received => Volatile.Read(ref _next);
+
+    public bool ReceivePending => Volatile.Read(ref _pending) != 0;
+
+    public IReadOnlyCollection<RecordingToken> Tokens => _tokens;
+
+    /// <summary>Called after each message is handed out, with how many were handed out.</summary>
+    public Action<int>? OnReceived { get; set; }
+
+    public async ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _pending, 1) != 0)
+        {
+            throw new InvalidOperationException("ReceiveAsync called concurrently.");
+        }
+
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var index = _next;
+            if (index >= _messages.Count)
+            {
+                if (_endless)
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+
+                return Delivery<T>.EndOfStream;
+            }
+
+            var token = new RecordingToken(index);
+            _tokens.Enqueue(token);
+            Volatile.Write(ref _next, index + 1);
+            OnReceived?.Invoke(index + 1);
+            return new Delivery<T>(_messages[index], token);
+        }
+        finally
+        {
+            Volatile.Write(ref _pending, 0);
+        }
+    }
+}
+
+/// <summary>Writes to an in-memory list, then acks (a correct destination).</summary>
+public sealed class RecordingDestination<T> : IDestination<T>
+{
+    private readonly ConcurrentQueue<Message<T>> _written = new();
+    private int _flushes;
+
+    public IReadOnlyCollection<Message<T>> Written => _written;
+
+    public int Flushes => Volatile.Read(ref _flushes);
+
+    public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        foreach (var message in messages)
+        {
+            _written.Enqueue(message);
+        }
+
+        ack.Ack();
+        return default;
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _flushes);
+        return default;
+    }
+}
+
+public static class TestMessages
+{
+    public static Message<int>[] Ints(int count, Func<int, string?>? key = null)
+        => Enumerable.Range(0, count).Select(i => new Message<int>(i, key?.Invoke(i))).ToArray();
+
+    public static TimeSpan Generous => TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,66 @@
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// The shared state of a fan-out: one parent token settled once all its children are. The parent is acked when every
+/// child was acked; otherwise it gets one negative ack with the largest delay any child asked for (a terminated
+/// child counts as not acked: the parent is redelivered, since the other outputs may not be durable).
+/// </summary>
+internal sealed class FanOutGroup(AckToken parent, int children)
+{
+    private int _remaining = children;
+    private int _notAcked;
+    private long _maxDelayTicks;
+
+    public void ChildCompleted(AckOutcome outcome)
+    {
+        if (outcome.Kind != AckKind.Ack)
+        {
+            Volatile.Write(ref _notAcked, 1);
+            var ticks = outcome.Delay.Ticks;
+            var seen = Volatile.Read(ref _maxDelayTicks);
+            while (ticks > seen)
+            {
+                var previous = Interlocked.CompareExchange(ref _maxDelayTicks, ticks, seen);
+                if (previous == seen)
+                {
+                    break;
+                }
+
+                seen = previous;
+            }
+        }
+
+        if (Interlocked.Decrement(ref _remaining) == 0)
+        {
+            parent.Complete(Volatile.Read(ref _notAcked) == 0
+                ? AckOutcome.Acked
+                : AckOutcome.Negative(TimeSpan.FromTicks(Volatile.Read(ref _maxDelayTicks))));
+        }
+    }
+}
+
+/// <summary>One output's token in a fan-out.</summary>
+internal sealed class FanOutChildToken(FanOutGroup group) : AckToken
+{
+    protected override void OnCompleted(AckOutcome outcome) => group.ChildCompleted(outcome);
+}
+
+/// <summary>
+/// The token of a dead-letter record: acking it acks the original message; a negative ack or termination of the
+/// record negatively acks the original (it was not made durable anywhere, so it must come back).
+/// </summary>
+internal sealed class DeadLetterAckToken(AckToken original, Action onAcked) : AckToken
+{
+    protected override void OnCompleted(AckOutcome outcome)
+    {
+        if (outcome.Kind == AckKind.Ack)
+        {
+            original.Complete(AckOutcome.Acked);
+            onAcked();
+        }
+        else
+        {
+            original.Complete(AckOutcome.Negative(outcome.Kind == AckKind.Nack ? outcome.Delay : TimeSpan.Zero));
+        }
+    }
+}

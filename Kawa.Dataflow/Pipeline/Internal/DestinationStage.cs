@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Threading.Tasks.Dataflow;
+
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// The destination stage: an <see cref="ActionBlock{TInput}"/> over segments calling
+/// <see cref="IDestination{T}.SendAsync"/> once per token. The destination acks; the stage only negatively acks, when
+/// the send threw or the run is aborting.
+/// </summary>
+internal sealed class DestinationStage<T>
+{
+    private readonly PipelineRun _run;
+    private readonly IDestination<T> _destination;
+    private readonly ActionBlock<Segment<T>> _block;
+    private readonly KeyValuePair<string, object?>[] _tags;
+
+    public DestinationStage(PipelineRun run, IDestination<T> destination, DestinationOptions options)
+    {
+        _run = run;
+        _destination = destination;
+        _tags = run.StageTags(PipelineStage.Destination);
+        _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
+        {
+            MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
+            BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
+        });
+        run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync);
+    }
+
+    public ITargetBlock<Segment<T>> Target => _block;
+
+    public Task Completion => _block.Completion;
+
+    private Task ProcessAsync(Segment<T> input)
+    {
+        if (Telemetry.ActivitySource.HasListeners())
+        {
+            return ProcessSlowAsync(input, 0, default, started: false);
+        }
+
+        for (var i = 0; i < input.Count; i++)
+        {
+            var envelope = input.Items[i];
+            if (_run.IsAborting)
+            {
+                envelope.Ack.TryComplete(AckOutcome.Negative());
+                continue;
+            }
+
+            var pending = Send(envelope);
+            if (!pending.IsCompleted)
+            {
+                return ProcessSlowAsync(input, i, pending, started: true);
+            }
+
+            try
+            {
+                pending.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                Failed(envelope, ex);
+            }
+        }
+
+        Segment<T>.Return(input.Items);
+        return Task.CompletedTask;
+    }
+
+    private async Task ProcessSlowAsync(Segment<T> input, int index, ValueTask pending, bool started)
+    {
+        for (var i = index; i < input.Count; i++)
+        {
+            var envelope = input.Items[i];
+            var resume = started && i == index;
+            if (_run.IsAborting && !resume)
+            {
+                envelope.Ack.TryComplete(AckOutcome.Negative());
+                continue;
+            }
+
+            using var activity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.send", ActivityKind.Producer) : null;
+            activity?.SetTag(Telemetry.PipelineTag, _run.Name);
+            activity?.SetTag(Telemetry.StageTag, PipelineStage.Destination);
+            try
+            {
+                if (resume)
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                else
+                {
+                    await Send(envelope).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                Failed(envelope, ex);
+            }
+        }
+
+        Segment<T>.Return(input.Items);
+    }
+
+    private ValueTask Send(in Envelope<T> envelope)
+    {
+        try
+        {
+            return _destination.SendAsync(envelope.Ack, new Messages<T>(envelope.Message), _run.AbortToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException(ex);
+        }
+    }
+
+    /// <summary>A send threw: the token is negatively acked; unless the run was told to stop, the run fails.</summary>
+    private void Failed(in Envelope<T> envelope, Exception exception)
+    {
+        if (!(exception is OperationCanceledException && _run.IsAborting))
+        {
+            if (Telemetry.Failed.Enabled)
+            {
+                Telemetry.Failed.Add(1, _tags);
+            }
+
+            _run.ReportFatal(PipelineStage.Destination, exception);
+        }
+
+        envelope.Ack.TryComplete(AckOutcome.Negative());
+    }
+}

@@ -1,0 +1,420 @@
+using System.Diagnostics;
+using System.Threading.Tasks.Dataflow;
+
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// One handler stage: a <see cref="TransformManyBlock{TInput, TOutput}"/> over segments (or, key-ordered, a dispatcher
+/// feeding one sequential block per lane), calling the handler one message at a time and settling or passing on each
+/// message's token.
+/// </summary>
+/// <remarks>
+/// Token rules: zero outputs, the stage acks the input; one output travels on with the input's own token; several
+/// outputs each get a child token and the input is settled once all of them are (see <see cref="FanOutGroup"/>).
+/// A failure goes to the error policy. In abort mode every envelope not yet handled is negatively acked.
+/// </remarks>
+internal sealed class HandlerStage<TIn, TOut>
+{
+    private readonly PipelineRun _run;
+    private readonly IHandler<TIn, TOut> _handler;
+    private readonly ErrorPolicy _policy;
+    private readonly string _stage;
+    private readonly int _segmentSize;
+    private readonly KeyValuePair<string, object?>[] _tags;
+    private readonly Action _onDeadLettered;
+    private readonly TransformManyBlock<Segment<TIn>, Segment<TOut>>[]? _lanes;
+    private int _nextUnkeyedLane;
+
+    public HandlerStage(PipelineRun run, string name, IHandler<TIn, TOut> handler, StageOptions options, ITargetBlock<Segment<TOut>> target)
+    {
+        _run = run;
+        _handler = handler;
+        _policy = options.ErrorPolicy;
+        _stage = PipelineStage.Handler(name);
+        _segmentSize = run.Options.SegmentSize;
+        _tags = run.StageTags(_stage);
+        _onDeadLettered = () =>
+        {
+            if (Telemetry.DeadLettered.Enabled)
+            {
+                Telemetry.DeadLettered.Add(1, _tags);
+            }
+        };
+        RegisterDeadLetterFlushes(_policy);
+
+        if (!options.KeyOrdered || options.MaxDegreeOfParallelism == 1)
+        {
+            var block = new TransformManyBlock<Segment<TIn>, Segment<TOut>>(ProcessAsync, new ExecutionDataflowBlockOptions
+            {
+                MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
+                BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
+                EnsureOrdered = options.KeyOrdered || options.EnsureOrdered,
+            });
+            block.LinkTo(target, new DataflowLinkOptions { PropagateCompletion = true });
+            Target = block;
+            return;
+        }
+
+        // Key-ordered: a key always maps to the same sequential lane, so its messages run one at a time in arrival
+        // order while other lanes run in parallel.
+        _lanes = new TransformManyBlock<Segment<TIn>, Segment<TOut>>[options.MaxDegreeOfParallelism];
+        for (var i = 0; i < _lanes.Length; i++)
+        {
+            _lanes[i] = new TransformManyBlock<Segment<TIn>, Segment<TOut>>(ProcessAsync, new ExecutionDataflowBlockOptions
+            {
+                MaxDegreeOfParallelism = 1,
+                BoundedCapacity = options.BoundedCapacity + 1,
+            });
+            _lanes[i].LinkTo(target);
+        }
+
+        var dispatcher = new ActionBlock<Segment<TIn>>(DispatchAsync, new ExecutionDataflowBlockOptions { BoundedCapacity = options.BoundedCapacity });
+        var lanes = _lanes;
+        dispatcher.Completion.ContinueWith(
+            _ =>
+            {
+                foreach (var lane in lanes)
+                {
+                    lane.Complete();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        Task.WhenAll(lanes.Select(l => l.Completion)).ContinueWith(
+            _ => target.Complete(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        Target = dispatcher;
+    }
+
+    public ITargetBlock<Segment<TIn>> Target { get; }
+
+    private void RegisterDeadLetterFlushes(ErrorPolicy policy)
+    {
+        while (policy is RetryErrorPolicy retry)
+        {
+            policy = retry.Fallback;
+        }
+
+        if (policy is DeadLetterErrorPolicy deadLetter && deadLetter.Destination is IDestination<DeadLetter<TIn>> destination)
+        {
+            _run.AddFlush(_stage, destination, destination.FlushAsync);
+        }
+    }
+
+    private async Task DispatchAsync(Segment<TIn> input)
+    {
+        var lanes = _lanes!;
+        var parts = new Envelope<TIn>[]?[lanes.Length];
+        var counts = new int[lanes.Length];
+        try
+        {
+            for (var i = 0; i < input.Count; i++)
+            {
+                var envelope = input.Items[i];
+                var key = envelope.Message.Key;
+                var lane = key is null
+                    ? _nextUnkeyedLane++ % lanes.Length
+                    : (int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)lanes.Length);
+                (parts[lane] ??= Segment<TIn>.Rent(input.Count))[counts[lane]++] = envelope;
+            }
+
+            Segment<TIn>.Return(input.Items);
+        }
+        catch (Exception ex)
+        {
+            _run.ReportFatal(_stage, ex);
+            input.NackRemainingAndReturn(0);
+            return;
+        }
+
+        for (var lane = 0; lane < lanes.Length; lane++)
+        {
+            if (counts[lane] == 0)
+            {
+                continue;
+            }
+
+            var part = new Segment<TIn>(parts[lane]!, counts[lane]);
+            if (lanes[lane].Post(part))
+            {
+                continue;
+            }
+
+            bool accepted;
+            try
+            {
+                accepted = await lanes[lane].SendAsync(part, _run.AbortToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                accepted = false;
+            }
+
+            if (!accepted)
+            {
+                part.NackRemainingAndReturn(0);
+            }
+        }
+    }
+
+    private Task<IEnumerable<Segment<TOut>>> ProcessAsync(Segment<TIn> input)
+    {
+        var writer = new SegmentWriter<TOut>(_segmentSize);
+        if (Telemetry.ActivitySource.HasListeners())
+        {
+            return ProcessSlowAsync(input, 0, default, started: false, writer, 0);
+        }
+
+        var handled = 0;
+        var i = 0;
+        try
+        {
+            for (; i < input.Count; i++)
+            {
+                var envelope = input.Items[i];
+                if (_run.IsAborting)
+                {
+                    envelope.Ack.Complete(AckOutcome.Negative());
+                    continue;
+                }
+
+                var pending = Invoke(envelope.Message);
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    return ProcessSlowAsync(input, i, pending, started: true, writer, handled);
+                }
+
+                Emit(envelope, pending.Result, ref writer);
+                handled++;
+            }
+        }
+        catch (Exception ex)
+        {
+            return Task.FromResult(Fail(input, i, ex, writer, handled));
+        }
+
+        return Task.FromResult(Finish(input, writer, handled));
+    }
+
+    private async Task<IEnumerable<Segment<TOut>>> ProcessSlowAsync(Segment<TIn> input, int index, ValueTask<Messages<TOut>> pending, bool started, SegmentWriter<TOut> writer, int handled)
+    {
+        var i = index;
+        try
+        {
+            for (; i < input.Count; i++)
+            {
+                var envelope = input.Items[i];
+                if (_run.IsAborting && !(started && i == index))
+                {
+                    envelope.Ack.Complete(AckOutcome.Negative());
+                    continue;
+                }
+
+                var (emit, outputs) = await HandleOneAsync(envelope, pending, started && i == index).ConfigureAwait(false);
+                handled++;
+                if (emit)
+                {
+                    Emit(envelope, outputs, ref writer);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            return Fail(input, i, ex, writer, handled);
+        }
+
+        return Finish(input, writer, handled);
+    }
+
+    private async ValueTask<(bool Emit, Messages<TOut> Outputs)> HandleOneAsync(Envelope<TIn> envelope, ValueTask<Messages<TOut>> pending, bool started)
+    {
+        using var activity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.handle") : null;
+        activity?.SetTag(Telemetry.PipelineTag, _run.Name);
+        activity?.SetTag(Telemetry.StageTag, _stage);
+        Exception failure;
+        try
+        {
+            var outputs = started
+                ? await pending.ConfigureAwait(false)
+                : await Invoke(envelope.Message).ConfigureAwait(false);
+            return (true, outputs);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+        }
+
+        activity?.SetStatus(ActivityStatusCode.Error, failure.Message);
+        return await RecoverAsync(envelope, failure).ConfigureAwait(false);
+    }
+
+    private ValueTask<Messages<TOut>> Invoke(Message<TIn> message)
+    {
+        try
+        {
+            return _handler.HandleAsync(message, _run.AbortToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<Messages<TOut>>(ex);
+        }
+    }
+
+    /// <summary>Applies the error policy: either the handler eventually succeeded (emit) or the token was settled here.</summary>
+    private async ValueTask<(bool Emit, Messages<TOut> Outputs)> RecoverAsync(Envelope<TIn> envelope, Exception failure)
+    {
+        var policy = _policy;
+        var retries = 0;
+        var attempts = 1;
+        while (true)
+        {
+            if (failure is OperationCanceledException && _run.IsAborting)
+            {
+                // Told to stop, not a failure: the message comes back.
+                envelope.Ack.Complete(AckOutcome.Negative());
+                return default;
+            }
+
+            if (Telemetry.Failed.Enabled)
+            {
+                Telemetry.Failed.Add(1, _tags);
+            }
+
+            while (policy is RetryErrorPolicy exhausted && retries >= exhausted.MaxRetries)
+            {
+                policy = exhausted.Fallback;
+                retries = 0;
+            }
+
+            if (policy is not RetryErrorPolicy retry)
+            {
+                await SettleAsync(envelope, policy, failure, attempts).ConfigureAwait(false);
+                return default;
+            }
+
+            retries++;
+            var delay = retry.BackOff(retries, Random.Shared.NextDouble());
+            Log.Retrying(_run.Logger, _run.Name, _stage, delay, retries, retry.MaxRetries, failure);
+            try
+            {
+                await Task.Delay(delay, _run.Options.TimeProvider, _run.AbortToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                envelope.Ack.Complete(AckOutcome.Negative());
+                return default;
+            }
+
+            attempts++;
+            try
+            {
+                return (true, await Invoke(envelope.Message).ConfigureAwait(false));
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+        }
+    }
+
+    private async ValueTask SettleAsync(Envelope<TIn> envelope, ErrorPolicy policy, Exception failure, int attempts)
+    {
+        switch (policy.Kind)
+        {
+            case ErrorPolicyKind.NegativeAck:
+                Log.PolicySettled(_run.Logger, _run.Name, _stage, policy.ToString()!, AckKind.Nack, failure);
+                envelope.Ack.Complete(AckOutcome.Negative(ErrorPolicy.NegativeAckDelay(policy)));
+                break;
+            case ErrorPolicyKind.Skip:
+                Log.Skipped(_run.Logger, _run.Name, _stage, attempts, envelope.Message.Key, failure);
+                if (Telemetry.Skipped.Enabled)
+                {
+                    Telemetry.Skipped.Add(1, _tags);
+                }
+
+                envelope.Ack.Complete(AckOutcome.Acked);
+                break;
+            case ErrorPolicyKind.Terminate:
+                Log.PolicySettled(_run.Logger, _run.Name, _stage, policy.ToString()!, AckKind.Terminate, failure);
+                envelope.Ack.Complete(AckOutcome.Terminated);
+                break;
+            case ErrorPolicyKind.DeadLetter:
+                await DeadLetterAsync(envelope, (IDestination<DeadLetter<TIn>>)((DeadLetterErrorPolicy)policy).Destination, failure, attempts).ConfigureAwait(false);
+                break;
+            default:
+                _run.ReportFatal(_stage, failure);
+                envelope.Ack.Complete(AckOutcome.Negative());
+                break;
+        }
+    }
+
+    private async ValueTask DeadLetterAsync(Envelope<TIn> envelope, IDestination<DeadLetter<TIn>> destination, Exception failure, int attempts)
+    {
+        Log.DeadLettering(_run.Logger, _run.Name, _stage, attempts, envelope.Message.Key, failure);
+        var original = envelope.Message;
+        var record = new DeadLetter<TIn>(original, _stage, failure.GetType().FullName ?? failure.GetType().Name, failure.Message, attempts, _run.Options.TimeProvider.GetUtcNow());
+        var token = new DeadLetterAckToken(envelope.Ack, _onDeadLettered);
+        try
+        {
+            await destination.SendAsync(token, new Message<DeadLetter<TIn>>(record, original.Key, original.Topic, original.Attributes), _run.AbortToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Not written: the original must come back (a dead-letter destination that throws must not settle the token).
+            Log.DeadLetterFailed(_run.Logger, _run.Name, _stage, ex);
+            token.TryComplete(AckOutcome.Negative());
+        }
+    }
+
+    private static void Emit(in Envelope<TIn> envelope, Messages<TOut> outputs, ref SegmentWriter<TOut> writer)
+    {
+        switch (outputs.Count)
+        {
+            case 0:
+                envelope.Ack.Complete(AckOutcome.Acked);
+                break;
+            case 1:
+                writer.Add(outputs[0], envelope.Ack);
+                break;
+            default:
+                var group = new FanOutGroup(envelope.Ack, outputs.Count);
+                foreach (var output in outputs)
+                {
+                    writer.Add(output, new FanOutChildToken(group));
+                }
+
+                break;
+        }
+    }
+
+    private IEnumerable<Segment<TOut>> Finish(Segment<TIn> input, SegmentWriter<TOut> writer, int handled)
+    {
+        Segment<TIn>.Return(input.Items);
+        if (handled > 0 && Telemetry.Handled.Enabled)
+        {
+            Telemetry.Handled.Add(handled, _tags);
+        }
+
+        if (writer.Total > 0 && Telemetry.Emitted.Enabled)
+        {
+            Telemetry.Emitted.Add(writer.Total, _tags);
+        }
+
+        return writer.ToEnumerable();
+    }
+
+    /// <summary>A bug (ours or a component settling a token twice): stop the run, nack what this segment still holds.</summary>
+    private IEnumerable<Segment<TOut>> Fail(Segment<TIn> input, int index, Exception exception, SegmentWriter<TOut> writer, int handled)
+    {
+        _run.ReportFatal(_stage, exception);
+        for (var i = index; i < input.Count; i++)
+        {
+            input.Items[i].Ack.TryComplete(AckOutcome.Negative());
+        }
+
+        return Finish(input, writer, handled);
+    }
+}

@@ -1,0 +1,322 @@
+using Microsoft.Extensions.Logging;
+
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// The state of one run: stop and abort signals, the first fatal error, the in-flight accounting every source token
+/// reports to, and the flushes to call at the end.
+/// </summary>
+/// <remarks>
+/// Two signals: <see cref="StopToken"/> stops reading the source (graceful drain); <see cref="AbortToken"/> (drain
+/// timeout or fatal error) puts every stage into abort mode, where each envelope it still gets is negatively acked
+/// rather than processed, and cancels handlers, sends and flushes. Blocks are never cancelled or faulted, so no
+/// buffered envelope is ever dropped without an outcome.
+/// </remarks>
+internal sealed class PipelineRun : IAckObserver, IDisposable
+{
+    private readonly CancellationTokenSource _stopCts = new();
+    private readonly CancellationTokenSource _abortCts = new();
+    private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(string Stage, object Destination, Func<CancellationToken, ValueTask> Flush)> _flushes = [];
+    private readonly int _maxInFlight;
+    private readonly long _maxInFlightBytes;
+    private readonly int _resumeMargin;
+
+    private long _inFlight;
+    private long _inFlightBytes;
+    private TaskCompletionSource? _roomWaiter;
+    private TaskCompletionSource? _settledWaiter;
+    private StageFailure? _failure;
+    private ITimer? _drainTimer;
+    private int _draining;
+    private int _drainTimedOut;
+    private int _finished;
+
+    public PipelineRun(string name, PipelineOptions options)
+    {
+        Name = name;
+        Options = options;
+        Logger = options.LoggerFactory.CreateLogger("Kawa.Dataflow.Pipeline");
+        PipelineTags = [new(Telemetry.PipelineTag, name)];
+        SourceTags = StageTags(PipelineStage.Source);
+        _maxInFlight = options.MaxInFlightMessages;
+        _maxInFlightBytes = options.MaxInFlightBytes;
+
+        // Wake the pump only once a useful amount of room is free, not at every single ack.
+        _resumeMargin = Math.Clamp(Math.Min(options.SegmentSize, _maxInFlight / 4), 1, _maxInFlight);
+        _abortCts.Token.UnsafeRegister(static s => ((PipelineRun)s!)._aborted.TrySetResult(), this);
+    }
+
+    public string Name { get; }
+
+    public PipelineOptions Options { get; }
+
+    public ILogger Logger { get; }
+
+    public KeyValuePair<string, object?>[] PipelineTags { get; }
+
+    public KeyValuePair<string, object?>[] SourceTags { get; }
+
+    /// <summary>Fires when the source must no longer be read.</summary>
+    public CancellationToken StopToken => _stopCts.Token;
+
+    /// <summary>Fires when the run stops without draining: the drain timed out or a stage failed fatally.</summary>
+    public CancellationToken AbortToken => _abortCts.Token;
+
+    public bool IsAborting => _abortCts.IsCancellationRequested;
+
+    public StageFailure? Failure => Volatile.Read(ref _failure);
+
+    public bool DrainTimedOut => Volatile.Read(ref _drainTimedOut) != 0;
+
+    public long InFlight => Volatile.Read(ref _inFlight);
+
+    public long InFlightBytes => Volatile.Read(ref _inFlightBytes);
+
+    /// <summary>Test hook: told each time the pump starts waiting for in-flight room (after it handed on everything it held).</summary>
+    public Action? PumpWaitingForRoom { get; set; }
+
+    public KeyValuePair<string, object?>[] StageTags(string stage) => [new(Telemetry.PipelineTag, Name), new(Telemetry.StageTag, stage)];
+
+    /// <summary>Registers a flush to call when the stages are done; one per destination instance.</summary>
+    public void AddFlush(string stage, object destination, Func<CancellationToken, ValueTask> flush)
+    {
+        foreach (var existing in _flushes)
+        {
+            if (ReferenceEquals(existing.Destination, destination))
+            {
+                return;
+            }
+        }
+
+        _flushes.Add((stage, destination, flush));
+    }
+
+    /// <summary>The caller's token fired: stop reading and start the drain clock.</summary>
+    public void BeginDrain()
+    {
+        if (Interlocked.Exchange(ref _draining, 1) != 0 || Volatile.Read(ref _finished) != 0)
+        {
+            return;
+        }
+
+        Log.Draining(Logger, Name, Options.DrainTimeout);
+        CancelQuietly(_stopCts);
+        if (Options.DrainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            _drainTimer = Options.TimeProvider.CreateTimer(static s => ((PipelineRun)s!).OnDrainTimeout(), this, Options.DrainTimeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnDrainTimeout()
+    {
+        if (Volatile.Read(ref _finished) != 0 || IsAborting)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _drainTimedOut, 1);
+        Log.DrainTimedOut(Logger, Name, Options.DrainTimeout);
+        Abort();
+    }
+
+    /// <summary>Records a fatal error (the first one wins) and aborts the run.</summary>
+    public void ReportFatal(string stage, Exception exception)
+    {
+        if (Interlocked.CompareExchange(ref _failure, new StageFailure(stage, exception), null) is null)
+        {
+            Log.StageFailed(Logger, Name, stage, exception);
+        }
+
+        Abort();
+    }
+
+    public void Abort()
+    {
+        CancelQuietly(_stopCts);
+        CancelQuietly(_abortCts);
+    }
+
+    private static void CancelQuietly(CancellationTokenSource cts)
+    {
+        try
+        {
+            cts.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback someone registered on our token threw; cancellation itself happened.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    // ---- In-flight accounting -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// How many more messages (and bytes) the pump may read, given what it already holds, from one snapshot of the
+    /// counters. Settling only ever adds room, so the pump can spend this budget without re-reading the counters the
+    /// acking threads write (which would bounce their cache line between cores at every message).
+    /// </summary>
+    public int Room(int held, long heldBytes, out long bytesRoom)
+    {
+        bytesRoom = _maxInFlightBytes - Volatile.Read(ref _inFlightBytes) - heldBytes;
+        var room = _maxInFlight - Volatile.Read(ref _inFlight) - held;
+        return bytesRoom <= 0 || room <= 0 ? 0 : (int)Math.Min(room, int.MaxValue);
+    }
+
+    /// <summary>Whether the pump may read one more message, given what it already holds.</summary>
+    public bool HasRoom(int held, long heldBytes)
+        => Volatile.Read(ref _inFlight) + held < _maxInFlight && Volatile.Read(ref _inFlightBytes) + heldBytes < _maxInFlightBytes;
+
+    /// <summary>The pump hands a segment on: from now on its messages count as in flight.</summary>
+    public void AddInFlight(int count, long bytes)
+    {
+        Interlocked.Add(ref _inFlight, count);
+        Interlocked.Add(ref _inFlightBytes, bytes);
+        if (Telemetry.Received.Enabled)
+        {
+            Telemetry.Received.Add(count, SourceTags);
+        }
+
+        if (Telemetry.InFlight.Enabled)
+        {
+            Telemetry.InFlight.Add(count, PipelineTags);
+        }
+
+        if (Telemetry.InFlightBytes.Enabled)
+        {
+            Telemetry.InFlightBytes.Add(bytes, PipelineTags);
+        }
+    }
+
+    /// <summary>Waits until there is room to read again. Throws <see cref="OperationCanceledException"/> when the source must not be read any more.</summary>
+    public async ValueTask WaitForRoomAsync()
+    {
+        while (!HasRoom(0, 0))
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _roomWaiter, waiter);
+            if (HasRoom(0, 0))
+            {
+                Interlocked.CompareExchange(ref _roomWaiter, null, waiter);
+                break;
+            }
+
+            PumpWaitingForRoom?.Invoke();
+            await waiter.Task.WaitAsync(StopToken).ConfigureAwait(false);
+        }
+    }
+
+    void IAckObserver.OnCompleted(AckToken token, AckOutcome outcome, long bytes)
+    {
+        var left = Interlocked.Decrement(ref _inFlight);
+        var leftBytes = bytes == 0 ? Volatile.Read(ref _inFlightBytes) : Interlocked.Add(ref _inFlightBytes, -bytes);
+
+        var counter = outcome.Kind switch
+        {
+            AckKind.Ack => Telemetry.Acked,
+            AckKind.Nack => Telemetry.NegativeAcked,
+            _ => Telemetry.Terminated,
+        };
+        if (counter.Enabled)
+        {
+            counter.Add(1, PipelineTags);
+        }
+
+        if (Telemetry.InFlight.Enabled)
+        {
+            Telemetry.InFlight.Add(-1, PipelineTags);
+        }
+
+        if (bytes != 0 && Telemetry.InFlightBytes.Enabled)
+        {
+            Telemetry.InFlightBytes.Add(-bytes, PipelineTags);
+        }
+
+        var roomWaiter = Volatile.Read(ref _roomWaiter);
+        if (roomWaiter is not null && left <= _maxInFlight - _resumeMargin && leftBytes < _maxInFlightBytes
+            && Interlocked.CompareExchange(ref _roomWaiter, null, roomWaiter) == roomWaiter)
+        {
+            roomWaiter.TrySetResult();
+        }
+
+        if (left == 0)
+        {
+            Volatile.Read(ref _settledWaiter)?.TrySetResult();
+        }
+    }
+
+    // ---- End of run ------------------------------------------------------------------------------------------
+
+    /// <summary>Calls every registered flush once, with the abort token (it fires at the drain timeout).</summary>
+    public async Task FlushAllAsync()
+    {
+        foreach (var (stage, _, flush) in _flushes)
+        {
+            try
+            {
+                await flush(AbortToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (IsAborting)
+            {
+                // Told to stop: what it did not settle is reported by WaitForSettledAsync.
+            }
+            catch (Exception ex)
+            {
+                if (Telemetry.Failed.Enabled)
+                {
+                    Telemetry.Failed.Add(1, StageTags(stage));
+                }
+
+                ReportFatal(stage, ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until every source token read has its final outcome. After an abort it does not wait: by then every
+    /// stage has negatively acked what it held and each destination was told to; anything left is held by a
+    /// destination that broke its contract, and is only logged (the source redelivers it after its ack timeout).
+    /// </summary>
+    public async Task WaitForSettledAsync()
+    {
+        if (Volatile.Read(ref _inFlight) > 0 && !IsAborting)
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _settledWaiter, waiter);
+            if (Volatile.Read(ref _inFlight) > 0)
+            {
+                await Task.WhenAny(waiter.Task, _aborted.Task).ConfigureAwait(false);
+            }
+        }
+
+        var left = Volatile.Read(ref _inFlight);
+        if (left > 0)
+        {
+            Log.LeftUnsettled(Logger, Name, left);
+        }
+    }
+
+    public void Dispose()
+    {
+        Volatile.Write(ref _finished, 1);
+        _drainTimer?.Dispose();
+
+        // The token sources stay undisposed on purpose: a destination may still look at a token it was given
+        // (for example its flush token from a background timer) after the run returned.
+    }
+}
+
+/// <summary>A fatal failure and where it happened.</summary>
+internal sealed record StageFailure(string Stage, Exception Exception);
+
+/// <summary>Stage names used in telemetry tags and errors.</summary>
+internal static class PipelineStage
+{
+    public const string Source = "source";
+    public const string Destination = "destination";
+
+    public static string Handler(string name) => "handler:" + name;
+}

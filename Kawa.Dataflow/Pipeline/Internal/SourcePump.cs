@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Threading.Tasks.Dataflow;
+
+namespace Kawa.Dataflow;
+
+/// <summary>What starts a run: the loop that reads the source.</summary>
+internal interface ISourcePump
+{
+    /// <summary>Reads until end of stream, stop or failure, then completes the first block. Never throws.</summary>
+    Task RunAsync();
+}
+
+/// <summary>
+/// The one loop that calls <see cref="ISource{T}.ReceiveAsync"/>, never concurrently. It reads only while the run's
+/// in-flight limits allow, batches deliveries into segments, and hands a segment on whenever it is full, the source has
+/// nothing ready, or the limits are reached, so nothing waits in the pump while the pump waits.
+/// </summary>
+internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, ITargetBlock<Segment<T>> target) : ISourcePump
+{
+    private readonly int _segmentSize = run.Options.SegmentSize;
+    private Envelope<T>[]? _items;
+    private int _count;
+    private long _bytes;
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            await PumpAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Only a bug of ours gets here; surface it rather than hang.
+            run.ReportFatal(PipelineStage.Source, ex);
+        }
+        finally
+        {
+            try
+            {
+                await HandOnAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                target.Complete();
+            }
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        var stop = run.StopToken;
+        var room = 0;
+        var bytesRoom = 0L;
+        while (!stop.IsCancellationRequested)
+        {
+            if (room <= 0 || bytesRoom <= 0)
+            {
+                room = run.Room(_count, _bytes, out bytesRoom);
+                if (room <= 0)
+                {
+                    await HandOnAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await run.WaitForRoomAsync().ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+            }
+
+            Delivery<T> delivery;
+            var activity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.receive", ActivityKind.Consumer) : null;
+            try
+            {
+                activity?.SetTag(Telemetry.PipelineTag, run.Name);
+                var pending = source.ReceiveAsync(stop);
+                if (!pending.IsCompleted && _count > 0)
+                {
+                    // The source has nothing ready: do not keep what we hold waiting for it.
+                    await HandOnAsync().ConfigureAwait(false);
+                }
+
+                delivery = await pending.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                run.ReportFatal(PipelineStage.Source, ex);
+                return;
+            }
+            finally
+            {
+                activity?.Dispose();
+            }
+
+            if (delivery.IsEndOfStream)
+            {
+                return;
+            }
+
+            long size;
+            try
+            {
+                size = Math.Max(0, payloadSize(delivery.Message));
+            }
+            catch (Exception ex)
+            {
+                delivery.Ack.TryComplete(AckOutcome.Negative());
+                run.ReportFatal(PipelineStage.Source, ex);
+                return;
+            }
+
+            try
+            {
+                delivery.Ack.Observe(run, size);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A token already in flight here: it belongs to an earlier delivery, so leave it alone.
+                run.ReportFatal(PipelineStage.Source, ex);
+                return;
+            }
+
+            (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
+            _bytes += size;
+            room--;
+            bytesRoom -= size;
+            if (_count == _segmentSize)
+            {
+                await HandOnAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Passes the held segment to the first block; from then on it counts as in flight.</summary>
+    private async ValueTask HandOnAsync()
+    {
+        if (_count == 0)
+        {
+            return;
+        }
+
+        var segment = new Segment<T>(_items!, _count);
+        run.AddInFlight(_count, _bytes);
+        _items = null;
+        _count = 0;
+        _bytes = 0;
+
+        if (target.Post(segment))
+        {
+            return;
+        }
+
+        bool accepted;
+        try
+        {
+            // Waiting here is the backpressure: the first stage is full. Only an abort may give up,
+            // and then the segment is negatively acked, never dropped.
+            accepted = await target.SendAsync(segment, run.AbortToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            accepted = false;
+        }
+
+        if (!accepted)
+        {
+            segment.NackRemainingAndReturn(0);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Threading.Tasks.Dataflow;
+
+namespace Kawa.Dataflow;
+
+/// <summary>The first step of building a pipeline: choose its source.</summary>
+/// <remarks>Start with <see cref="Pipeline.Create(string)"/>. Builders are immutable: each step returns a new one.</remarks>
+public sealed class PipelineBuilder
+{
+    internal PipelineBuilder(string name) => Name = name;
+
+    /// <summary>The pipeline's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Reads from <paramref name="source"/>.</summary>
+    /// <typeparam name="T">The source's payload type.</typeparam>
+    /// <param name="source">The source; called from one loop, never concurrently.</param>
+    /// <param name="payloadSize">
+    /// Measures a message for <see cref="PipelineOptions.MaxInFlightBytes"/>. Default: the length of a <c>byte[]</c>,
+    /// <see cref="ReadOnlyMemory{T}"/> or <see cref="Memory{T}"/> of bytes, or <see cref="string"/>; otherwise the
+    /// <see cref="MessageAttributeKeys.PayloadSize"/> attribute; otherwise 0.
+    /// </param>
+    public PipelineBuilder<T> From<T>(ISource<T> source, Func<Message<T>, long>? payloadSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var size = payloadSize ?? PayloadSize.Default<T>();
+        return new PipelineBuilder<T>(Name, [], (run, target) => new SourcePump<T>(run, source, size, target));
+    }
+}
+
+/// <summary>A pipeline under construction whose last stage emits <typeparamref name="T"/>: add handlers, then a destination.</summary>
+/// <typeparam name="T">The payload type the next stage receives.</typeparam>
+public sealed class PipelineBuilder<T>
+{
+    private readonly StageDescription[] _stages;
+    private readonly Func<PipelineRun, ITargetBlock<Segment<T>>, ISourcePump> _connect;
+
+    internal PipelineBuilder(string name, StageDescription[] stages, Func<PipelineRun, ITargetBlock<Segment<T>>, ISourcePump> connect)
+    {
+        Name = name;
+        _stages = stages;
+        _connect = connect;
+    }
+
+    /// <summary>The pipeline's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Adds a handler stage.</summary>
+    /// <typeparam name="TOut">What the handler emits.</typeparam>
+    /// <param name="name">The stage's name, unique in the pipeline: telemetry and errors call it <c>handler:&lt;name&gt;</c>.</param>
+    /// <param name="handler">The handler.</param>
+    /// <param name="options">Parallelism, buffering, ordering and error policy; defaults when omitted.</param>
+    public PipelineBuilder<TOut> Handle<TOut>(string name, IHandler<T, TOut> handler, StageOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var snapshot = (options ?? new StageOptions()).Clone();
+        var previous = _connect;
+        return new PipelineBuilder<TOut>(
+            Name,
+            [.. _stages, new StageDescription(name, typeof(T), snapshot)],
+            (run, target) => previous(run, new HandlerStage<T, TOut>(run, name, handler, snapshot, target).Target));
+    }
+
+    /// <summary>Adds a handler stage from a delegate.</summary>
+    /// <typeparam name="TOut">What the handler emits.</typeparam>
+    /// <param name="name">The stage's name, unique in the pipeline.</param>
+    /// <param name="handle">Handles one message; the rules of <see cref="IHandler{TIn, TOut}"/> apply.</param>
+    /// <param name="options">Parallelism, buffering, ordering and error policy; defaults when omitted.</param>
+    public PipelineBuilder<TOut> Handle<TOut>(string name, Func<Message<T>, CancellationToken, ValueTask<Messages<TOut>>> handle, StageOptions? options = null)
+        => Handle(name, new HandlerFunc<T, TOut>(handle), options);
+
+    /// <summary>Ends the pipeline at <paramref name="destination"/>.</summary>
+    /// <param name="destination">The destination; the only component that acks.</param>
+    /// <param name="options">Parallelism and buffering; defaults when omitted.</param>
+    public PipelineDefinition To(IDestination<T> destination, DestinationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var snapshot = (options ?? new DestinationOptions()).Clone();
+        var connect = _connect;
+        return new PipelineDefinition(Name, _stages, snapshot, run =>
+        {
+            var stage = new DestinationStage<T>(run, destination, snapshot);
+            return (connect(run, stage.Target), stage.Completion);
+        });
+    }
+}
+
+/// <summary>A complete pipeline description (source, handlers, destination): <see cref="Build(PipelineOptions?)"/> it.</summary>
+public sealed class PipelineDefinition
+{
+    private readonly StageDescription[] _stages;
+    private readonly DestinationOptions _destinationOptions;
+    private readonly Func<PipelineRun, (ISourcePump Pump, Task Completion)> _connect;
+
+    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, Func<PipelineRun, (ISourcePump, Task)> connect)
+    {
+        Name = name;
+        _stages = stages;
+        _destinationOptions = destinationOptions;
+        _connect = connect;
+    }
+
+    /// <summary>The pipeline's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Validates every option and creates the pipeline.</summary>
+    /// <param name="options">Pipeline-wide settings; defaults when omitted. Copied: later changes have no effect.</param>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Any option is invalid; the message lists every problem with its property.</exception>
+    public Pipeline Build(PipelineOptions? options = null)
+    {
+        var snapshot = (options ?? new PipelineOptions()).Clone();
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name))
+        {
+            errors.Add("Pipeline name must not be empty.");
+        }
+
+        snapshot.Validate(errors);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var stage in _stages)
+        {
+            var path = $"Stages[\"{stage.Name}\"]";
+            if (string.IsNullOrWhiteSpace(stage.Name))
+            {
+                errors.Add($"{path}: a handler stage name must not be empty.");
+            }
+            else if (!names.Add(stage.Name))
+            {
+                errors.Add($"{path}: the handler stage name is used more than once; names must be unique in a pipeline.");
+            }
+
+            stage.Options.Validate(path, stage.InputType, errors);
+        }
+
+        _destinationOptions.Validate("Destination", errors);
+        if (errors.Count > 0)
+        {
+            throw new Microsoft.Extensions.Options.OptionsValidationException(Name ?? string.Empty, typeof(PipelineOptions), errors);
+        }
+
+        return new Pipeline(Name!, snapshot, _connect);
+    }
+}
+
+internal sealed record StageDescription(string Name, Type InputType, StageOptions Options);

@@ -1,0 +1,99 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kawa.Dataflow;
+
+/// <summary>Pipeline-wide settings: in-flight limits, drain timeout, time and logging.</summary>
+/// <remarks>
+/// <para>Validated once, by <see cref="PipelineDefinition.Build(PipelineOptions?)"/> (or at host start-up when bound
+/// from configuration); every problem is reported at once with the property's name. The pipeline takes a copy:
+/// changing the instance afterwards has no effect.</para>
+/// <para>The most source messages that can be read but not yet finally settled is exactly
+/// <see cref="MaxInFlightMessages"/> (see <see cref="Pipeline.MaxUnsettledMessages"/>); size a JetStream consumer's
+/// <c>max_ack_pending</c> at least that large.</para>
+/// </remarks>
+public sealed class PipelineOptions
+{
+    /// <summary>The default of <see cref="MaxInFlightMessages"/>: 4096.</summary>
+    public const int DefaultMaxInFlightMessages = 4096;
+
+    /// <summary>The default of <see cref="MaxInFlightBytes"/>: 256 MiB.</summary>
+    public const long DefaultMaxInFlightBytes = 256L * 1024 * 1024;
+
+    /// <summary>The default of <see cref="SegmentSize"/>: 64.</summary>
+    public const int DefaultSegmentSize = 64;
+
+    /// <summary>The default of <see cref="DrainTimeout"/>: 25 seconds, below the generic host's 30 second shutdown timeout.</summary>
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(25);
+
+    /// <summary>
+    /// The most source messages read but not yet finally settled (acked, negatively acked or terminated), counting
+    /// tokens a destination holds for a deferred ack. The source is not read while the pipeline is at this limit.
+    /// Default <see cref="DefaultMaxInFlightMessages"/> (4096); at least 1.
+    /// </summary>
+    /// <remarks>A batching destination that waits for more messages than this before it flushes must also flush on a timer, or it waits forever.</remarks>
+    public int MaxInFlightMessages { get; set; } = DefaultMaxInFlightMessages;
+
+    /// <summary>
+    /// The payload bytes (as measured by the source's payload-size function) read but not yet finally settled.
+    /// The source is read only while fewer bytes than this are in flight, so the total may exceed it by at most one
+    /// message's size less one byte. Default <see cref="DefaultMaxInFlightBytes"/> (256 MiB); at least 1.
+    /// </summary>
+    public long MaxInFlightBytes { get; set; } = DefaultMaxInFlightBytes;
+
+    /// <summary>
+    /// How many messages the pipeline moves between stages at once (handlers still see one message at a time).
+    /// Larger segments cost less per message; the source-side segment is handed on early whenever the source has
+    /// nothing ready, so a quiet source never waits for a segment to fill. Default <see cref="DefaultSegmentSize"/> (64); 1 to 4096.
+    /// </summary>
+    public int SegmentSize { get; set; } = DefaultSegmentSize;
+
+    /// <summary>
+    /// How long a graceful stop (the run's cancellation token fired) may take: receiving stops at once, work in flight
+    /// finishes and the destination is flushed. When it expires, whatever is unfinished is negatively acked (no
+    /// delay) so the source redelivers it promptly. Default <see cref="DefaultDrainTimeout"/> (25 s); positive, or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = DefaultDrainTimeout;
+
+    /// <summary>The clock for retry back-off and the drain timeout. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Where the pipeline logs. Default <see cref="NullLoggerFactory.Instance"/>.</summary>
+    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
+
+    internal PipelineOptions Clone() => (PipelineOptions)MemberwiseClone();
+
+    internal void Validate(List<string> errors)
+    {
+        if (MaxInFlightMessages < 1)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(MaxInFlightMessages)} must be at least 1 (was {MaxInFlightMessages}).");
+        }
+
+        if (MaxInFlightBytes < 1)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(MaxInFlightBytes)} must be at least 1 (was {MaxInFlightBytes}).");
+        }
+
+        if (SegmentSize is < 1 or > 4096)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(SegmentSize)} must be between 1 and 4096 (was {SegmentSize}).");
+        }
+
+        if (DrainTimeout <= TimeSpan.Zero && DrainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(DrainTimeout)} must be positive or Timeout.InfiniteTimeSpan (was {DrainTimeout}).");
+        }
+
+        if (TimeProvider is null)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(TimeProvider)} must not be null.");
+        }
+
+        if (LoggerFactory is null)
+        {
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(LoggerFactory)} must not be null.");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+namespace Kawa.Dataflow;
+
+/// <summary>How one handler stage runs: parallelism, buffering, ordering and what happens when the handler throws.</summary>
+/// <remarks>Validated by <see cref="PipelineDefinition.Build(PipelineOptions?)"/>; the pipeline takes a copy.</remarks>
+public sealed class StageOptions
+{
+    /// <summary>How many messages the handler may work on at once. Default 1; at least 1.</summary>
+    public int MaxDegreeOfParallelism { get; set; } = 1;
+
+    /// <summary>
+    /// How many segments (each up to <see cref="PipelineOptions.SegmentSize"/> messages) the stage buffers, input and
+    /// output together, besides the ones its handler is working on; when full, the stage before it waits
+    /// (backpressure). In a key-ordered stage each of its lanes has this capacity. Default 4; at least 1.
+    /// </summary>
+    public int BoundedCapacity { get; set; } = 4;
+
+    /// <summary>
+    /// Whether outputs leave the stage in the order inputs arrived even when the handler runs in parallel. Default
+    /// <see langword="true"/>. Ignored when <see cref="KeyOrdered"/> is set: then only the order per key is kept.
+    /// </summary>
+    public bool EnsureOrdered { get; set; } = true;
+
+    /// <summary>
+    /// Whether messages with the same <see cref="Message{T}.Key"/> are handled one at a time in arrival order, while
+    /// different keys run in parallel (up to <see cref="MaxDegreeOfParallelism"/> lanes; a key always goes to the same
+    /// lane). Default <see langword="false"/>.
+    /// </summary>
+    /// <remarks>A message whose key is <see langword="null"/> has nothing to be ordered with: such messages are spread
+    /// over the lanes in turn and may run concurrently with each other (never with a keyed message of the same lane).</remarks>
+    public bool KeyOrdered { get; set; }
+
+    /// <summary>What to do when the handler throws. Default <see cref="ErrorPolicy.Fatal"/>: the pipeline stops.</summary>
+    public ErrorPolicy ErrorPolicy { get; set; } = ErrorPolicy.Fatal;
+
+    internal StageOptions Clone() => (StageOptions)MemberwiseClone();
+
+    internal void Validate(string path, Type inputType, List<string> errors)
+    {
+        if (MaxDegreeOfParallelism < 1)
+        {
+            errors.Add($"{path}.{nameof(MaxDegreeOfParallelism)} must be at least 1 (was {MaxDegreeOfParallelism}).");
+        }
+
+        if (BoundedCapacity < 1)
+        {
+            errors.Add($"{path}.{nameof(BoundedCapacity)} must be at least 1 (was {BoundedCapacity}).");
+        }
+
+        if (ErrorPolicy is null)
+        {
+            errors.Add($"{path}.{nameof(ErrorPolicy)} must not be null.");
+        }
+        else
+        {
+            ErrorPolicy.Validate($"{path}.{nameof(ErrorPolicy)}", inputType, errors);
+        }
+    }
+}
+
+/// <summary>How the destination stage runs.</summary>
+/// <remarks>Validated by <see cref="PipelineDefinition.Build(PipelineOptions?)"/>; the pipeline takes a copy.</remarks>
+public sealed class DestinationOptions
+{
+    /// <summary>How many <see cref="IDestination{T}.SendAsync"/> calls may run at once. Default 1; at least 1.</summary>
+    public int MaxDegreeOfParallelism { get; set; } = 1;
+
+    /// <summary>How many segments the destination stage buffers, besides those being sent, before the stage in front of it waits. Default 4; at least 1.</summary>
+    public int BoundedCapacity { get; set; } = 4;
+
+    internal DestinationOptions Clone() => (DestinationOptions)MemberwiseClone();
+
+    internal void Validate(string path, List<string> errors)
+    {
+        if (MaxDegreeOfParallelism < 1)
+        {
+            errors.Add($"{path}.{nameof(MaxDegreeOfParallelism)} must be at least 1 (was {MaxDegreeOfParallelism}).");
+        }
+
+        if (BoundedCapacity < 1)
+        {
+            errors.Add($"{path}.{nameof(BoundedCapacity)} must be at least 1 (was {BoundedCapacity}).");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Kawa.Dataflow.Perf;
+
+/// <summary>
+/// An in-memory source over pre-built messages whose tokens record each final outcome in a bitset, so a run can prove
+/// (inside its timed section) that every message was acked exactly once.
+/// </summary>
+internal sealed class MemorySource<T>(Message<T>[] messages) : ISource<T>
+{
+    private readonly long[] _acked = new long[(messages.Length + 63) / 64];
+    private OutcomeToken[] _tokens = [];
+    private int _next;
+    private long _notAcked;
+
+    /// <summary>Creates fresh tokens (outside the measured section: they stand for the broker's own receipts).</summary>
+    public void Reset()
+    {
+        Array.Clear(_acked);
+        _next = 0;
+        _notAcked = 0;
+        _tokens = new OutcomeToken[messages.Length];
+        for (var i = 0; i < _tokens.Length; i++)
+        {
+            _tokens[i] = new OutcomeToken(this, i);
+        }
+    }
+
+    public ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        var i = _next;
+        if (i >= messages.Length)
+        {
+            return new(Delivery<T>.EndOfStream);
+        }
+
+        _next = i + 1;
+        return new(new Delivery<T>(messages[i], _tokens[i]));
+    }
+
+    /// <summary>Throws unless every message has been acked (each token also refuses a second outcome).</summary>
+    public void Verify()
+    {
+        long count = 0;
+        foreach (var word in _acked)
+        {
+            count += long.PopCount(word);
+        }
+
+        if (count != messages.Length || Interlocked.Read(ref _notAcked) != 0)
+        {
+            throw new InvalidOperationException($"{count} of {messages.Length} messages acked, {_notAcked} not acked.");
+        }
+    }
+
+    private void Completed(int index, AckOutcome outcome)
+    {
+        if (outcome.Kind != AckKind.Ack)
+        {
+            Interlocked.Increment(ref _notAcked);
+            return;
+        }
+
+        var bit = 1L << (index & 63);
+        if ((Interlocked.Or(ref _acked[index >> 6], bit) & bit) != 0)
+        {
+            throw new InvalidOperationException($"message {index} acked twice");
+        }
+    }
+
+    private sealed class OutcomeToken(MemorySource<T> source, int index) : AckToken
+    {
+        protected override void OnCompleted(AckOutcome outcome) => source.Completed(index, outcome);
+    }
+}
+
+/// <summary>Acks each message on send.</summary>
+internal sealed class AckingDestination<T> : IDestination<T>
+{
+    public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        ack.Ack();
+        return default;
+    }
+}
+
+/// <summary>A simple batching destination: collects messages, acks a whole batch at a time (and the rest at flush).</summary>
+internal sealed class CollectingDestination<T>(int batchSize) : IDestination<T>
+{
+    private readonly List<AckToken> _tokens = new(batchSize);
+    private readonly List<T> _values = new(batchSize);
+
+    public long Collected { get; private set; }
+
+    public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        foreach (var message in messages)
+        {
+            _values.Add(message.Value);
+        }
+
+        _tokens.Add(ack);
+        if (_values.Count >= batchSize)
+        {
+            Commit();
+        }
+
+        return default;
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Commit();
+        return default;
+    }
+
+    private void Commit()
+    {
+        Collected += _values.Count;
+        _values.Clear();
+        foreach (var token in _tokens)
+        {
+            token.Ack();
+        }
+
+        _tokens.Clear();
+    }
+}
+
+/// <summary>Runs measured work and its baseline alternately and reports medians; the last line is one JSON object.</summary>
+internal static class MemoryHarness
+{
+    public const int Rounds = 5;
+
+    public static int IntOption(string[] args, string name, int fallback)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    public static async Task<int> RunAsync(string scenario, int messages, Func<Task> reset, Func<Task> measured, Func<Task> baseline, Dictionary<string, object> options)
+    {
+        Console.WriteLine($"{scenario}: {messages:N0} messages, {Rounds} alternating rounds, {Environment.ProcessorCount} cores");
+        await reset();
+        await baseline();
+        await reset();
+        await measured();
+
+        var rates = new List<double>();
+        var baseRates = new List<double>();
+        var allocs = new List<long>();
+        var baseAllocs = new List<long>();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var (baseSeconds, baseBytes) = await MeasureAsync(reset, baseline);
+            var (seconds, bytes) = await MeasureAsync(reset, measured);
+            baseRates.Add(messages / baseSeconds);
+            rates.Add(messages / seconds);
+            baseAllocs.Add(baseBytes);
+            allocs.Add(bytes);
+            Console.WriteLine($"  round {round + 1}: pipeline {messages / seconds,14:N0} msg/s ({bytes / (double)messages,7:F1} B/msg)   baseline {messages / baseSeconds,14:N0} msg/s ({baseBytes / (double)messages,7:F1} B/msg)");
+        }
+
+        var rate = Median(rates);
+        var baseRate = Median(baseRates);
+        var alloc = Median(allocs.Select(b => (double)b));
+        var baseAlloc = Median(baseAllocs.Select(b => (double)b));
+        var result = new Dictionary<string, object>
+        {
+            ["scenario"] = scenario,
+            ["messages"] = messages,
+            ["msgsPerSec"] = Math.Round(rate),
+            ["msgsPerSecMin"] = Math.Round(rates.Min()),
+            ["msgsPerSecMax"] = Math.Round(rates.Max()),
+            ["baselineMsgsPerSec"] = Math.Round(baseRate),
+            ["baselineMsgsPerSecMin"] = Math.Round(baseRates.Min()),
+            ["baselineMsgsPerSecMax"] = Math.Round(baseRates.Max()),
+            ["ratio"] = Math.Round(rate / baseRate, 3),
+            ["allocBytesPerMsg"] = Math.Round((alloc - baseAlloc) / messages, 2),
+            ["totalAllocBytesPerMsg"] = Math.Round(alloc / messages, 2),
+            ["cores"] = Environment.ProcessorCount,
+            ["options"] = options,
+        };
+        Console.WriteLine(JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    private static async Task<(double Seconds, long Bytes)> MeasureAsync(Func<Task> reset, Func<Task> work)
+    {
+        await reset();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var before = GC.GetTotalAllocatedBytes(true);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var watch = Stopwatch.StartNew();
+        await work();
+        watch.Stop();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        var after = GC.GetTotalAllocatedBytes(true);
+        Console.WriteLine($"    {watch.Elapsed.TotalMilliseconds:F0} ms wall, {cpu.TotalMilliseconds:F0} ms CPU");
+        return (watch.Elapsed.TotalSeconds, after - before);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Kawa.Dataflow.Perf;
+
+/// <summary>One parsed log line.</summary>
+internal sealed record LogLine(string Name, long Id, double Score, bool Active, DateTimeOffset Ts);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(LogLine))]
+internal sealed partial class PerfJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// <c>memory-json</c>: ~200-byte JSON lines deserialized (System.Text.Json source generation) into a 5-field record and
+/// collected by a batching destination that acks a batch at a time. Baseline: a single-threaded loop with the same
+/// <see cref="JsonTypeInfo"/>.
+/// </summary>
+internal static class MemoryJson
+{
+    public static Task<int> RunAsync(string[] args)
+    {
+        var count = MemoryHarness.IntOption(args, "--messages", 1_000_000);
+        var segment = MemoryHarness.IntOption(args, "--segment", 256);
+        var inFlight = MemoryHarness.IntOption(args, "--in-flight", 65_536);
+        var parallelism = MemoryHarness.IntOption(args, "--parallelism", Environment.ProcessorCount);
+        var batch = MemoryHarness.IntOption(args, "--batch", 4096);
+        var typeInfo = PerfJsonContext.Default.LogLine;
+        var random = new Random(7);
+        var messages = new Message<byte[]>[count];
+        long payloadBytes = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var line = string.Create(CultureInfo.InvariantCulture,
+                $"{{\"name\":\"user-{random.Next(1_000_000, 9_999_999)} login ok from host-{random.Next(100, 999)}.corp.example.com via sso/okta session={random.NextInt64():x16} agent=curl/8.1.2\",\"id\":{1_000_000 + i},\"score\":{random.Next(0, 100_000_000) / 1_000_000.0:F6},\"active\":{(i % 3 == 0 ? "false" : "true")},\"ts\":\"2025-05-20T12:00:00.{i % 1_000_000_000:D9}Z\"}}");
+            messages[i] = new Message<byte[]>(Encoding.UTF8.GetBytes(line));
+            payloadBytes += messages[i].Value.Length;
+        }
+
+        var source = new MemorySource<byte[]>(messages);
+        var parse = Handler.Map<byte[], LogLine>(m => m.With(JsonSerializer.Deserialize(m.Value, typeInfo)!));
+        var options = new PipelineOptions { SegmentSize = segment, MaxInFlightMessages = inFlight };
+
+        async Task Measured()
+        {
+            var destination = new CollectingDestination<LogLine>(batch);
+            await Pipeline.Create("perf-json")
+                .From(source)
+                .Handle("parse", parse, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
+                .To(destination)
+                .Build(options)
+                .RunAsync();
+            source.Verify();
+            if (destination.Collected != count)
+            {
+                throw new InvalidOperationException($"collected {destination.Collected} of {count}");
+            }
+        }
+
+        async Task Baseline()
+        {
+            var destination = new CollectingDestination<LogLine>(batch);
+            while (true)
+            {
+                var delivery = await source.ReceiveAsync();
+                if (delivery.IsEndOfStream)
+                {
+                    break;
+                }
+
+                var record = JsonSerializer.Deserialize(delivery.Message.Value, typeInfo)!;
+                await destination.SendAsync(delivery.Ack, delivery.Message.With(record));
+            }
+
+            await destination.FlushAsync();
+            source.Verify();
+        }
+
+        return MemoryHarness.RunAsync("memory-json", count, () => { source.Reset(); return Task.CompletedTask; }, Measured, Baseline, new Dictionary<string, object>
+        {
+            ["segmentSize"] = segment,
+            ["maxInFlightMessages"] = inFlight,
+            ["handlerParallelism"] = parallelism,
+            ["ensureOrdered"] = false,
+            ["destinationParallelism"] = 1,
+            ["sinkBatch"] = batch,
+            ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
+        });
+    }
+}
