@@ -3,7 +3,10 @@ namespace Kawa.Dataflow.Perf;
 /// <summary>Dispatches to a named scenario.</summary>
 internal static class ScenarioRunner
 {
-    private static readonly Dictionary<string, Func<string[], Task<int>>> Scenarios = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, Func<string[], Task<int>>> Scenarios = new(StringComparer.Ordinal)
+    {
+        ["parquet"] = ParquetScenario.RunAsync,
+    };
 
     public static async Task<int> RunAsync(string[] args)
     {

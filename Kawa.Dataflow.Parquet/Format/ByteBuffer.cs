@@ -9,7 +9,18 @@ internal sealed class ByteBuffer
     private byte[] _buffer;
     private int _length;
 
-    public ByteBuffer(int capacity = 4096) => _buffer = new byte[Math.Max(16, capacity)];
+    public ByteBuffer(int capacity = 4096)
+    {
+        _buffer = [];
+        Pooled.Grow(ref _buffer, Math.Max(16, capacity));
+    }
+
+    /// <summary>Returns the storage to the pool; the buffer is empty (and reusable) afterwards.</summary>
+    public void Release()
+    {
+        Pooled.Return(ref _buffer);
+        _length = 0;
+    }
 
     public int Length => _length;
 
@@ -77,17 +88,16 @@ internal sealed class ByteBuffer
     private void Grow(int extra)
     {
         long need = (long)_length + extra;
-        long size = Math.Max(need, (long)_buffer.Length * 2);
-        if (size > Array.MaxLength)
-        {
-            size = Math.Max(need, Array.MaxLength);
-        }
-
         if (need > Array.MaxLength)
         {
             throw new InvalidOperationException("A Parquet buffer would exceed 2 GiB; lower the row group size (RowGroupMaxBytes/RowGroupMaxRows).");
         }
 
-        Array.Resize(ref _buffer, (int)size);
+        var old = _buffer;
+        var length = _length;
+        _buffer = [];
+        Pooled.Grow(ref _buffer, (int)need);
+        old.AsSpan(0, length).CopyTo(_buffer);
+        Pooled.Return(ref old);
     }
 }

@@ -16,7 +16,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
 {
     private readonly bool _isString;
     private readonly ByteBuffer _data = new(1 << 16);
-    private int[] _offsets = new int[1024];
+    private int[] _offsets = [];
     private int _count;
 
     // Dictionary mode (strings only).
@@ -53,11 +53,11 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
 
             if (_count == _indices.Length)
             {
-                Array.Resize(ref _indices, Math.Max(1024, _indices.Length * 2));
+                Pooled.Grow(ref _indices, _count + 1);
             }
 
             _indices[_count++] = slot;
-            if (_dictBytes > _dictionaryMaxBytes || (_count == 16384 && _uniq!.Count > _count / 2))
+            if (_dictBytes > _dictionaryMaxBytes || (_count == 4096 && _uniq!.Count > _count / 2))
             {
                 FallBackToPlain();
             }
@@ -86,7 +86,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     {
         if (_count == _offsets.Length)
         {
-            Array.Resize(ref _offsets, _offsets.Length * 2);
+            Pooled.Grow(ref _offsets, _count + 1);
         }
 
         _offsets[_count++] = start;
@@ -143,6 +143,16 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
             _dict.Clear();
             _uniq.Clear();
         }
+    }
+
+    protected override void ReleaseValues()
+    {
+        _data.Release();
+        _dictionaryCopy.Release();
+        Pooled.Return(ref _offsets);
+        Pooled.Return(ref _indices);
+        _dict?.Clear();
+        _uniq?.Clear();
     }
 
     private int _dictionaryPageStart;
@@ -251,6 +261,8 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
         _count = 0;
         _data.Clear();
     }
+
+    protected override void ReleaseValues() => _data.Release();
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {

@@ -35,6 +35,16 @@ internal sealed class ChunkContext
     public ThriftCompactWriter HeaderWriter { get; }
 
     public int[] Indices { get; set; } = [];
+
+    public void Release()
+    {
+        Page.Release();
+        Compressed.Release();
+        Chunk.Release();
+        var indices = Indices;
+        Pooled.Return(ref indices);
+        Indices = indices;
+    }
 }
 
 /// <summary>State of a column before a batch, so a batch that fails part-way can be undone.</summary>
@@ -84,7 +94,7 @@ internal abstract class ColumnWriter
         {
             if (Entries == _rep.Length)
             {
-                Array.Resize(ref _rep, Math.Max(1024, _rep.Length * 2));
+                Pooled.Grow(ref _rep, Entries + 1);
             }
 
             _rep[Entries] = rep;
@@ -94,7 +104,7 @@ internal abstract class ColumnWriter
         {
             if (Entries == _def.Length)
             {
-                Array.Resize(ref _def, Math.Max(1024, _def.Length * 2));
+                Pooled.Grow(ref _def, Entries + 1);
             }
 
             _def[Entries] = def;
@@ -122,6 +132,16 @@ internal abstract class ColumnWriter
         Nulls = 0;
         ResetValues();
     }
+
+    /// <summary>Returns pooled buffers; the writer is not used afterwards.</summary>
+    public void Release()
+    {
+        Pooled.Return(ref _def);
+        Pooled.Return(ref _rep);
+        ReleaseValues();
+    }
+
+    protected abstract void ReleaseValues();
 
     protected abstract ColumnMark MarkValues(int entries, int nulls);
 

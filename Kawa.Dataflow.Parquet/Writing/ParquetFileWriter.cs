@@ -154,6 +154,18 @@ internal sealed class ParquetFileWriter
         _position += buffer.Length;
         await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
+        Release();
+    }
+
+    /// <summary>Returns pooled buffers; called once the file is complete or abandoned.</summary>
+    public void Release()
+    {
+        foreach (var c in Columns)
+        {
+            c.Release();
+        }
+
+        _ctx.Release();
     }
 
     private async ValueTask StartAsync(CancellationToken cancellationToken)

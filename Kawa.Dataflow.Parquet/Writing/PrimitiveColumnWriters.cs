@@ -12,7 +12,7 @@ namespace Kawa.Dataflow.Parquet.Writing;
 internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
     where T : unmanaged
 {
-    private T[] _values = new T[1024];
+    private T[] _values = [];
     private int _count;
 
     protected PrimitiveColumnWriter(ColumnDescriptor column, PhysicalType type)
@@ -31,7 +31,7 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
     {
         if (_count == _values.Length)
         {
-            Array.Resize(ref _values, _values.Length * 2);
+            Pooled.Grow(ref _values, _count + 1);
         }
 
         _values[_count++] = value;
@@ -42,6 +42,8 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
     protected override void RollbackValues(ColumnMark mark) => _count = mark.Values;
 
     protected override void ResetValues() => _count = 0;
+
+    protected override void ReleaseValues() => Pooled.Return(ref _values);
 
     protected abstract IEqualityComparer<T> Comparer { get; }
 
@@ -56,12 +58,9 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
         }
 
         var dict = new Dictionary<T, int>(Comparer);
-        if (ctx.Indices.Length < _count)
-        {
-            ctx.Indices = new int[Math.Max(_count, ctx.Indices.Length * 2)];
-        }
-
         var indices = ctx.Indices;
+        Pooled.Grow(ref indices, _count);
+        ctx.Indices = indices;
         var uniq = new List<T>();
         var values = Values;
         for (int i = 0; i < values.Length; i++)
@@ -262,7 +261,7 @@ internal sealed class FloatColumnWriter(ColumnDescriptor column) : PrimitiveColu
 /// <summary>BOOLEAN column: PLAIN is one bit per value, least significant bit first.</summary>
 internal sealed class BooleanColumnWriter(ColumnDescriptor column) : ColumnWriter(column, PhysicalType.Boolean)
 {
-    private bool[] _values = new bool[1024];
+    private bool[] _values = [];
     private int _count;
 
     public override int ValueCount => _count;
@@ -274,7 +273,7 @@ internal sealed class BooleanColumnWriter(ColumnDescriptor column) : ColumnWrite
     {
         if (_count == _values.Length)
         {
-            Array.Resize(ref _values, _values.Length * 2);
+            Pooled.Grow(ref _values, _count + 1);
         }
 
         _values[_count++] = value;
@@ -285,6 +284,8 @@ internal sealed class BooleanColumnWriter(ColumnDescriptor column) : ColumnWrite
     protected override void RollbackValues(ColumnMark mark) => _count = mark.Values;
 
     protected override void ResetValues() => _count = 0;
+
+    protected override void ReleaseValues() => Pooled.Return(ref _values);
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
