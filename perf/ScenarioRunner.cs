@@ -7,6 +7,7 @@ internal static class ScenarioRunner
     {
         ["memory-passthrough"] = MemoryPassthrough.RunAsync,
         ["memory-json"] = MemoryJson.RunAsync,
+        ["parquet"] = ParquetScenario.RunAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -1,0 +1,313 @@
+using System.Runtime.CompilerServices;
+using Kawa.Dataflow.Parquet.Format;
+using Kawa.Dataflow.Parquet.Schema;
+
+namespace Kawa.Dataflow.Parquet.Writing;
+
+/// <summary>Scratch buffers and settings shared by the column writers of one file while they encode chunks.</summary>
+internal sealed class ChunkContext
+{
+    public ChunkContext(CompressionCodec codec, int pageSize, int dictionaryMaxBytes, int statisticsMaxBytes)
+    {
+        Codec = codec;
+        PageSize = pageSize;
+        DictionaryMaxBytes = dictionaryMaxBytes;
+        StatisticsMaxBytes = statisticsMaxBytes;
+        HeaderWriter = new ThriftCompactWriter(Header);
+    }
+
+    public CompressionCodec Codec { get; }
+
+    public int PageSize { get; }
+
+    public int DictionaryMaxBytes { get; }
+
+    public int StatisticsMaxBytes { get; }
+
+    public ByteBuffer Page { get; } = new(1 << 16);
+
+    public ByteBuffer Compressed { get; } = new(1 << 16);
+
+    public ByteBuffer Chunk { get; } = new(1 << 16);
+
+    public ByteBuffer Header { get; } = new(256);
+
+    public ThriftCompactWriter HeaderWriter { get; }
+
+    public int[] Indices { get; set; } = [];
+
+    public void Release()
+    {
+        Page.Release();
+        Compressed.Release();
+        Chunk.Release();
+        var indices = Indices;
+        Pooled.Return(ref indices);
+        Indices = indices;
+    }
+}
+
+/// <summary>State of a column before a batch, so a batch that fails part-way can be undone.</summary>
+internal readonly record struct ColumnMark(int Entries, int Nulls, int Values, int Aux, long Aux2);
+
+/// <summary>
+/// Buffers one leaf column of the current row group (values plus Dremel levels) and encodes it as a column
+/// chunk: optional dictionary page, data pages (v1), statistics.
+/// </summary>
+internal abstract class ColumnWriter
+{
+    private int[] _def = [];
+    private int[] _rep = [];
+    private readonly int _maxDef;
+    private readonly int _maxRep;
+
+    protected ColumnWriter(ColumnDescriptor column, PhysicalType physicalType)
+    {
+        Column = column;
+        PhysicalType = physicalType;
+        _maxDef = column.MaxDefinitionLevel;
+        _maxRep = column.MaxRepetitionLevel;
+    }
+
+    public ColumnDescriptor Column { get; }
+
+    public PhysicalType PhysicalType { get; }
+
+    /// <summary>Level entries (values and nulls at every level) buffered.</summary>
+    public int Entries { get; private set; }
+
+    /// <summary>Entries whose definition level is below the maximum (null or empty at some level).</summary>
+    public int Nulls { get; private set; }
+
+    public abstract int ValueCount { get; }
+
+    /// <summary>Approximate uncompressed bytes buffered (values and levels).</summary>
+    public long EstimatedBytes => ValueBytes + (_maxDef > 0 ? Entries / 4 : 0) + (_maxRep > 0 ? Entries / 4 : 0);
+
+    protected abstract long ValueBytes { get; }
+
+    /// <summary>Records the levels of one entry; value writers call it after appending the value (if any).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Level(int rep, int def)
+    {
+        if (_maxRep > 0)
+        {
+            if (Entries == _rep.Length)
+            {
+                Pooled.Grow(ref _rep, Entries + 1);
+            }
+
+            _rep[Entries] = rep;
+        }
+
+        if (_maxDef > 0)
+        {
+            if (Entries == _def.Length)
+            {
+                Pooled.Grow(ref _def, Entries + 1);
+            }
+
+            _def[Entries] = def;
+            if (def < _maxDef)
+            {
+                Nulls++;
+            }
+        }
+
+        Entries++;
+    }
+
+    public ColumnMark Mark() => MarkValues(Entries, Nulls);
+
+    public void Rollback(ColumnMark mark)
+    {
+        Entries = mark.Entries;
+        Nulls = mark.Nulls;
+        RollbackValues(mark);
+    }
+
+    public void Reset()
+    {
+        Entries = 0;
+        Nulls = 0;
+        ResetValues();
+    }
+
+    /// <summary>Returns pooled buffers; the writer is not used afterwards.</summary>
+    public void Release()
+    {
+        Pooled.Return(ref _def);
+        Pooled.Return(ref _rep);
+        ReleaseValues();
+    }
+
+    protected abstract void ReleaseValues();
+
+    protected abstract ColumnMark MarkValues(int entries, int nulls);
+
+    protected abstract void RollbackValues(ColumnMark mark);
+
+    protected abstract void ResetValues();
+
+    /// <summary>Decides on dictionary encoding; when chosen, writes the PLAIN dictionary into <paramref name="page"/> and returns its entry count.</summary>
+    protected abstract bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount);
+
+    /// <summary>Writes values [<paramref name="from"/>, <paramref name="to"/>) PLAIN, or as dictionary indices when <paramref name="dictionary"/>.</summary>
+    protected abstract void EncodeValues(ChunkContext ctx, ByteBuffer page, int from, int to, bool dictionary, int dictionaryCount);
+
+    /// <summary>Average encoded bytes of one value, used to size pages.</summary>
+    protected abstract double BytesPerValue(bool dictionary, int dictionaryCount);
+
+    /// <summary>Min/max of the buffered values (already in Parquet statistics encoding), or nulls when there are none.</summary>
+    protected abstract (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary);
+
+    /// <summary>Encodes the buffered column as a chunk into <c>ctx.Chunk</c>; <paramref name="fileOffset"/> is where the chunk will start in the file.</summary>
+    public ColumnChunk WriteChunk(ChunkContext ctx, long fileOffset)
+    {
+        var chunk = ctx.Chunk;
+        chunk.Clear();
+        long uncompressedTotal = 0;
+        var meta = new ColumnMetaData
+        {
+            Type = PhysicalType,
+            PathInSchema = [.. Column.Path],
+            Codec = ctx.Codec,
+            NumValues = Entries,
+        };
+
+        ctx.Page.Clear();
+        int dictionaryCount = 0;
+        bool dictionary = ValueCount > 0 && TryBuildDictionary(ctx, ctx.Page, out dictionaryCount);
+
+        if (dictionary)
+        {
+            meta.DictionaryPageOffset = fileOffset;
+            uncompressedTotal += WritePage(ctx, new PageHeader
+            {
+                Type = PageType.DictionaryPage,
+                DictionaryNumValues = dictionaryCount,
+                DictionaryEncoding = PageEncoding.Plain,
+            });
+        }
+
+        meta.DataPageOffset = fileOffset + chunk.Length;
+        double perValue = Math.Max(0.125, BytesPerValue(dictionary, dictionaryCount));
+        int valuesPerPage = (int)Math.Clamp(ctx.PageSize / perValue, 1, int.MaxValue / 4);
+        int entriesPerPage = (int)Math.Min(int.MaxValue, Math.Max(4096L, valuesPerPage * 4L));
+        int e = 0, v = 0;
+        while (e < Entries || (e == 0 && Entries == 0))
+        {
+            int e1, v1;
+            if (_maxDef == 0 && _maxRep == 0)
+            {
+                e1 = (int)Math.Min(Entries, (long)e + valuesPerPage);
+                v1 = e1;
+            }
+            else
+            {
+                e1 = e;
+                v1 = v;
+                while (e1 < Entries)
+                {
+                    if (e1 > e && (_maxRep == 0 || _rep[e1] == 0) && (v1 - v >= valuesPerPage || e1 - e >= entriesPerPage))
+                    {
+                        break;
+                    }
+
+                    if (_maxDef == 0 || _def[e1] == _maxDef)
+                    {
+                        v1++;
+                    }
+
+                    e1++;
+                }
+            }
+
+            uncompressedTotal += WriteDataPage(ctx, e, e1, v, v1, dictionary, dictionaryCount);
+            e = e1;
+            v = v1;
+            if (Entries == 0)
+            {
+                break;
+            }
+        }
+
+        meta.Encodings = dictionary ? [PageEncoding.Plain, PageEncoding.Rle, PageEncoding.RleDictionary] : [PageEncoding.Plain, PageEncoding.Rle];
+        meta.TotalCompressedSize = chunk.Length;
+        meta.TotalUncompressedSize = uncompressedTotal;
+        var (min, max, exact) = ValueCount > 0 ? ComputeMinMax(ctx, dictionary) : (null, null, true);
+        meta.Statistics = new Statistics
+        {
+            NullCount = Nulls,
+            MinValue = min,
+            MaxValue = max,
+            IsMinValueExact = min is null ? null : exact,
+            IsMaxValueExact = max is null ? null : exact,
+        };
+        return new ColumnChunk { FileOffset = meta.DictionaryPageOffset ?? meta.DataPageOffset, MetaData = meta };
+    }
+
+    private long WriteDataPage(ChunkContext ctx, int e0, int e1, int v0, int v1, bool dictionary, int dictionaryCount)
+    {
+        var page = ctx.Page;
+        page.Clear();
+        if (_maxRep > 0)
+        {
+            WriteLevels(page, _rep.AsSpan(e0, e1 - e0), RleBitPackedHybrid.BitWidth(_maxRep));
+        }
+
+        if (_maxDef > 0)
+        {
+            WriteLevels(page, _def.AsSpan(e0, e1 - e0), RleBitPackedHybrid.BitWidth(_maxDef));
+        }
+
+        if (v1 > v0)
+        {
+            EncodeValues(ctx, page, v0, v1, dictionary, dictionaryCount);
+        }
+
+        return WritePage(ctx, new PageHeader
+        {
+            Type = PageType.DataPage,
+            DataPageHeader = new DataPageHeader
+            {
+                NumValues = e1 - e0,
+                Encoding = dictionary ? PageEncoding.RleDictionary : PageEncoding.Plain,
+                DefinitionLevelEncoding = PageEncoding.Rle,
+                RepetitionLevelEncoding = PageEncoding.Rle,
+            },
+        });
+    }
+
+    private static void WriteLevels(ByteBuffer page, ReadOnlySpan<int> levels, int bitWidth)
+    {
+        int lengthAt = page.Length;
+        page.GetSpan(4);
+        int start = page.Length;
+        RleBitPackedHybrid.Encode(levels, bitWidth, page);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(page.WrittenSpan.Slice(lengthAt, 4), page.Length - start);
+    }
+
+    /// <summary>Compresses <c>ctx.Page</c>, writes header and body to the chunk, returns header + uncompressed body bytes.</summary>
+    private static long WritePage(ChunkContext ctx, PageHeader header)
+    {
+        var body = ctx.Page.WrittenSpan;
+        var compressed = Compression.Compress(ctx.Codec, body, ctx.Compressed);
+        header.UncompressedPageSize = body.Length;
+        header.CompressedPageSize = compressed.Length;
+        ctx.Header.Clear();
+        header.Write(ctx.HeaderWriter);
+        ctx.Chunk.Write(ctx.Header.WrittenSpan);
+        ctx.Chunk.Write(compressed);
+        return ctx.Header.Length + body.Length;
+    }
+
+    protected static void WriteIndices(ByteBuffer page, ReadOnlySpan<int> indices, int dictionaryCount)
+    {
+        int bitWidth = Math.Max(1, RleBitPackedHybrid.BitWidth(dictionaryCount - 1));
+        page.WriteByte((byte)bitWidth);
+        RleBitPackedHybrid.Encode(indices, bitWidth, page);
+    }
+
+    protected static double IndexBytes(int dictionaryCount) => Math.Max(1, RleBitPackedHybrid.BitWidth(dictionaryCount - 1)) / 8.0;
+}

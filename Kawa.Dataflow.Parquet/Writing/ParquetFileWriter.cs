@@ -1,0 +1,204 @@
+using System.Reflection;
+using Kawa.Dataflow.Parquet.Format;
+using Kawa.Dataflow.Parquet.Schema;
+
+namespace Kawa.Dataflow.Parquet.Writing;
+
+/// <summary>The file-level writer behind the public writers: buffers a row group in column writers, writes chunks and the footer.</summary>
+internal sealed class ParquetFileWriter
+{
+    internal static readonly string CreatedBy = $"Kawa.Dataflow.Parquet version {Version()}";
+
+    private static readonly byte[] Magic = "PAR1"u8.ToArray();
+    private readonly Stream _stream;
+    private readonly ParquetSchema _schema;
+    private readonly ParquetWriterOptions _options;
+    private readonly ChunkContext _ctx;
+    private readonly List<RowGroup> _rowGroups = [];
+    private readonly ColumnMark[] _marks;
+    private long _position;
+    private long _totalRows;
+    private bool _started;
+    private bool _completed;
+
+    public ParquetFileWriter(Stream stream, ParquetSchema schema, ParquetWriterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanWrite)
+        {
+            throw new ArgumentException("The stream must be writable.", nameof(stream));
+        }
+
+        options.Validate();
+        _stream = stream;
+        _schema = schema;
+        _options = options;
+        Columns = WriterFactory.CreateColumns(schema, options.DictionaryMaxBytes);
+        _marks = new ColumnMark[Columns.Length];
+        _ctx = new ChunkContext(Codec(options.Compression), options.PageSize, options.DictionaryMaxBytes, options.StatisticsMaxBytes);
+    }
+
+    public ColumnWriter[] Columns { get; }
+
+    public int BufferedRows { get; private set; }
+
+    public long Position => _position;
+
+    public long TotalRows => _totalRows + BufferedRows;
+
+    public int RowGroupCount => _rowGroups.Count;
+
+    public long BufferedBytes
+    {
+        get
+        {
+            long total = 0;
+            foreach (var c in Columns)
+            {
+                total += c.EstimatedBytes;
+            }
+
+            return total;
+        }
+    }
+
+    public bool IsCompleted => _completed;
+
+    /// <summary>Flushes when the next batch would exceed the row limit.</summary>
+    public ValueTask BeforeBatchAsync(int batchRows, CancellationToken cancellationToken)
+    {
+        ThrowIfCompleted();
+        return BufferedRows > 0 && (long)BufferedRows + batchRows > _options.RowGroupMaxRows
+            ? FlushRowGroupAsync(cancellationToken)
+            : ValueTask.CompletedTask;
+    }
+
+    public void MarkBatch()
+    {
+        for (int i = 0; i < Columns.Length; i++)
+        {
+            _marks[i] = Columns[i].Mark();
+        }
+    }
+
+    public void RollbackBatch()
+    {
+        for (int i = 0; i < Columns.Length; i++)
+        {
+            Columns[i].Rollback(_marks[i]);
+        }
+    }
+
+    public ValueTask AfterBatchAsync(int batchRows, CancellationToken cancellationToken)
+    {
+        BufferedRows += batchRows;
+        return BufferedRows >= _options.RowGroupMaxRows || BufferedBytes >= _options.RowGroupMaxBytes
+            ? FlushRowGroupAsync(cancellationToken)
+            : ValueTask.CompletedTask;
+    }
+
+    public async ValueTask FlushRowGroupAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfCompleted();
+        if (BufferedRows == 0)
+        {
+            return;
+        }
+
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        long groupStart = _position;
+        var group = new RowGroup { NumRows = BufferedRows, FileOffset = groupStart, Ordinal = (short)Math.Min(_rowGroups.Count, short.MaxValue) };
+        long uncompressed = 0;
+        foreach (var column in Columns)
+        {
+            var chunk = column.WriteChunk(_ctx, _position);
+            await _stream.WriteAsync(_ctx.Chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            _position += _ctx.Chunk.Length;
+            uncompressed += chunk.MetaData!.TotalUncompressedSize;
+            group.Columns.Add(chunk);
+            column.Reset();
+        }
+
+        group.TotalByteSize = uncompressed;
+        group.TotalCompressedSize = _position - groupStart;
+        _rowGroups.Add(group);
+        _totalRows += BufferedRows;
+        BufferedRows = 0;
+    }
+
+    public async ValueTask CompleteAsync(CancellationToken cancellationToken)
+    {
+        if (_completed)
+        {
+            return;
+        }
+
+        await FlushRowGroupAsync(cancellationToken).ConfigureAwait(false);
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        var meta = new FileMetaData
+        {
+            Version = 1,
+            Schema = SchemaConverter.ToElements(_schema),
+            NumRows = _totalRows,
+            RowGroups = _rowGroups,
+            CreatedBy = CreatedBy,
+            KeyValueMetadata = _options.KeyValueMetadata.Select(kv => new KeyValue { Key = kv.Key, Value = kv.Value }).ToList(),
+            TypeDefinedColumnOrders = Columns.Length,
+        };
+        var buffer = new ByteBuffer(4096);
+        meta.Write(new ThriftCompactWriter(buffer));
+        int footerLength = buffer.Length;
+        buffer.WriteInt32LittleEndian(footerLength);
+        buffer.Write(Magic);
+        await _stream.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        _position += buffer.Length;
+        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _completed = true;
+        Release();
+    }
+
+    /// <summary>Returns pooled buffers; called once the file is complete or abandoned.</summary>
+    public void Release()
+    {
+        foreach (var c in Columns)
+        {
+            c.Release();
+        }
+
+        _ctx.Release();
+    }
+
+    private async ValueTask StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_started)
+        {
+            await _stream.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
+            _position += Magic.Length;
+            _started = true;
+        }
+    }
+
+    private void ThrowIfCompleted()
+    {
+        if (_completed)
+        {
+            throw new InvalidOperationException("The Parquet file is complete (its footer is written); no more rows can be added.");
+        }
+    }
+
+    private static CompressionCodec Codec(ParquetCompression c) => c switch
+    {
+        ParquetCompression.Uncompressed => CompressionCodec.Uncompressed,
+        ParquetCompression.Snappy => CompressionCodec.Snappy,
+        ParquetCompression.Gzip => CompressionCodec.Gzip,
+        ParquetCompression.Brotli => CompressionCodec.Brotli,
+        _ => throw new NotSupportedException($"Compression {c} is not supported."),
+    };
+
+    private static string Version()
+    {
+        var v = typeof(ParquetFileWriter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        int plus = v.IndexOf('+', StringComparison.Ordinal);
+        return plus >= 0 ? v[..plus] : v;
+    }
+}

@@ -1,0 +1,84 @@
+using Kawa.Dataflow.Parquet.Schema;
+
+namespace Kawa.Dataflow.Parquet.Writing;
+
+/// <summary>Page compression codec.</summary>
+public enum ParquetCompression
+{
+    /// <summary>No compression.</summary>
+    Uncompressed,
+
+    /// <summary>Snappy (the default): fast, moderate ratio; what DuckDB and Spark write by default.</summary>
+    Snappy,
+
+    /// <summary>GZIP (RFC 1952) at <see cref="System.IO.Compression.CompressionLevel.Optimal"/>.</summary>
+    Gzip,
+
+    /// <summary>Brotli at quality 5, window 22.</summary>
+    Brotli,
+
+    /// <summary>
+    /// ZSTD is NOT supported: no zstd implementation is available to this library. Choosing it fails option
+    /// validation with <see cref="NotSupportedException"/>; reading a ZSTD file fails the same way.
+    /// </summary>
+    Zstd,
+}
+
+/// <summary>Settings of a <see cref="ParquetWriter{T}"/> or <see cref="ParquetRowWriter"/>.</summary>
+/// <remarks>Validated once when the writer is created; every problem is reported at once.</remarks>
+public sealed class ParquetWriterOptions
+{
+    /// <summary>Page compression. Default <see cref="ParquetCompression.Snappy"/>.</summary>
+    public ParquetCompression Compression { get; set; } = ParquetCompression.Snappy;
+
+    /// <summary>
+    /// Target rows per row group. Default 1,000,000. A row group is flushed before a batch that would exceed it;
+    /// a single batch is never split (so a batch larger than this makes one larger row group).
+    /// </summary>
+    public int RowGroupMaxRows { get; set; } = 1_000_000;
+
+    /// <summary>Target uncompressed bytes per row group; checked after each batch. Default 128 MiB.</summary>
+    public long RowGroupMaxBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>Target uncompressed bytes per data page. Default 1 MiB.</summary>
+    public int PageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Largest dictionary per column chunk before the column falls back to PLAIN encoding. Default 1 MiB;
+    /// 0 disables dictionary encoding.
+    /// </summary>
+    public int DictionaryMaxBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest string/binary min and max statistic; longer ones are truncated (max rounded up). Default 64.</summary>
+    public int StatisticsMaxBytes { get; set; } = 64;
+
+    /// <summary>Unit of DateTime/DateTimeOffset columns of typed schemas. Default microseconds.</summary>
+    public ParquetTimestampUnit TimestampUnit { get; set; } = ParquetTimestampUnit.Microseconds;
+
+    /// <summary>Key-value metadata written to the footer. Default empty.</summary>
+    public IDictionary<string, string> KeyValueMetadata { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Throws one exception listing every invalid setting.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
+    /// <exception cref="NotSupportedException"><see cref="Compression"/> is <see cref="ParquetCompression.Zstd"/>.</exception>
+    public void Validate()
+    {
+        if (Compression == ParquetCompression.Zstd)
+        {
+            throw new NotSupportedException("ParquetWriterOptions.Compression: ZSTD is not supported by Kawa.Dataflow.Parquet (no zstd implementation is available); use Snappy, Gzip, Brotli or Uncompressed.");
+        }
+
+        var problems = new List<string>();
+        if (!Enum.IsDefined(Compression)) problems.Add($"ParquetWriterOptions.Compression: unknown codec {Compression}.");
+        if (RowGroupMaxRows < 1) problems.Add($"ParquetWriterOptions.RowGroupMaxRows must be at least 1 (was {RowGroupMaxRows}).");
+        if (RowGroupMaxBytes < 1024) problems.Add($"ParquetWriterOptions.RowGroupMaxBytes must be at least 1024 (was {RowGroupMaxBytes}).");
+        if (PageSize < 1024) problems.Add($"ParquetWriterOptions.PageSize must be at least 1024 (was {PageSize}).");
+        if (DictionaryMaxBytes < 0) problems.Add($"ParquetWriterOptions.DictionaryMaxBytes must not be negative (was {DictionaryMaxBytes}).");
+        if (StatisticsMaxBytes < 8) problems.Add($"ParquetWriterOptions.StatisticsMaxBytes must be at least 8 (was {StatisticsMaxBytes}).");
+        if (!Enum.IsDefined(TimestampUnit)) problems.Add($"ParquetWriterOptions.TimestampUnit: unknown unit {TimestampUnit}.");
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", problems));
+        }
+    }
+}
