@@ -32,6 +32,9 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
     /// <summary>The pending multipart upload, if one was started (for tests).</summary>
     internal string? UploadId => _uploadId;
 
+    /// <summary>Parts uploaded so far (for tests).</summary>
+    internal int PartsUploaded => _parts.Count;
+
     private int PartSize => _storage.Options.PartSize;
 
     public async ValueTask CommitAsync(CancellationToken cancellationToken = default)
@@ -43,7 +46,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
             if (_uploadId is null)
             {
                 using var content = new MemoryStream(_buffer ?? [], 0, _filled, writable: false);
-                var put = new PutObjectRequest { BucketName = _storage.BucketName, Key = _key, InputStream = content, AutoCloseStream = false };
+                var put = new PutObjectRequest { BucketName = _storage.BucketName, Key = _key, InputStream = content, AutoCloseStream = false, UseChunkEncoding = _storage.Options.UseChunkEncoding };
                 if (_storage.Options.PreventOverwrite)
                 {
                     put.IfNoneMatch = "*";
@@ -169,6 +172,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
             PartNumber = partNumber,
             InputStream = content,
             PartSize = _filled,
+            UseChunkEncoding = _storage.Options.UseChunkEncoding,
         }, cancellationToken).ConfigureAwait(false);
         _parts.Add(new PartETag(partNumber, response.ETag));
         _filled = 0;

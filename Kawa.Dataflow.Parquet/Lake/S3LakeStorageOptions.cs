@@ -35,6 +35,13 @@ public sealed class S3LakeStorageOptions
     /// </summary>
     public bool PreventOverwrite { get; set; } = true;
 
+    /// <summary>
+    /// Send bodies with <c>aws-chunked</c> streaming signatures. Off by default: the part is in memory anyway, so
+    /// signing it whole costs one hash pass, and several S3-compatible stores (s3rver, some older gateways) store the
+    /// chunk framing as data. Default: <see langword="false"/>.
+    /// </summary>
+    public bool UseChunkEncoding { get; set; }
+
     /// <summary>Every problem with these options, each naming its property; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
