@@ -153,6 +153,23 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         }
     }
 
+    private void Write(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            _buffer ??= ArrayPool<byte>.Shared.Rent(PartSize);
+            if (_filled == PartSize)
+            {
+                // Sync-over-async only when a part fills; format writers should prefer WriteAsync.
+                UploadPartAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            }
+            var count = Math.Min(data.Length, PartSize - _filled);
+            data[..count].CopyTo(_buffer.AsSpan(_filled));
+            _filled += count;
+            data = data[count..];
+        }
+    }
+
     private async ValueTask UploadPartAsync(CancellationToken cancellationToken)
     {
         var client = _storage.Client;
@@ -197,12 +214,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            // Sync-over-async only when a part fills; format writers should prefer WriteAsync.
-            var copy = buffer.ToArray();
-            file.WriteAsync(copy, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-        }
+        public override void Write(ReadOnlySpan<byte> buffer) => file.Write(buffer);
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             file.WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
