@@ -18,6 +18,7 @@ namespace Kawa.Dataflow.Tests.FaultHost;
 /// The environment variable <c>KAWA_FAULT</c> names a point where the host prints <c>READY {json}</c> and blocks until
 /// it is killed: <c>mid-write</c>, <c>after-write-before-fsync</c>, <c>after-fsync-before-rename</c>,
 /// <c>after-rename-before-dirsync</c> (local), <c>mid-upload</c> (S3, after the first part is uploaded).
+/// With <c>KAWA_FAULT_RESUME=stdin</c> the host instead waits for a line on stdin and then continues.
 /// Exit codes: 0 committed, 2 <see cref="LakeWriteException"/> (JSON has file, failure and message), 3 other error,
 /// 4 usage, 99 a fault point waited two minutes without being killed.
 /// </remarks>
@@ -128,6 +129,12 @@ internal static partial class Program
     {
         Console.Out.WriteLine("READY " + JsonSerializer.Serialize(new { fault, where }));
         Console.Out.Flush();
+        if (Environment.GetEnvironmentVariable("KAWA_FAULT_RESUME") == "stdin")
+        {
+            // The test changes the world (e.g. permissions) while we wait, then lets the commit go on.
+            _ = Console.In.ReadLine();
+            return;
+        }
         using var never = new ManualResetEventSlim();
         never.Wait(BlockLimit);
         Environment.Exit(99);

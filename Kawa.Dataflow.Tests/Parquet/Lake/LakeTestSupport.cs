@@ -122,6 +122,7 @@ internal sealed class FaultHostProcess : IDisposable
         string[] command = [.. wrapper ?? [], dotnet, RepoPaths.FaultHostDll, .. args];
         var info = new ProcessStartInfo(command[0])
         {
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -161,6 +162,13 @@ internal sealed class FaultHostProcess : IDisposable
                 return json.RootElement.GetProperty("where").GetString()!;
             }
         }
+    }
+
+    /// <summary>Lets a host started with <c>KAWA_FAULT_RESUME=stdin</c> continue past its fault point.</summary>
+    public async Task ResumeAsync()
+    {
+        await _process.StandardInput.WriteLineAsync();
+        await _process.StandardInput.FlushAsync();
     }
 
     /// <summary>SIGKILLs the process (Process.Kill on Linux) and waits until it is gone.</summary>

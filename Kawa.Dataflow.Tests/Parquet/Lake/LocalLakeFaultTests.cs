@@ -22,8 +22,11 @@ public sealed class LocalLakeFaultTests
     [TearDown]
     public void TearDown() => _root.Dispose();
 
-    private FaultHostProcess StartWriter(string instance, string? fault = null, string[]? wrapper = null, string relative = Relative, long size = Size) =>
-        FaultHostProcess.Start(["local-write", _root.Path, relative, size.ToString(System.Globalization.CultureInfo.InvariantCulture), instance], fault, wrapper);
+    private FaultHostProcess StartWriter(string instance, string? fault = null, string[]? wrapper = null, string relative = Relative, long size = Size, bool resumable = false) =>
+        FaultHostProcess.Start(["local-write", _root.Path, relative, size.ToString(System.Globalization.CultureInfo.InvariantCulture), instance], fault, wrapper,
+            resumable ? new Dictionary<string, string> { ["KAWA_FAULT_RESUME"] = "stdin" } : null);
+
+    private static readonly string[] AsNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
 
     [Test]
     public async Task FaultHost_NoFault_CommitsTheCompleteFile()
@@ -96,7 +99,7 @@ public sealed class LocalLakeFaultTests
     public async Task Create_AsUnprivilegedUserInARootOwnedDirectory_PermissionDeniedNamingTheFile()
     {
         // CI runs as root, which ignores permission bits: the writer runs as nobody instead.
-        using var host = StartWriter("writer-a", wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+        using var host = StartWriter("writer-a", wrapper: AsNobody);
 
         var result = await host.WaitForResultAsync();
 
@@ -119,12 +122,42 @@ public sealed class LocalLakeFaultTests
         var partition = Directory.CreateDirectory(_root.Combine("dt=2024-05-01", "hour=10"));
         File.SetUnixFileMode(_root.Combine("dt=2024-05-01"), (UnixFileMode)0b111_111_111);
         File.SetUnixFileMode(partition.FullName, (UnixFileMode)0b111_101_101);
-        using var host = StartWriter("writer-a", wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+        using var host = StartWriter("writer-a", wrapper: AsNobody);
 
         var result = await host.WaitForResultAsync();
 
         Assert.That(result.Failure, Is.EqualTo(nameof(LakeWriteFailure.PermissionDenied)), result.Message + result.Stderr);
         Assert.That(result.Message, Does.Contain(Relative));
+        Assert.That(_root.AllFiles(), Is.Empty);
+    }
+
+    [Test]
+    public async Task Commit_DirectoryTurnsReadOnlyBeforeTheRename_PermissionDeniedNothingVisibleAndCleanupRemovesTheTemporary()
+    {
+        // nobody owns the partition directory while it writes; just before the rename it loses write permission.
+        File.SetUnixFileMode(_root.Path, (UnixFileMode)0b111_111_111);
+        var partition = Directory.CreateDirectory(_root.Combine("dt=2024-05-01", "hour=10")).FullName;
+        File.SetUnixFileMode(_root.Combine("dt=2024-05-01"), (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(partition, (UnixFileMode)0b111_111_111);
+        using var host = StartWriter("writer-a", "after-fsync-before-rename", AsNobody, resumable: true);
+        var temp = await host.WaitUntilReadyAsync();
+        File.SetUnixFileMode(partition, (UnixFileMode)0b111_101_101);
+        await host.ResumeAsync();
+
+        var result = await host.WaitForResultAsync();
+
+        // CommitAsync threw: the sink does not ack, the messages are redelivered.
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.Message + result.Stderr);
+            Assert.That(result.Failure, Is.EqualTo(nameof(LakeWriteFailure.PermissionDenied)));
+            Assert.That(result.Message, Does.Contain(Relative).And.Contain("could not be committed"));
+            Assert.That(File.Exists(_root.Combine(Relative)), Is.False, "nothing visible");
+            Assert.That(File.Exists(temp), Is.True, "the temporary could not be deleted either: the directory is read-only");
+        });
+        File.SetUnixFileMode(partition, (UnixFileMode)0b111_111_111);
+        var cleanup = await new LocalLakeStorage(new LocalLakeStorageOptions { RootPath = _root.Path, InstanceId = "writer-a" }).CleanupAsync();
+        Assert.That(cleanup.Removed, Is.EqualTo(1));
         Assert.That(_root.AllFiles(), Is.Empty);
     }
 
