@@ -69,12 +69,27 @@ internal static partial class Program
                 Block(name, temp);
             }
         };
-        await using var file = await storage.CreateAsync(relativePath).ConfigureAwait(false);
-        await WriteContentAsync(file.Stream, size, fault == "mid-write" ? size / 2 : -1, () => Block("mid-write", ((LocalLakeFile)file).TemporaryPath)).ConfigureAwait(false);
-        await file.CommitAsync().ConfigureAwait(false);
-        Emit(new { ok = true, file = relativePath, bytes = file.BytesWritten });
-        return 0;
+        try
+        {
+            await using var file = await storage.CreateAsync(relativePath).ConfigureAwait(false);
+            await WriteContentAsync(file.Stream, size, fault == "mid-write" ? size / 2 : -1, () => Block("mid-write", ((LocalLakeFile)file).TemporaryPath)).ConfigureAwait(false);
+            await file.CommitAsync().ConfigureAwait(false);
+            Emit(new { ok = true, file = relativePath, bytes = file.BytesWritten, remaining = Remaining(root) });
+            return 0;
+        }
+        catch (LakeWriteException error)
+        {
+            // What is left under the root, hidden files included: the test may not see this file system (a private tmpfs).
+            Emit(new { ok = false, file = error.RelativePath, failure = error.Failure.ToString(), message = error.Message, remaining = Remaining(root) });
+            return 2;
+        }
     }
+
+    private static string[] Remaining(string root) => Directory
+        .EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = true })
+        .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/'))
+        .Order(StringComparer.Ordinal)
+        .ToArray();
 
     private static async Task<int> S3WriteAsync(string serviceUrl, string bucket, string key, long size, int partSize, string instance, string? fault)
     {

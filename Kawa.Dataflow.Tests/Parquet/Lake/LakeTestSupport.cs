@@ -97,7 +97,7 @@ internal static class RepoPaths
 }
 
 /// <summary>The JSON line the fault host prints when it finishes.</summary>
-internal sealed record FaultHostResult(bool Ok, string? File, string? Failure, string? Message, int ExitCode, string Stderr);
+internal sealed record FaultHostResult(bool Ok, string? File, string? Failure, string? Message, int ExitCode, string Stderr, string[]? Remaining);
 
 /// <summary>A running fault host child process; killed (SIGKILL) and reaped on dispose.</summary>
 internal sealed class FaultHostProcess : IDisposable
@@ -199,7 +199,8 @@ internal sealed class FaultHostProcess : IDisposable
             root.TryGetProperty("failure", out var failure) ? failure.GetString() : null,
             root.TryGetProperty("message", out var message) ? message.GetString() : null,
             _process.ExitCode,
-            stderr);
+            stderr,
+            root.TryGetProperty("remaining", out var remaining) ? remaining.EnumerateArray().Select(e => e.GetString()!).ToArray() : null);
     }
 
     public void Dispose()

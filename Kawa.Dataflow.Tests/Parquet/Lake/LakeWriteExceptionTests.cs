@@ -4,8 +4,8 @@ namespace Kawa.Dataflow.Tests.Parquet.Lake;
 
 public sealed class LakeWriteExceptionTests
 {
-    // On Unix .NET puts the errno into IOException.HResult; a full disk cannot be produced without mount privileges,
-    // so the mapping for the causes the child-process tests cannot reach is checked here.
+    // On Unix .NET puts the errno into IOException.HResult. The child-process tests produce EACCES, EFBIG, ENOSPC and
+    // EEXIST for real; this pins the mapping of each errno, EDQUOT included, independent of the environment.
     [TestCase(28, LakeWriteFailure.DiskFull)]
     [TestCase(122, LakeWriteFailure.DiskFull)]
     [TestCase(27, LakeWriteFailure.FileTooLarge)]

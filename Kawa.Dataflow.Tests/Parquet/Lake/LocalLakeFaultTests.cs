@@ -181,6 +181,41 @@ public sealed class LocalLakeFaultTests
     }
 
     [Test]
+    public async Task Write_OnAFullFileSystem_DiskFullNamingTheFileAndTheTemporaryIsRemoved()
+    {
+        // A 1 MiB tmpfs in a private mount namespace over the lake root, for the child only; the file wants 3 MiB.
+        Assume.That(CanMountPrivateTmpfs(), Is.True, "needs 'unshare --mount' (root or CAP_SYS_ADMIN) to mount a small tmpfs");
+        string[] smallDisk = ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=1048576 kawa-lake-full \"$0\" && exec \"$@\"", _root.Path];
+        using var host = StartWriter("writer-a", wrapper: smallDisk);
+
+        var result = await host.WaitForResultAsync();
+
+        // The write threw: the sink must not ack the file's messages.
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.Message + result.Stderr);
+            Assert.That(result.Failure, Is.EqualTo(nameof(LakeWriteFailure.DiskFull)));
+            Assert.That(result.Message, Does.Contain(Relative).And.Contain("no space left on device"));
+            Assert.That(result.Remaining, Is.Empty, "the half-written temporary file is removed, freeing the space");
+        });
+    }
+
+    private static bool CanMountPrivateTmpfs()
+    {
+        using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("unshare", ["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=4096 probe /mnt"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        });
+        if (probe is null)
+        {
+            return false;
+        }
+        probe.WaitForExit(30_000);
+        return probe.HasExited && probe.ExitCode == 0;
+    }
+
+    [Test]
     public async Task Write_UnderAFileSizeLimitLargerThanTheFile_Commits()
     {
         using var host = StartWriter("writer-a", wrapper: ["prlimit", "--fsize=8388608"]);
