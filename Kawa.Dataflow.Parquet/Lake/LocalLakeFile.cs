@@ -110,7 +110,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         }
         TryDelete(_tempPath);
         return Report(error is OperationCanceledException
-            ? new LakeWriteException(RelativePath, LakeWriteFailure.Other, $"Lake file '{RelativePath}' was not {operation}: the commit was canceled.", error)
+            ? new LakeWriteException(RelativePath, LakeWriteFailure.Other, $"Lake file '{RelativePath}' could not be {operation}: the operation was canceled; the partial file was removed.", error)
             : error is ArgumentOutOfRangeException
                 // FileStream reports EFBIG (a size limit such as ulimit -f) as ArgumentOutOfRangeException.
                 ? new LakeWriteException(RelativePath, LakeWriteFailure.FileTooLarge,

@@ -6,7 +6,8 @@ namespace Kawa.Dataflow.Parquet.Lake;
 
 /// <summary>A data lake in a local or mounted directory, with atomic, durable commits.</summary>
 /// <remarks>
-/// <para>Commit protocol: the bytes go to a temporary file in the target directory (see <see cref="LakeTempNames"/>);
+/// <para>Commit protocol: the bytes go to a temporary file in the target directory, named
+/// <c>.&lt;final name&gt;.tmp-&lt;instance&gt;-&lt;random&gt;</c> so that readers skip it;
 /// commit flushes and fsyncs it, renames it to the final name without overwriting (atomic on POSIX file
 /// systems), then fsyncs the directory so the new name is durable. Readers therefore see either nothing or the
 /// whole file. New partition directories are created on demand and their parents fsynced.</para>
@@ -14,6 +15,8 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// it when the same instance starts again (or any instance, once it is older than twice
 /// <see cref="LocalLakeStorageOptions.MaxFileAge"/>).</para>
 /// <para>Symbolic links inside the root are followed as the OS does; the root check is lexical.</para>
+/// <para>The file system calls are synchronous (the returned tasks are complete): a commit blocks its caller for the
+/// fsyncs, which is what makes the ack that follows safe. <see cref="CleanupAsync"/> walks the whole root.</para>
 /// </remarks>
 public sealed class LocalLakeStorage : ILakeStorage
 {
