@@ -15,6 +15,7 @@ namespace Kawa.Dataflow.Tests.FaultHost;
 /// local-write &lt;root&gt; &lt;relativePath&gt; &lt;size&gt; &lt;instanceId&gt; [Full|FileOnly|None]
 /// s3-write &lt;serviceUrl&gt; &lt;bucket&gt; &lt;key&gt; &lt;size&gt; &lt;partSize&gt; &lt;instanceId&gt;
 /// </code>
+/// <c>local-write</c> first runs the storage's startup cleanup, as a daemon does, and reports it in its JSON.
 /// The environment variable <c>KAWA_FAULT</c> names a point where the host prints <c>READY {json}</c> and blocks until
 /// it is killed: <c>mid-write</c>, <c>after-write-before-fsync</c>, <c>after-fsync-before-rename</c>,
 /// <c>after-rename-before-dirsync</c> (local), <c>mid-upload</c> (S3, after the first part is uploaded).
@@ -69,18 +70,20 @@ internal static partial class Program
                 Block(name, temp);
             }
         };
+        // As a daemon does at startup: remove this instance's leftovers of an earlier run before writing.
+        var cleanup = await storage.CleanupAsync().ConfigureAwait(false);
         try
         {
             await using var file = await storage.CreateAsync(relativePath).ConfigureAwait(false);
             await WriteContentAsync(file.Stream, size, fault == "mid-write" ? size / 2 : -1, () => Block("mid-write", ((LocalLakeFile)file).TemporaryPath)).ConfigureAwait(false);
             await file.CommitAsync().ConfigureAwait(false);
-            Emit(new { ok = true, file = relativePath, bytes = file.BytesWritten, remaining = Remaining(root) });
+            Emit(new { ok = true, file = relativePath, bytes = file.BytesWritten, remaining = Remaining(root), cleanup });
             return 0;
         }
         catch (LakeWriteException error)
         {
             // What is left under the root, hidden files included: the test may not see this file system (a private tmpfs).
-            Emit(new { ok = false, file = error.RelativePath, failure = error.Failure.ToString(), message = error.Message, remaining = Remaining(root) });
+            Emit(new { ok = false, file = error.RelativePath, failure = error.Failure.ToString(), message = error.Message, remaining = Remaining(root), cleanup });
             return 2;
         }
     }

@@ -64,6 +64,48 @@ public sealed class LocalLakeFaultTests
     }
 
     [Test]
+    public async Task Kill_MidWrite_RestartedProcessOfTheSameInstanceRemovesTheLeftoverAndWritesAgain()
+    {
+        using (var crashed = StartWriter("writer-a", "mid-write"))
+        {
+            await crashed.WaitUntilReadyAsync();
+            await crashed.KillAsync();
+        }
+        Assert.That(_root.AllFiles(), Has.Length.EqualTo(1), "the crash left a temporary file");
+
+        // The redelivered messages are written again by the restarted daemon.
+        using var restarted = StartWriter("writer-a");
+        var result = await restarted.WaitForResultAsync();
+
+        Assert.That(result.Ok, Is.True, result.Message + result.Stderr);
+        Assert.That(result.Cleanup, Is.EqualTo(new LakeCleanupResult(Removed: 1, Failed: 0, Kept: 0)));
+        Assert.That(_root.AllFiles(), Is.EqualTo(new[] { Relative }));
+        Assert.That(File.ReadAllBytes(_root.Combine(Relative)), Is.EqualTo(LakeContent.Pattern(Size)));
+    }
+
+    [Test]
+    public async Task TwoLiveProcesses_SecondStartsWhileTheFirstWrites_FirstFileSurvivesAndBothCommit()
+    {
+        using var first = StartWriter("writer-a", "mid-write", relative: "dt=1/part-a.parquet", resumable: true);
+        var firstTemp = await first.WaitUntilReadyAsync();
+
+        using var second = StartWriter("writer-b", relative: "dt=1/part-b.parquet");
+        var secondResult = await second.WaitForResultAsync();
+        Assert.That(File.Exists(firstTemp), Is.True, "writer-b's startup cleanup must not touch a live writer's file");
+        await first.ResumeAsync();
+        var firstResult = await first.WaitForResultAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(secondResult.Ok, Is.True, secondResult.Message + secondResult.Stderr);
+            Assert.That(secondResult.Cleanup, Is.EqualTo(new LakeCleanupResult(Removed: 0, Failed: 0, Kept: 1)));
+            Assert.That(firstResult.Ok, Is.True, firstResult.Message + firstResult.Stderr);
+            Assert.That(_root.AllFiles(), Is.EqualTo(new[] { "dt=1/part-a.parquet", "dt=1/part-b.parquet" }));
+            Assert.That(File.ReadAllBytes(_root.Combine("dt=1", "part-a.parquet")), Is.EqualTo(LakeContent.Pattern(Size)));
+        });
+    }
+
+    [Test]
     public async Task Kill_AfterRenameBeforeDirectorySync_FileVisibleAndComplete()
     {
         using var host = StartWriter("writer-a", "after-rename-before-dirsync");
