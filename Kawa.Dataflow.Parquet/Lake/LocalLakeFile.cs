@@ -1,0 +1,140 @@
+namespace Kawa.Dataflow.Parquet.Lake;
+
+/// <summary>A file of <see cref="LocalLakeStorage"/> being written under its temporary name.</summary>
+internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
+{
+    private readonly LocalLakeStorage _storage;
+    private readonly string _finalPath;
+    private readonly string _tempPath;
+    private readonly FileStream _file;
+    private readonly LakeWriteStream _stream;
+    private bool _finished;
+
+    public LocalLakeFile(LocalLakeStorage storage, string relativePath, string finalPath, string tempPath, FileStream file)
+    {
+        _storage = storage;
+        RelativePath = relativePath;
+        _finalPath = finalPath;
+        _tempPath = tempPath;
+        _file = file;
+        _stream = new LakeWriteStream(this, file);
+    }
+
+    public string RelativePath { get; }
+
+    public Stream Stream => _stream;
+
+    public long BytesWritten => _stream.BytesWritten;
+
+    /// <summary>The temporary file's full path (for tests and the fault host).</summary>
+    internal string TemporaryPath => _tempPath;
+
+    public ValueTask CommitAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        var fsync = _storage.Fsync;
+        try
+        {
+            _file.Flush(flushToDisk: false);
+            _storage.ReachStep(LocalCommitStep.AfterWriteBeforeFsync, _tempPath);
+            if (fsync != FsyncMode.None)
+            {
+                _file.Flush(flushToDisk: true);
+            }
+            _storage.ReachStep(LocalCommitStep.AfterFsyncBeforeRename, _tempPath);
+            _file.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+            // No overwrite: on Unix .NET links the new name and then unlinks the old one, so an existing file fails
+            // with EEXIST and the final name appears atomically with the complete content.
+            File.Move(_tempPath, _finalPath, overwrite: false);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            throw Fail(error, "committed");
+        }
+        _finished = true;
+        _storage.ReachStep(LocalCommitStep.AfterRenameBeforeDirectorySync, _tempPath);
+        if (fsync == FsyncMode.Full)
+        {
+            try
+            {
+                PosixDirectory.Fsync(Path.GetDirectoryName(_finalPath)!);
+            }
+            catch (IOException error)
+            {
+                // The name may not survive a power loss; take the file back so nobody acks it and a retry rewrites it.
+                TryDelete(_finalPath);
+                throw Report(LakeWriteException.From(RelativePath, "committed (directory fsync failed)", error));
+            }
+        }
+        return default;
+    }
+
+    public ValueTask AbortAsync()
+    {
+        if (!_finished)
+        {
+            _finished = true;
+            try
+            {
+                _file.Dispose();
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                // Flushing the last buffered bytes failed; the file is being discarded anyway.
+            }
+            TryDelete(_tempPath);
+        }
+        return default;
+    }
+
+    public ValueTask DisposeAsync() => AbortAsync();
+
+    /// <summary>Called by the stream when a write fails: removes the temporary file and describes the failure.</summary>
+    public Task<LakeWriteException> FailAsync(Exception error, string operation) => Task.FromResult(Fail(error, operation));
+
+    private LakeWriteException Fail(Exception error, string operation)
+    {
+        if (error is LakeWriteException already)
+        {
+            return already;
+        }
+        _finished = true;
+        try
+        {
+            _file.Dispose();
+        }
+        catch (Exception disposeError) when (disposeError is IOException or UnauthorizedAccessException)
+        {
+            // The buffered rest cannot be written either; the file is removed below.
+        }
+        TryDelete(_tempPath);
+        return Report(error is OperationCanceledException
+            ? new LakeWriteException(RelativePath, LakeWriteFailure.Other, $"Lake file '{RelativePath}' could not be {operation}: the operation was canceled; the partial file was removed.", error)
+            : error is ArgumentOutOfRangeException
+                // FileStream reports EFBIG (a size limit such as ulimit -f) as ArgumentOutOfRangeException.
+                ? new LakeWriteException(RelativePath, LakeWriteFailure.FileTooLarge,
+                    $"Lake file '{RelativePath}' could not be {operation}: {LakeWriteException.Describe(LakeWriteFailure.FileTooLarge)}. {error.Message}", error)
+                : LakeWriteException.From(RelativePath, operation, error));
+    }
+
+    public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);
+
+    private LakeWriteException Report(LakeWriteException exception)
+    {
+        LakeLog.WriteFailed(_storage.Logger, RelativePath, exception.Failure, exception);
+        return exception;
+    }
+
+    private void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            LakeLog.AbortFailed(_storage.Logger, RelativePath, path, error);
+        }
+    }
+}
