@@ -219,7 +219,7 @@ public sealed class NatsConnectionOptions
             : NKeySeed is not null || NKeySeedFile is not null ? (Jwt is not null ? "jwt+nkey" : "nkey")
             : User is not null ? $"user '{User}' with password ***"
             : Token is not null ? "token ***" : "none";
-        return $"NatsConnectionOptions {{ Servers = [{string.Join(", ", Servers ?? [])}], Name = {Name}, Auth = {auth}, Tls = {Tls} }}";
+        return $"NatsConnectionOptions {{ Servers = [{string.Join(", ", (Servers ?? []).Select(NatsServerAddress.Redact))}], Name = {Name}, Auth = {auth}, Tls = {Tls} }}";
     }
 
     private static void Positive(List<string> errors, string name, TimeSpan value)

@@ -54,7 +54,7 @@ internal sealed record NatsServerAddress(string Host, int Port, bool Tls)
 
     public override string ToString() => $"{(Tls ? "tls" : "nats")}://{Host}:{Port}";
 
-    private static string Redact(string url)
+    internal static string Redact(string url)
     {
         var at = url.IndexOf('@', StringComparison.Ordinal);
         var scheme = url.IndexOf("://", StringComparison.Ordinal);
