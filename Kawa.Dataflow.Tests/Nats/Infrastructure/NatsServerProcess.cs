@@ -74,6 +74,18 @@ public sealed class NatsServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the server keeps its sockets open but answers nothing (a hung peer).</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    /// <summary>SIGCONT after <see cref="PauseAsync"/>.</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, _process!.Id.ToString()]);
+        await kill.WaitForExitAsync();
+    }
+
     public async Task RestartAsync()
     {
         await KillAsync();
