@@ -243,6 +243,27 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         }
     }
 
+    /// <summary>Asks the server to end the subscription after <paramref name="maxMessages"/> in total (UNSUB with max).</summary>
+    internal async ValueTask AutoUnsubscribeAsync(NatsSubscriptionBase subscription, long maxMessages, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        subscription.MaxMessages = maxMessages;
+        await EnterWriteAsync(64, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            NatsProtocolWriter.WriteUnsubscribe(_outbound.Writer, subscription.Sid, maxMessages);
+        }
+        finally
+        {
+            await ExitWriteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (subscription.Received >= maxMessages && _subscriptions.TryRemove(subscription.Sid, out _))
+        {
+            subscription.OnClosed(null);
+        }
+    }
+
     /// <summary>Removes a subscription and sends its UNSUB. Idempotent.</summary>
     internal async ValueTask UnsubscribeAsync(NatsSubscriptionBase subscription, CancellationToken cancellationToken = default)
     {
@@ -677,14 +698,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
         var token = cts.Token;
         Exception? failure = null;
-        var pump = PumpAsync(transport.Stream, token);
+        var pump = PumpAsync(transport.Stream, reconnected, token);
         var read = ReadLoopAsync(transport.Reader, token);
         var ping = PingLoopAsync(token);
-        if (reconnected)
-        {
-            NatsTelemetry.Reconnects.Add(1);
-            Reconnected?.Invoke();
-        }
 
         var first = await Task.WhenAny(pump, read, ping).ConfigureAwait(false);
         try
@@ -780,7 +796,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         return null;
     }
 
-    private async Task PumpAsync(Stream stream, CancellationToken cancellationToken)
+    private async Task PumpAsync(Stream stream, bool reconnected, CancellationToken cancellationToken)
     {
         var reader = _outbound.Reader;
         if (reader.TryRead(out var backlog))
@@ -800,6 +816,13 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         }
 
         SetState(NatsConnectionState.Connected);
+        if (reconnected)
+        {
+            // Subscriptions are back and the state is Connected: pull consumers can re-issue their pulls at once.
+            NatsTelemetry.Reconnects.Add(1);
+            Reconnected?.Invoke();
+        }
+
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);

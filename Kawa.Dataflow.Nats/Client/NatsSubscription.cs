@@ -89,6 +89,9 @@ internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
 
     public ValueTask UnsubscribeAsync(CancellationToken cancellationToken = default) => _connection.UnsubscribeAsync(this, cancellationToken);
 
+    /// <summary>Ends the subscription after <paramref name="maxMessages"/> messages in total; the reader then completes.</summary>
+    public ValueTask AutoUnsubscribeAsync(long maxMessages, CancellationToken cancellationToken = default) => _connection.AutoUnsubscribeAsync(this, maxMessages, cancellationToken);
+
     public ValueTask DisposeAsync() => UnsubscribeAsync();
 
     internal override void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)

@@ -220,4 +220,26 @@ public class NatsConnectionTests
         await Assert.ThrowsAsync<NatsConnectionException>(async () => await connection.PublishAsync("drain.x", new byte[1]));
         await connection.DisposeAsync();
     }
+
+    [Test]
+    public async Task AutoUnsubscribe_AfterMax_ReaderCompletesWithExactlyMax()
+    {
+        await using var connection = await NatsTestHelpers.ConnectAsync(_server);
+        await using var subscription = await connection.SubscribeAsync("auto.x");
+        await subscription.AutoUnsubscribeAsync(3);
+        await connection.FlushAsync();
+
+        for (var i = 0; i < 10; i++)
+        {
+            await connection.PublishAsync("auto.x", new byte[] { (byte)i });
+        }
+
+        var received = new List<byte>();
+        await foreach (var msg in subscription.ReadAllAsync().WithCancellation(new CancellationTokenSource(NatsTestHelpers.Generous).Token))
+        {
+            received.Add(msg.Data[0]);
+        }
+
+        Assert.That(received, Is.EqualTo(new byte[] { 0, 1, 2 }));
+    }
 }
