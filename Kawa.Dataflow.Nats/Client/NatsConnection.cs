@@ -654,7 +654,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             request.TrySetException(ClosedException());
         }
 
-        await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
+        // Only the reader side completes: a writer blocked on a full pipe is released (its flush reports completion)
+        // and later writers are refused by the Closed state, instead of tripping over a completed writer mid-write.
         await _outbound.Reader.CompleteAsync().ConfigureAwait(false);
     }
 

@@ -86,7 +86,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private readonly NatsPullConsumerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly PullSubscription _subscription;
+    private PullSubscription _subscription;
     private readonly Channel<JetStreamMsg> _messages;
     private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Lock _lock = new();
@@ -96,6 +96,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private int _pending;
     private long _lastActivity;
     private volatile bool _checkConsumer;
+    private volatile bool _renewInbox;
+    private long _pauseUntil;
     private volatile Exception? _fatal;
     private Task? _driver;
     private long _pullsIssued;
@@ -111,7 +113,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         Stream = stream;
         Consumer = consumer;
         _subscription = new PullSubscription(this, _connection.Options.InboxPrefix + "." + Nuid.Next());
-        _messages = Channel.CreateBounded<JetStreamMsg>(new BoundedChannelOptions(options.BatchSize + 1) { SingleWriter = true, SingleReader = true });
+        // Room for two batches: after a reconnect, pulls still open on the server from the old connection may deliver
+        // (at most one batch) until the inbox is renewed, on top of the new batch.
+        _messages = Channel.CreateBounded<JetStreamMsg>(new BoundedChannelOptions((2 * options.BatchSize) + 1) { SingleWriter = true, SingleReader = true });
         _pullSubject = js.ApiSubject($"CONSUMER.MSG.NEXT.{stream}.{consumer}");
     }
 
@@ -195,9 +199,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     {
         lock (_lock)
         {
-            _pending = 0; // The old pulls died with the old connection.
+            _pending = 0; // The old pulls died with the old connection (or are orphaned: the inbox is renewed).
         }
 
+        _renewInbox = true;
         Signal();
     }
 
@@ -229,7 +234,13 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                     await CheckConsumerAsync(stop).ConfigureAwait(false);
                 }
 
-                if (_fatal is null && _connection.State == NatsConnectionState.Connected)
+                if (_renewInbox && _connection.State == NatsConnectionState.Connected)
+                {
+                    await RenewInboxAsync(stop).ConfigureAwait(false);
+                }
+
+                if (_fatal is null && _connection.State == NatsConnectionState.Connected
+                    && _timeProvider.GetTimestamp() >= Interlocked.Read(ref _pauseUntil))
                 {
                     await PullIfNeededAsync(stop).ConfigureAwait(false);
                 }
@@ -313,6 +324,26 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>A fresh inbox after a reconnect, so pulls the server still holds for the old one find no interest.</summary>
+    private async Task RenewInboxAsync(CancellationToken stop)
+    {
+        _renewInbox = false;
+        var old = _subscription;
+        var fresh = new PullSubscription(this, _connection.Options.InboxPrefix + "." + Nuid.Next());
+        await _connection.SubscribeCoreAsync(fresh, stop).ConfigureAwait(false);
+        _subscription = fresh;
+        lock (_lock)
+        {
+            _pending = 0;
+        }
+
+        await _connection.UnsubscribeAsync(old, stop).ConfigureAwait(false);
+    }
+
+    /// <summary>Holds pulls back a while after a status that says pulling again at once would only repeat it.</summary>
+    private void PauseRepulls()
+        => Interlocked.Exchange(ref _pauseUntil, _timeProvider.GetTimestamp() + (long)(_options.IdleHeartbeat.TotalSeconds * _timeProvider.TimestampFrequency / 2));
 
     private async Task CheckConsumerAsync(CancellationToken stop)
     {
@@ -412,7 +443,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                 Signal();
                 return;
             case 409:
+                // e.g. Exceeded MaxWaiting, Message Size Exceeds MaxBytes: re-pull, but not in a tight loop.
                 LogRepull(_logger, Stream, Consumer, description);
+                PauseRepulls();
                 Release(headers);
                 return;
             case 400:
@@ -429,6 +462,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                 return;
             default:
                 LogRepull(_logger, Stream, Consumer, $"{headers.StatusCode} {description}");
+                PauseRepulls();
                 Release(headers);
                 return;
         }

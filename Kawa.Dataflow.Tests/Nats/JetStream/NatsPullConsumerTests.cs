@@ -72,10 +72,17 @@ public class NatsPullConsumerTests
             Assert.That(msg.Subject, Is.EqualTo($"{stream}.m"));
             Assert.That(Encoding.UTF8.GetString(msg.Data), Is.EqualTo((msg.Metadata.StreamSequence - 1).ToString()));
             sequences.Add(msg.Metadata.StreamSequence);
-            await msg.AckAsync();
+            if (i < count - 1)
+            {
+                await msg.AckAsync();
+            }
+            else
+            {
+                // The server handles acks asynchronously but in order: a confirmed last ack means all were recorded.
+                await msg.AckAndWaitAsync();
+            }
         }
 
-        await _connection.FlushAsync();
         var info = await _js.GetConsumerAsync(stream, "c");
         Assert.That(sequences, Has.Count.EqualTo(count));
         Assert.That(info.NumAckPending, Is.Zero);
@@ -194,5 +201,36 @@ public class NatsPullConsumerTests
 
         Assert.That(ex!.Message, Does.Contain("MaxRequestBatch"));
         Assert.That(ex.ConsumerDeleted, Is.False);
+    }
+
+    [Test]
+    public async Task HeartbeatsStop_ServerHung_PullReissuedAndConsumptionResumes()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        await using var connection = await NatsTestHelpers.ConnectAsync(server, o => o.PingInterval = TimeSpan.FromMinutes(5));
+        var js = new JetStreamContext(connection);
+        await js.CreateStreamAsync(new StreamConfig { Name = "HB", Subjects = ["hb.>"] });
+        await js.CreateConsumerAsync("HB", new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit });
+        await using var consumer = js.CreatePullConsumer("HB", "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(20), IdleHeartbeat = TimeSpan.FromMilliseconds(300) });
+        await consumer.StartAsync();
+        await NatsTestHelpers.WaitUntilAsync(async () => (await js.GetConsumerAsync("HB", "c")).NumWaiting > 0, what: "the first pull to be open");
+        var before = consumer.PullsIssued;
+
+        await server.PauseAsync();
+        try
+        {
+            await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.PullsIssued > before), what: "a re-issued pull after missed heartbeats");
+        }
+        finally
+        {
+            await server.ResumeAsync();
+        }
+
+        await js.PublishAsync("hb.x", "alive"u8.ToArray());
+        var msg = await NextAsync(consumer);
+        await msg.AckAsync();
+
+        Assert.That(msg.Data, Is.EqualTo("alive"u8.ToArray()));
+        Assert.That(consumer.PullsIssued, Is.GreaterThan(before));
     }
 }
