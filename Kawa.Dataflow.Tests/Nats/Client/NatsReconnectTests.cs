@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Text;
 using Kawa.Dataflow.Nats;
 using Kawa.Dataflow.Nats.Client;
@@ -44,6 +45,17 @@ public class NatsReconnectTests
 
         var states = new ConcurrentQueue<NatsConnectionState>();
         connection.StateChanged += (_, e) => states.Enqueue(e.Current);
+        long reconnects = 0;
+        using var meter = new MeterListener();
+        meter.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == NatsTelemetry.MeterName && instrument.Name == "nats.connection.reconnects")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        meter.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref reconnects, value));
+        meter.Start();
         await using var consumer = js.CreatePullConsumer("R", "c", new NatsPullConsumerOptions { BatchSize = 100, Expires = TimeSpan.FromSeconds(4), IdleHeartbeat = TimeSpan.FromSeconds(1) });
         await consumer.StartAsync();
         var processed = new HashSet<ulong>();
@@ -79,6 +91,7 @@ public class NatsReconnectTests
 
         Assert.That(processed, Is.EquivalentTo(Enumerable.Range(1, published + buffered).Select(i => (ulong)i)));
         Assert.That(states, Does.Contain(NatsConnectionState.Reconnecting).And.Contain(NatsConnectionState.Connected));
+        Assert.That(Interlocked.Read(ref reconnects), Is.GreaterThanOrEqualTo(1), "the reconnect is counted on the meter");
         Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Connected));
     }
 

@@ -121,3 +121,32 @@ public class JetStreamApiTests
         Assert.That(ex!.Message, Does.Contain("no.stream.here"));
     }
 }
+
+[NonParallelizable]
+public class JetStreamDomainTests
+{
+    [TestCase(null, null, "$JS.API")]
+    [TestCase("hub", null, "$JS.hub.API")]
+    [TestCase(null, "$JS.other.API.", "$JS.other.API")]
+    public async Task ApiPrefix_FromOptions(string? domain, string? prefix, string expected)
+    {
+        await using var connection = new NatsConnection(new NatsConnectionOptions { JetStreamDomain = domain, JetStreamApiPrefix = prefix });
+
+        Assert.That(new JetStreamContext(connection).ApiPrefix, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task ServerWithDomain_ApiThroughDomainPrefix_Works()
+    {
+        await using var server = await NatsServerProcess.StartAsync("jetstream { domain: hub }\n");
+        await using var connection = await NatsTestHelpers.ConnectAsync(server, o => o.JetStreamDomain = "hub");
+        var js = new JetStreamContext(connection);
+
+        var info = await js.CreateStreamAsync(new StreamConfig { Name = "D", Subjects = ["d.>"] });
+        var ack = await js.PublishAsync("d.x", "x"u8.ToArray());
+
+        Assert.That(info.Config!.Name, Is.EqualTo("D"));
+        Assert.That(ack.Domain, Is.EqualTo("hub"));
+        Assert.That(ack.Seq, Is.EqualTo(1UL));
+    }
+}
