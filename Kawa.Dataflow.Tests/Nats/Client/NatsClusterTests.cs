@@ -53,3 +53,70 @@ public class NatsClusterTests
         Assert.That(received!.Data, Is.EqualTo("after-failover"u8.ToArray()));
     }
 }
+
+[NonParallelizable]
+public class NatsJetStreamClusterTests
+{
+    [Test]
+    public async Task ReplicatedStream_ConnectedServerKilled_PullConsumptionContinues_EverySequenceProcessed()
+    {
+        await using var cluster = await NatsCluster.StartAsync(3);
+        await using var connection = new Kawa.Dataflow.Nats.Client.NatsConnection(NatsTestHelpers.Options(cluster.Servers[0], o =>
+        {
+            o.Servers = cluster.Servers.Select(s => s.Url).ToList();
+            o.RequestTimeout = TimeSpan.FromSeconds(5);
+        }));
+        await connection.ConnectAsync();
+        var js = new Kawa.Dataflow.Nats.JetStream.JetStreamContext(connection);
+
+        // The meta leader needs a moment after the cluster forms: retry the create (bounded wait on external processes).
+        await NatsTestHelpers.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await js.CreateStreamAsync(new Kawa.Dataflow.Nats.JetStream.StreamConfig { Name = "R3", Subjects = ["r3.>"], NumReplicas = 3 });
+                return true;
+            }
+            catch (NatsException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), "the R3 stream to be created");
+        await js.CreateConsumerAsync("R3", new Kawa.Dataflow.Nats.JetStream.ConsumerConfig
+        {
+            DurableName = "c", AckPolicy = Kawa.Dataflow.Nats.JetStream.AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(3), NumReplicas = 3,
+        });
+        const int published = 600;
+        for (var i = 0; i < published; i++)
+        {
+            await js.PublishAsync("r3.x", System.Text.Encoding.UTF8.GetBytes(i.ToString()));
+        }
+
+        await using var consumer = js.CreatePullConsumer("R3", "c", new Kawa.Dataflow.Nats.JetStream.NatsPullConsumerOptions
+        {
+            BatchSize = 50, Expires = TimeSpan.FromSeconds(4), IdleHeartbeat = TimeSpan.FromSeconds(1),
+        });
+        await consumer.StartAsync();
+        var processed = new HashSet<ulong>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        while (processed.Count < 200)
+        {
+            var msg = await consumer.NextAsync(cts.Token);
+            processed.Add(msg.Metadata.StreamSequence);
+            await msg.AckAsync(cts.Token);
+        }
+
+        var victim = cluster.Servers.Single(s => s.Url == connection.ConnectedUrl);
+        await victim.KillAsync();
+
+        while (processed.Count < published)
+        {
+            var msg = await consumer.NextAsync(cts.Token);
+            processed.Add(msg.Metadata.StreamSequence);
+            await msg.AckAsync(cts.Token);
+        }
+
+        Assert.That(processed, Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)));
+        Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
+    }
+}
