@@ -1,0 +1,519 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Kawa.Dataflow.Nats.JetStream;
+
+/// <summary>How a pull consumer fetches.</summary>
+internal sealed class NatsPullConsumerOptions
+{
+    /// <summary>Messages requested and held at most (in flight from the server plus buffered here); default 256.</summary>
+    public int BatchSize { get; init; } = 256;
+
+    /// <summary>Byte budget per pull request, 0 for none; default 0.</summary>
+    public long MaxBytes { get; init; }
+
+    /// <summary>How long a pull request stays open on the server; default 30 s.</summary>
+    public TimeSpan Expires { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Server heartbeat interval while a pull is open; at most half of <see cref="Expires"/>; default 5 s.
+    /// Two missed heartbeats re-issue the pull.</summary>
+    public TimeSpan IdleHeartbeat { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Refill when requested-plus-buffered messages drop to this fraction of the batch; default 0.5.</summary>
+    public double RefillThreshold { get; init; } = 0.5;
+
+    public void Validate()
+    {
+        var errors = new List<string>();
+        if (BatchSize < 1)
+        {
+            errors.Add($"{nameof(BatchSize)}: must be at least 1.");
+        }
+
+        if (MaxBytes < 0)
+        {
+            errors.Add($"{nameof(MaxBytes)}: must not be negative.");
+        }
+
+        if (Expires < TimeSpan.FromMilliseconds(100))
+        {
+            errors.Add($"{nameof(Expires)}: must be at least 100 ms.");
+        }
+
+        if (IdleHeartbeat <= TimeSpan.Zero || IdleHeartbeat > Expires / 2)
+        {
+            errors.Add($"{nameof(IdleHeartbeat)}: must be positive and at most half of {nameof(Expires)}.");
+        }
+
+        if (RefillThreshold is <= 0 or > 1)
+        {
+            errors.Add($"{nameof(RefillThreshold)}: must be in (0, 1].");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid pull consumer options: " + string.Join(" ", errors));
+        }
+    }
+}
+
+/// <summary>
+/// Consumes a JetStream pull consumer one message at a time, keeping a batch requested ahead.
+/// </summary>
+/// <remarks>
+/// <para>Pulls go to <c>$JS.API.CONSUMER.MSG.NEXT.&lt;stream&gt;.&lt;consumer&gt;</c> with a private inbox as reply,
+/// asking for <c>batch</c>, <c>expires</c>, <c>idle_heartbeat</c> and optionally <c>max_bytes</c>. Requested plus
+/// buffered messages never exceed the batch (memory is bounded); when they fall to the refill threshold the
+/// consumer asks for the difference, so the pipe does not run dry.</para>
+/// <para>Statuses: 100 heartbeat (liveness), 404/408 (request ended; its unfilled count is released by the
+/// <c>Nats-Pending-Messages</c> header), 409 leadership change or server shutdown (re-pull), 409 <c>Consumer Deleted</c>,
+/// 409 <c>Exceeded MaxRequest…</c>, 400 (FATAL: <see cref="NextAsync"/> throws <see cref="NatsJetStreamConsumerException"/>,
+/// never a silent stall), 503 no responders (the consumer is looked up: gone is fatal, otherwise re-pull).
+/// No heartbeat for 2 × idle_heartbeat while a pull is open re-issues the pull; so does a reconnect.</para>
+/// <para>Acks belong to each <see cref="JetStreamMsg"/>. Messages still buffered at dispose are not acked: the
+/// server redelivers them after the ack wait.</para>
+/// </remarks>
+internal sealed partial class NatsPullConsumer : IAsyncDisposable
+{
+    private readonly JetStreamContext _js;
+    private readonly NatsConnection _connection;
+    private readonly NatsPullConsumerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private PullSubscription _subscription;
+    private readonly Channel<JetStreamMsg> _messages;
+    private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly string _pullSubject;
+
+    private int _pending;
+    private long _lastActivity;
+    private volatile bool _checkConsumer;
+    private volatile bool _renewInbox;
+    private long _pauseUntil;
+    private volatile Exception? _fatal;
+    private Task? _driver;
+    private long _pullsIssued;
+
+    internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
+    {
+        options.Validate();
+        _js = js;
+        _connection = js.Connection;
+        _options = options;
+        _logger = _connection.Logger;
+        _timeProvider = _connection.TimeProvider;
+        Stream = stream;
+        Consumer = consumer;
+        _subscription = new PullSubscription(this, _connection.Options.InboxPrefix + "." + Nuid.Next());
+        // Room for two batches: after a reconnect, pulls still open on the server from the old connection may deliver
+        // (at most one batch) until the inbox is renewed, on top of the new batch.
+        _messages = Channel.CreateBounded<JetStreamMsg>(new BoundedChannelOptions((2 * options.BatchSize) + 1) { SingleWriter = true, SingleReader = true });
+        _pullSubject = js.ApiSubject($"CONSUMER.MSG.NEXT.{stream}.{consumer}");
+    }
+
+    public string Stream { get; }
+
+    public string Consumer { get; }
+
+    /// <summary>Pull requests sent so far.</summary>
+    public long PullsIssued => Interlocked.Read(ref _pullsIssued);
+
+    /// <summary>Messages requested from the server and not yet arrived (for tests and diagnostics).</summary>
+    public int PendingMessages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending;
+            }
+        }
+    }
+
+    /// <summary>Subscribes the inbox and starts pulling.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_driver is not null)
+        {
+            throw new InvalidOperationException("The pull consumer is already started.");
+        }
+
+        await _connection.SubscribeCoreAsync(_subscription, cancellationToken).ConfigureAwait(false);
+        _connection.Reconnected += OnReconnected;
+        _lastActivity = _timeProvider.GetTimestamp();
+        _driver = Task.Run(DriveAsync, CancellationToken.None);
+        Signal();
+    }
+
+    /// <summary>Waits for the next message.</summary>
+    /// <exception cref="NatsJetStreamConsumerException">The consumer failed for good (deleted, limits broken).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public async ValueTask<JetStreamMsg> NextAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            if (_messages.Reader.TryRead(out var msg))
+            {
+                SignalIfLow();
+                return msg;
+            }
+
+            if (!await _messages.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw _fatal ?? new ObjectDisposedException(nameof(NatsPullConsumer), "The pull consumer was disposed.");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _connection.Reconnected -= OnReconnected;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_driver is not null)
+        {
+            await _driver.ConfigureAwait(false);
+        }
+
+        _messages.Writer.TryComplete();
+        try
+        {
+            await _connection.UnsubscribeAsync(_subscription).ConfigureAwait(false);
+        }
+        catch (NatsException)
+        {
+            // The connection is gone; so is the subscription.
+        }
+
+        _stop.Dispose();
+    }
+
+    private void OnReconnected()
+    {
+        lock (_lock)
+        {
+            _pending = 0; // The old pulls died with the old connection (or are orphaned: the inbox is renewed).
+        }
+
+        _renewInbox = true;
+        Signal();
+    }
+
+    private void Signal() => _signal.Writer.TryWrite(true);
+
+    private void SignalIfLow()
+    {
+        bool low;
+        lock (_lock)
+        {
+            low = _pending + _messages.Reader.Count <= _options.BatchSize * _options.RefillThreshold;
+        }
+
+        if (low)
+        {
+            Signal();
+        }
+    }
+
+    private async Task DriveAsync()
+    {
+        var stop = _stop.Token;
+        while (!stop.IsCancellationRequested && _fatal is null)
+        {
+            try
+            {
+                if (_checkConsumer)
+                {
+                    await CheckConsumerAsync(stop).ConfigureAwait(false);
+                }
+
+                if (_renewInbox && _connection.State == NatsConnectionState.Connected)
+                {
+                    await RenewInboxAsync(stop).ConfigureAwait(false);
+                }
+
+                if (_fatal is null && _connection.State == NatsConnectionState.Connected
+                    && _timeProvider.GetTimestamp() >= Interlocked.Read(ref _pauseUntil))
+                {
+                    await PullIfNeededAsync(stop).ConfigureAwait(false);
+                }
+
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                wait.CancelAfter(_options.IdleHeartbeat);
+                try
+                {
+                    if (await _signal.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+                    {
+                        _signal.Reader.TryRead(out _);
+                    }
+                }
+                catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+                {
+                    // Periodic wake-up: check heartbeats.
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogPullFailed(_logger, Stream, Consumer, ex.Message);
+                try
+                {
+                    await Task.Delay(_options.IdleHeartbeat, _timeProvider, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task PullIfNeededAsync(CancellationToken stop)
+    {
+        int request;
+        lock (_lock)
+        {
+            if (_pending > 0 && _timeProvider.GetElapsedTime(_lastActivity) > _options.IdleHeartbeat * 2)
+            {
+                LogMissedHeartbeats(_logger, Stream, Consumer, _pending);
+                NatsTelemetry.MissedHeartbeats.Add(1);
+                _pending = 0;
+            }
+
+            var held = _pending + _messages.Reader.Count;
+            request = held <= _options.BatchSize * _options.RefillThreshold ? _options.BatchSize - held : 0;
+            if (request <= 0)
+            {
+                return;
+            }
+
+            if (_pending == 0)
+            {
+                _lastActivity = _timeProvider.GetTimestamp();
+            }
+
+            _pending += request;
+        }
+
+        var body = JsonSerializer.SerializeToUtf8Bytes(
+            new PullRequest { Batch = request, Expires = _options.Expires, IdleHeartbeat = _options.IdleHeartbeat, MaxBytes = _options.MaxBytes },
+            JetStreamJsonContext.Default.PullRequest);
+        try
+        {
+            await _connection.PublishAsync(_pullSubject, body, null, _subscription.Subject, stop).ConfigureAwait(false);
+            Interlocked.Increment(ref _pullsIssued);
+            NatsTelemetry.PullRequests.Add(1);
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                _pending = Math.Max(0, _pending - request);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>A fresh inbox after a reconnect, so pulls the server still holds for the old one find no interest.</summary>
+    private async Task RenewInboxAsync(CancellationToken stop)
+    {
+        _renewInbox = false;
+        var old = _subscription;
+        var fresh = new PullSubscription(this, _connection.Options.InboxPrefix + "." + Nuid.Next());
+        await _connection.SubscribeCoreAsync(fresh, stop).ConfigureAwait(false);
+        _subscription = fresh;
+        lock (_lock)
+        {
+            _pending = 0;
+        }
+
+        await _connection.UnsubscribeAsync(old, stop).ConfigureAwait(false);
+    }
+
+    /// <summary>Holds pulls back a while after a status that says pulling again at once would only repeat it.</summary>
+    private void PauseRepulls()
+        => Interlocked.Exchange(ref _pauseUntil, _timeProvider.GetTimestamp() + (long)(_options.IdleHeartbeat.TotalSeconds * _timeProvider.TimestampFrequency / 2));
+
+    private async Task CheckConsumerAsync(CancellationToken stop)
+    {
+        _checkConsumer = false;
+        try
+        {
+            await _js.GetConsumerAsync(Stream, Consumer, stop).ConfigureAwait(false);
+        }
+        catch (JetStreamApiException ex) when (ex.ErrorCode is JetStreamContext.ConsumerNotFound or JetStreamContext.StreamNotFound)
+        {
+            Fail(new NatsJetStreamConsumerException(
+                $"JetStream consumer '{Consumer}' on stream '{Stream}' no longer exists ({ex.Description}); messages not yet acked will go to whoever consumes a re-created consumer.",
+                ex.Code, consumerDeleted: true));
+        }
+        catch
+        {
+            _checkConsumer = true; // Transient (JetStream restarting, timeout): ask again on the next round.
+            throw;
+        }
+    }
+
+    private void Fail(Exception error)
+    {
+        if (_fatal is not null)
+        {
+            return;
+        }
+
+        _fatal = error;
+        LogFatal(_logger, Stream, Consumer, error.Message);
+        _messages.Writer.TryComplete();
+        Signal();
+    }
+
+    // Runs on the connection's read loop: never blocks.
+    private void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headerBytes, in ReadOnlySequence<byte> payload)
+    {
+        var headers = headerBytes.IsEmpty ? null : NatsHeaders.Parse(headerBytes);
+        var now = _timeProvider.GetTimestamp();
+        if (headers is { StatusCode: > 0 } && payload.IsEmpty)
+        {
+            Volatile.Write(ref _lastActivity, now);
+            OnStatus(headers);
+            return;
+        }
+
+        if (replyTo.IsEmpty)
+        {
+            LogUnexpected(_logger, Stream, Consumer, Encoding.UTF8.GetString(subject));
+            return;
+        }
+
+        var msg = new JetStreamMsg(_connection, Encoding.UTF8.GetString(subject), Encoding.UTF8.GetString(replyTo), headers, payload.ToArray());
+        lock (_lock)
+        {
+            _pending = Math.Max(0, _pending - 1);
+            _lastActivity = now;
+        }
+
+        if (!_messages.Writer.TryWrite(msg))
+        {
+            // Cannot happen while requested + buffered <= batch; if it does, the server redelivers after ack wait.
+            LogOverflow(_logger, Stream, Consumer);
+        }
+    }
+
+    private void OnStatus(NatsHeaders headers)
+    {
+        var description = headers.StatusDescription ?? string.Empty;
+        switch (headers.StatusCode)
+        {
+            case 100:
+                return; // Heartbeat: liveness already recorded.
+            case 404:
+            case 408:
+                Release(headers);
+                return;
+            case 409 when description.Contains("Consumer Deleted", StringComparison.OrdinalIgnoreCase):
+                Fail(new NatsJetStreamConsumerException(
+                    $"JetStream consumer '{Consumer}' on stream '{Stream}' was deleted while pulling (409 Consumer Deleted); messages not yet acked will go to whoever consumes a re-created consumer.",
+                    409, consumerDeleted: true));
+                return;
+            case 409 when description.StartsWith("Exceeded MaxRequest", StringComparison.OrdinalIgnoreCase)
+                || description.Contains("push based", StringComparison.OrdinalIgnoreCase):
+                Fail(new NatsJetStreamConsumerException(
+                    $"JetStream consumer '{Consumer}' on stream '{Stream}' refused the pull: 409 {description}. Lower the batch/expires/max bytes or raise the consumer's limits.",
+                    409, consumerDeleted: false));
+                return;
+            case 409 when description.Contains("Leadership Change", StringComparison.OrdinalIgnoreCase)
+                || description.Contains("Server Shutdown", StringComparison.OrdinalIgnoreCase):
+                lock (_lock)
+                {
+                    _pending = 0;
+                }
+
+                LogRepull(_logger, Stream, Consumer, description);
+                Signal();
+                return;
+            case 409:
+                // e.g. Exceeded MaxWaiting, Message Size Exceeds MaxBytes: re-pull, but not in a tight loop.
+                LogRepull(_logger, Stream, Consumer, description);
+                PauseRepulls();
+                Release(headers);
+                return;
+            case 400:
+                Fail(new NatsJetStreamConsumerException($"JetStream rejected the pull request for '{Consumer}' on '{Stream}': 400 {description}.", 400, consumerDeleted: false));
+                return;
+            case 503:
+                lock (_lock)
+                {
+                    _pending = 0;
+                }
+
+                _checkConsumer = true;
+                Signal();
+                return;
+            default:
+                LogRepull(_logger, Stream, Consumer, $"{headers.StatusCode} {description}");
+                PauseRepulls();
+                Release(headers);
+                return;
+        }
+    }
+
+    private void Release(NatsHeaders headers)
+    {
+        lock (_lock)
+        {
+            if (headers.TryGetValue("Nats-Pending-Messages", out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var unfilled))
+            {
+                _pending = Math.Max(0, _pending - unfilled);
+            }
+            else
+            {
+                _pending = 0;
+            }
+        }
+
+        Signal();
+    }
+
+    private sealed class PullSubscription(NatsPullConsumer owner, string subject) : NatsSubscriptionBase(subject, null)
+    {
+        internal override void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)
+            => owner.OnMessage(subject, replyTo, headers, payload);
+
+        internal override void OnClosed(Exception? error)
+        {
+            if (error is not null)
+            {
+                owner.Fail(error);
+            }
+        }
+    }
+
+    [LoggerMessage(101, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: no heartbeat for 2 x idle_heartbeat with {Pending} message(s) requested; re-issuing the pull")]
+    private static partial void LogMissedHeartbeats(ILogger logger, string stream, string consumer, int pending);
+
+    [LoggerMessage(102, LogLevel.Error, "JetStream pull {Stream}/{Consumer} failed for good: {Reason}")]
+    private static partial void LogFatal(ILogger logger, string stream, string consumer, string reason);
+
+    [LoggerMessage(103, LogLevel.Information, "JetStream pull {Stream}/{Consumer}: {Status}; re-pulling")]
+    private static partial void LogRepull(ILogger logger, string stream, string consumer, string status);
+
+    [LoggerMessage(104, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: could not pull: {Reason}")]
+    private static partial void LogPullFailed(ILogger logger, string stream, string consumer, string reason);
+
+    [LoggerMessage(105, LogLevel.Error, "JetStream pull {Stream}/{Consumer}: buffer overflow; the message will be redelivered after the ack wait")]
+    private static partial void LogOverflow(ILogger logger, string stream, string consumer);
+
+    [LoggerMessage(106, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: message without ack subject on '{Subject}' ignored")]
+    private static partial void LogUnexpected(ILogger logger, string stream, string consumer, string subject);
+}

@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Text;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.Protocol;
+
+namespace Kawa.Dataflow.Tests.Nats.Protocol;
+
+public class NatsProtocolWriterTests
+{
+    private static string Write(Action<IBufferWriter<byte>> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        write(buffer);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    [Test]
+    public void WritePublish_WithoutHeaders_WritesPub()
+        => Assert.That(
+            Write(w => NatsProtocolWriter.WritePublish(w, "a.b", "r", null, new ReadOnlySequence<byte>("hi"u8.ToArray()))),
+            Is.EqualTo("PUB a.b r 2\r\nhi\r\n"));
+
+    [Test]
+    public void WritePublish_WithHeaders_WritesHpubWithSizes()
+    {
+        var headers = new NatsHeaders();
+        headers.Add("Nats-Msg-Id", "42");
+
+        var text = Write(w => NatsProtocolWriter.WritePublish(w, "a", null, headers, new ReadOnlySequence<byte>("hi"u8.ToArray())));
+
+        Assert.That(text, Is.EqualTo("HPUB a 29 31\r\nNATS/1.0\r\nNats-Msg-Id: 42\r\n\r\nhi\r\n"));
+    }
+
+    [Test]
+    public void WriteSubscribeAndUnsubscribe_WithQueueAndMax()
+    {
+        Assert.That(Write(w => NatsProtocolWriter.WriteSubscribe(w, "a.*", "workers", 7)), Is.EqualTo("SUB a.* workers 7\r\n"));
+        Assert.That(Write(w => NatsProtocolWriter.WriteUnsubscribe(w, 7, 10)), Is.EqualTo("UNSUB 7 10\r\n"));
+        Assert.That(Write(w => NatsProtocolWriter.WriteUnsubscribe(w, 7, null)), Is.EqualTo("UNSUB 7\r\n"));
+    }
+
+    [TestCase("")]
+    [TestCase("a b")]
+    [TestCase("a..b")]
+    [TestCase("a.*")]
+    [TestCase("a.>")]
+    public void ValidateSubject_InvalidForPublish_Throws(string subject)
+        => Assert.Throws<ArgumentException>(() => NatsProtocolWriter.ValidateSubject(subject, "subject", allowWildcards: false));
+
+    [Test]
+    public void Headers_ParseStatusLineAndFields()
+    {
+        var headers = NatsHeaders.Parse("NATS/1.0 409 Consumer Deleted\r\nNats-Pending-Messages: 5\r\nX: 1\r\nX: 2\r\n\r\n"u8);
+
+        Assert.That(headers.StatusCode, Is.EqualTo(409));
+        Assert.That(headers.StatusDescription, Is.EqualTo("Consumer Deleted"));
+        Assert.That(headers["nats-pending-messages"], Is.EqualTo("5"));
+        Assert.That(headers.GetValues("X"), Is.EqualTo(new[] { "1", "2" }));
+    }
+
+    [Test]
+    public void OutboundBacklog_DropsPingsAndPongsKeepsPublishesEvenWithPingInPayload()
+    {
+        var backlog = "PUB a 6\r\nPING\r\n\r\nPING\r\nSUB b 1\r\nPONG\r\nHPUB c 12 16\r\nNATS/1.0\r\n\r\nPONG\r\nPING\r\n"u8.ToArray();
+        var sequence = new ReadOnlySequence<byte>(backlog);
+
+        var kept = string.Concat(OutboundBacklog.KeptRanges(sequence).Select(r => Encoding.ASCII.GetString(sequence.Slice(r.Start, r.End).ToArray())));
+
+        Assert.That(kept, Is.EqualTo("PUB a 6\r\nPING\r\n\r\nSUB b 1\r\nHPUB c 12 16\r\nNATS/1.0\r\n\r\nPONG\r\n"));
+    }
+}
