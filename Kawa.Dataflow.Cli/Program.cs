@@ -2,5 +2,5 @@ namespace Kawa.Dataflow.Cli;
 
 internal static class Program
 {
-    public static int Main(string[] args) => args.Length >= 0 ? 0 : 1;
+    public static int Main(string[] args) => KawaCli.Run(args, Console.Out, Console.Error);
 }

@@ -34,7 +34,8 @@ internal static class ConfigLoader
     /// <param name="path">The JSON file.</param>
     /// <param name="overrides"><c>key=value</c> settings applied last; keys as printed paths (<c>a.b[0].c</c>) or configuration keys (<c>a:b:0:c</c>).</param>
     /// <param name="useEnvironment">Whether <c>KAWA_</c> environment variables apply.</param>
-    public static ConfigLoadResult Load(string path, IEnumerable<string>? overrides = null, bool useEnvironment = true)
+    /// <param name="baseDirectory">What relative paths in the configuration are relative to; default the current directory.</param>
+    public static ConfigLoadResult Load(string path, IEnumerable<string>? overrides = null, bool useEnvironment = true, string? baseDirectory = null)
     {
         byte[] bytes;
         try
@@ -47,11 +48,11 @@ internal static class ConfigLoader
             return new(null, [new ConfigError(path, $"cannot read the configuration file: {reason}")], null);
         }
 
-        return Load(bytes, path, overrides, useEnvironment);
+        return Load(bytes, path, overrides, useEnvironment, baseDirectory);
     }
 
     /// <summary>Loads, binds and validates configuration JSON; <paramref name="fileName"/> names it in errors.</summary>
-    public static ConfigLoadResult Load(ReadOnlyMemory<byte> json, string fileName, IEnumerable<string>? overrides = null, bool useEnvironment = true)
+    public static ConfigLoadResult Load(ReadOnlyMemory<byte> json, string fileName, IEnumerable<string>? overrides = null, bool useEnvironment = true, string? baseDirectory = null)
     {
         var errors = new ConfigErrors();
         if (!CheckJson(json, fileName, errors))
@@ -91,7 +92,7 @@ internal static class ConfigLoader
         }
 
         var options = new ConfigReader(errors).Read(configuration);
-        ConfigValidator.Validate(options, errors);
+        ConfigValidator.Validate(options, errors, baseDirectory ?? Directory.GetCurrentDirectory());
         return new(options, errors.All, configuration);
     }
 

@@ -36,7 +36,10 @@ internal static partial class ConfigValidator
     ];
 
     /// <summary>Validates bound options, adding every problem to <paramref name="errors"/>.</summary>
-    public static void Validate(KawaOptions options, ConfigErrors errors)
+    /// <param name="options">The bound options.</param>
+    /// <param name="errors">Where problems go.</param>
+    /// <param name="baseDirectory">What relative file paths are relative to (existence checks).</param>
+    public static void Validate(KawaOptions options, ConfigErrors errors, string baseDirectory)
     {
         if (options.Metrics.Port is < 0 or > 65535)
         {
@@ -50,7 +53,7 @@ internal static partial class ConfigValidator
             return;
         }
 
-        new PipelineChecks(pipeline, errors).Run();
+        new PipelineChecks(pipeline, errors, baseDirectory).Run();
     }
 
     private static void Missing(ConfigErrors errors, string path)
@@ -101,14 +104,17 @@ internal static partial class ConfigValidator
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex NameRegex();
 
-    private sealed class PipelineChecks(PipelineOptions pipeline, ConfigErrors errors)
+    private sealed class PipelineChecks(PipelineOptions pipeline, ConfigErrors errors, string baseDirectory)
     {
+        private readonly string _baseDirectory = baseDirectory;
         private const string P = "pipeline";
         private readonly PipelineOptions _pipeline = pipeline;
         private readonly ConfigErrors _errors = errors;
 
         // Fields the handlers are known to produce, in pipeline order; null once a json parse makes them open-ended.
         private HashSet<string>? _knownFields = new(StringComparer.Ordinal);
+
+        private bool Exists(string path) => File.Exists(Path.Combine(_baseDirectory, path));
 
         public void Run()
         {
@@ -197,7 +203,7 @@ internal static partial class ConfigValidator
                     {
                         Missing(_errors, $"{path}.path");
                     }
-                    else if (file.Mode == "read" && !File.Exists(file.Path))
+                    else if (file.Mode == "read" && !Exists(file.Path))
                     {
                         _errors.Add($"{path}.path", $"file not found: '{file.Path}'");
                     }
@@ -699,7 +705,7 @@ internal static partial class ConfigValidator
                     {
                         _errors.Add($"{path}.auth.creds", "give either credsFile or creds, not both");
                     }
-                    else if (!string.IsNullOrEmpty(auth.CredsFile) && !File.Exists(auth.CredsFile))
+                    else if (!string.IsNullOrEmpty(auth.CredsFile) && !Exists(auth.CredsFile))
                     {
                         _errors.Add($"{path}.auth.credsFile", $"file not found: '{auth.CredsFile}'");
                     }
@@ -720,7 +726,7 @@ internal static partial class ConfigValidator
 
                 foreach (var (key, file) in new[] { ("ca", tls.Ca), ("cert", tls.Cert), ("key", tls.Key) })
                 {
-                    if (!string.IsNullOrEmpty(file) && !File.Exists(file))
+                    if (!string.IsNullOrEmpty(file) && !Exists(file))
                     {
                         _errors.Add($"{path}.tls.{key}", $"file not found: '{file}'");
                     }
