@@ -67,12 +67,15 @@ internal static class ConfigLoader
         }
 
         var args = new List<string>();
+        var index = 0;
         foreach (var setting in overrides ?? [])
         {
+            index++;
             var eq = setting.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                errors.Add("--set", $"expected key=value, got '{Secrets.Show(setting, setting)}'");
+                // Not echoed: a malformed override may still hold a secret.
+                errors.Add("--set", $"override {index} is not key=value (e.g. pipeline.limits.drainTimeout=00:00:10)");
                 continue;
             }
 

@@ -658,6 +658,11 @@ internal static partial class ConfigValidator
 
         private void CheckConnection(INatsConnectionOptions connection, string path)
         {
+            if (connection.Servers.Count == 0)
+            {
+                _errors.Add($"{path}.servers", "missing required value (at least one server URL)");
+            }
+
             for (var i = 0; i < connection.Servers.Count; i++)
             {
                 var server = connection.Servers[i];

@@ -83,7 +83,7 @@ internal sealed class ParquetColumnOptions
 internal sealed class NatsJetStreamDestinationOptions : DestinationOptions, INatsConnectionOptions
 {
     /// <summary>Server URLs. Default <c>nats://127.0.0.1:4222</c>.</summary>
-    public List<string> Servers { get; set; } = [];
+    public List<string> Servers { get; set; } = ["nats://127.0.0.1:4222"];
 
     /// <summary>Credentials. Default none.</summary>
     public NatsAuthOptions? Auth { get; set; }

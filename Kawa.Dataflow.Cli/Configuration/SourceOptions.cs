@@ -59,7 +59,7 @@ internal sealed class NatsTlsOptions
 internal sealed class NatsJetStreamSourceOptions : SourceOptions, INatsConnectionOptions
 {
     /// <summary>Server URLs. Default <c>nats://127.0.0.1:4222</c>.</summary>
-    public List<string> Servers { get; set; } = [];
+    public List<string> Servers { get; set; } = ["nats://127.0.0.1:4222"];
 
     /// <summary>Credentials. Default none.</summary>
     public NatsAuthOptions? Auth { get; set; }
@@ -99,7 +99,7 @@ internal sealed class NatsJetStreamSourceOptions : SourceOptions, INatsConnectio
 internal sealed class NatsSourceOptions : SourceOptions, INatsConnectionOptions
 {
     /// <summary>Server URLs. Default <c>nats://127.0.0.1:4222</c>.</summary>
-    public List<string> Servers { get; set; } = [];
+    public List<string> Servers { get; set; } = ["nats://127.0.0.1:4222"];
 
     /// <summary>Credentials. Default none.</summary>
     public NatsAuthOptions? Auth { get; set; }

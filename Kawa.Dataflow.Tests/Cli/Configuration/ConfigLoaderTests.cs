@@ -347,3 +347,41 @@ public class ConfigLoaderTests
         Assert.That(text, Does.Contain("pipeline.source.auth.accessKey").Or.Contain("pipeline.destination.s3: accessKey and secretKey go together"));
     }
 }
+
+public class ConfigLoaderOverrideTests
+{
+    [Test]
+    public void Load_MalformedOverride_IsReportedWithoutEchoingIt()
+    {
+        var json = """{ "pipeline": { "name": "x", "source": { "type": "stdin" }, "destination": { "type": "stdout" } } }""";
+
+        var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", ["pipeline.source.auth.password"], useEnvironment: false);
+
+        Assert.That(result.Errors.Select(e => e.ToString()), Is.EqualTo(new[] { "--set: override 1 is not key=value (e.g. pipeline.limits.drainTimeout=00:00:10)" }));
+    }
+
+    [Test]
+    public void Load_EmptyServersList_IsMissingButOmittedServersDefaultToLocalhost()
+    {
+        var json = """{ "pipeline": { "name": "x", "source": { "type": "nats", "subject": "a.>", "servers": [] }, "destination": { "type": "stdout" } } }""";
+        var omitted = """{ "pipeline": { "name": "x", "source": { "type": "nats", "subject": "a.>" }, "destination": { "type": "stdout" } } }""";
+
+        var empty = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+        var defaulted = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(omitted), "k.json", useEnvironment: false);
+
+        Assert.That(empty.Errors.Select(e => e.ToString()), Is.EqualTo(new[] { "pipeline.source.servers: missing required value (at least one server URL)" }));
+        Assert.That(((NatsSourceOptions)defaulted.Options!.Pipeline!.Source!).Servers, Is.EqualTo(new[] { "nats://127.0.0.1:4222" }));
+    }
+
+    [TestCase("a..b", "invalid subject 'a..b': empty token or whitespace")]
+    [TestCase("a.b*", "invalid subject 'a.b*': '*' must be a whole token and '>' the last token")]
+    [TestCase("a.>.b", "invalid subject 'a.>.b': '*' must be a whole token and '>' the last token")]
+    public void Load_InvalidSubject_IsReported(string subject, string message)
+    {
+        var json = $$"""{ "pipeline": { "name": "x", "source": { "type": "nats", "subject": "{{subject}}" }, "destination": { "type": "stdout" } } }""";
+
+        var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+
+        Assert.That(result.Errors.Select(e => e.ToString()), Is.EqualTo(new[] { $"pipeline.source.subject: {message}" }));
+    }
+}

@@ -189,3 +189,26 @@ public class CombinedLogParserTests
         Assert.That(record.Names, Is.EqualTo(new[] { "before" }), "a failed parse leaves the record unchanged");
     }
 }
+
+public class SampleAccessLogTests
+{
+    [Test]
+    public void SampleAccessLog_Has500LinesThatAllParse()
+    {
+        var lines = File.ReadAllLines(Path.Combine(TestPaths.RepoRoot, "samples", "access.log"));
+        var statuses = new HashSet<long>();
+        var hours = new HashSet<string>();
+
+        foreach (var line in lines)
+        {
+            var record = new EventRecord(Encoding.UTF8.GetBytes(line));
+            CombinedLogParser.Parse(record.Raw, record);
+            statuses.Add(record["status"].AsLong());
+            hours.Add(record["ts"].ToString("yyyy-MM-dd/HH"));
+        }
+
+        Assert.That(lines, Has.Length.EqualTo(500));
+        Assert.That(statuses, Is.SupersetOf(new long[] { 200, 304, 404, 408, 500 }));
+        Assert.That(hours.Count, Is.GreaterThan(24), "spread over many hourly partitions");
+    }
+}
