@@ -26,8 +26,9 @@ internal static class DaemonComponents
     public static ISource<EventRecord> CreateSource(SourceOptions options, Stream? stdin = null, TimeProvider? timeProvider = null) => options switch
     {
         FileSourceOptions { Mode: "read" } file => LineSource.OpenFile(file.Path!, timeProvider),
+        FileSourceOptions { Mode: "follow" } file => new FollowFileSource(file.Path!, file.OffsetFile!, timeProvider),
         StdinSourceOptions => new LineSource(stdin ?? Console.OpenStandardInput(), "stdin", timeProvider),
-        _ => throw new NotSupportedException($"source type '{options.Type}'{(options is FileSourceOptions f ? $" in mode '{f.Mode}'" : string.Empty)} is not available in this build"),
+        _ => throw new NotSupportedException($"source type '{options.Type}' is not available in this build"),
     };
 
     /// <summary>
