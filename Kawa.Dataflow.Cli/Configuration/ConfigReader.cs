@@ -92,7 +92,7 @@ internal sealed class ConfigReader(ConfigErrors errors)
             {
                 if (underlying == type && type.IsValueType)
                 {
-                    _errors.Add(path, $"expected {expected}, got null");
+                    _errors.Add(path, $"expected {expected}, got {(section.Value is null ? "null" : "an empty value")}");
                     return false;
                 }
 

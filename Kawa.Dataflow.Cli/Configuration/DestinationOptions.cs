@@ -21,7 +21,7 @@ internal sealed class ParquetDestinationOptions : DestinationOptions
 
     /// <summary>
     /// A JSON column that receives the fields no column maps, or <see langword="null"/> to drop them and count them
-    /// (metric <c>kawa.fields.unmapped</c>). Default <see langword="null"/>.
+    /// (<c>ColumnMapper.UnmappedFields</c>). Default <see langword="null"/>.
     /// </summary>
     public string? ExtraColumn { get; set; }
 

@@ -141,7 +141,14 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
             }
         }
 
-        _outcomes.Release();
+        try
+        {
+            _outcomes.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A token settled after the source was disposed: nobody is waiting any more.
+        }
     }
 
     // The next non-empty line, or null at the end of the input.

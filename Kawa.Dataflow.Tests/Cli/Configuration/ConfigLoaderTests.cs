@@ -385,3 +385,41 @@ public class ConfigLoaderOverrideTests
         Assert.That(result.Errors.Select(e => e.ToString()), Is.EqualTo(new[] { $"pipeline.source.subject: {message}" }));
     }
 }
+
+public class ConfigLoaderValueTests
+{
+    private static string[] Errors(string json) => ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false).Errors.Select(e => e.ToString()).ToArray();
+
+    [Test]
+    public void Load_NullAndEmptyForNumber_AreTypeErrors()
+    {
+        var errors = Errors("""{ "pipeline": { "name": "x", "source": { "type": "stdin" }, "destination": { "type": "stdout" }, "limits": { "maxInFlightMessages": null, "maxInFlightBytes": "" } } }""");
+
+        Assert.That(errors, Is.EquivalentTo(new[]
+        {
+            "pipeline.limits.maxInFlightMessages: expected an integer, got null",
+            "pipeline.limits.maxInFlightBytes: expected an integer, got an empty value",
+        }));
+    }
+
+    [Test]
+    public void Load_ScalarWhereObjectOrArrayExpected_AreTypeErrors()
+    {
+        var errors = Errors("""{ "pipeline": { "name": "x", "source": "stdin", "destination": { "type": "stdout" }, "limits": 5, "handlers": { "a": 1 } } }""");
+
+        Assert.That(errors, Is.EquivalentTo(new[]
+        {
+            "pipeline.source: expected a source object with a 'type', got 'stdin'",
+            "pipeline.limits: expected an object, got '5'",
+            "pipeline.handlers: expected an array, got an object",
+        }));
+    }
+
+    [Test]
+    public void Load_ObjectWhereNumberExpected_IsTypeError()
+    {
+        var errors = Errors("""{ "pipeline": { "name": "x", "source": { "type": "stdin" }, "destination": { "type": "stdout" } }, "metrics": { "port": { "n": 1 } } }""");
+
+        Assert.That(errors, Is.EqualTo(new[] { "metrics.port: expected an integer, got an object or array" }));
+    }
+}
