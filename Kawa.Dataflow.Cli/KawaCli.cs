@@ -93,6 +93,11 @@ internal static class KawaCli
             stdout.WriteLine(ConfigPrinter.ToMaskedJson(result.Configuration));
         }
 
+        foreach (var warning in result.Warnings)
+        {
+            stderr.WriteLine($"warning: {warning}");
+        }
+
         if (!result.IsValid)
         {
             WriteErrors(config, result, stderr);
@@ -107,6 +112,11 @@ internal static class KawaCli
     private static KawaOptions? Load(FileInfo config, string[] overrides, TextWriter stderr)
     {
         var result = ConfigLoader.Load(config.FullName, overrides);
+        foreach (var warning in result.Warnings)
+        {
+            stderr.WriteLine($"warning: {warning}");
+        }
+
         if (result.IsValid)
         {
             return result.Options;

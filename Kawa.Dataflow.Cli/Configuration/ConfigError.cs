@@ -16,9 +16,16 @@ internal sealed record ConfigError(string Path, string Message)
 internal sealed class ConfigErrors
 {
     private readonly List<ConfigError> _errors = [];
+    private readonly List<ConfigError> _warnings = [];
 
     /// <summary>The errors in the order found.</summary>
     public IReadOnlyList<ConfigError> All => _errors;
+
+    /// <summary>Warnings: valid, but probably not what was meant. They do not make the configuration invalid.</summary>
+    public IReadOnlyList<ConfigError> Warnings => _warnings;
+
+    /// <summary>Reports a warning at <paramref name="path"/>.</summary>
+    public void Warn(string path, string message) => _warnings.Add(new ConfigError(path, message));
 
     /// <summary>Whether nothing was reported.</summary>
     public bool IsEmpty => _errors.Count == 0;

@@ -10,6 +10,9 @@ namespace Kawa.Dataflow.Cli.Configuration;
 /// <param name="Configuration">The merged configuration tree (file, environment, overrides), for printing.</param>
 internal sealed record ConfigLoadResult(KawaOptions? Options, IReadOnlyList<ConfigError> Errors, IConfiguration? Configuration)
 {
+    /// <summary>Valid but questionable settings, each with its path.</summary>
+    public IReadOnlyList<ConfigError> Warnings { get; init; } = [];
+
     /// <summary>Whether the configuration can be run.</summary>
     public bool IsValid => Options is not null && Errors.Count == 0;
 }
@@ -96,7 +99,7 @@ internal static class ConfigLoader
 
         var options = new ConfigReader(errors).Read(configuration);
         ConfigValidator.Validate(options, errors, baseDirectory ?? Directory.GetCurrentDirectory());
-        return new(options, errors.All, configuration);
+        return new(options, errors.All, configuration) { Warnings = errors.Warnings };
     }
 
     /// <summary><c>a.b[0].c</c> → <c>a:b:0:c</c>; a key already in colon form is unchanged.</summary>

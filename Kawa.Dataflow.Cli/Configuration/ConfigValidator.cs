@@ -188,6 +188,7 @@ internal static partial class ConfigValidator
                     break;
                 case NatsSourceOptions nats:
                     CheckConnection(nats, path);
+                    _errors.Warn($"{path}.type", "core NATS has no acks: messages in flight when kawa stops or fails are lost (at-most-once); use nats-jetstream for at-least-once");
                     if (string.IsNullOrWhiteSpace(nats.Subject))
                     {
                         Missing(_errors, $"{path}.subject");
@@ -257,6 +258,11 @@ internal static partial class ConfigValidator
                 else
                 {
                     names[name] = i;
+                }
+
+                if (handler is ParseHandlerOptions && handler.ErrorPolicy.Type == "retry")
+                {
+                    _errors.Warn($"{path}.errorPolicy.type", "retrying a parse error never helps (the same bytes fail the same way); use deadLetter or skip");
                 }
 
                 Range(_errors, $"{path}.parallelism", handler.Parallelism, 1, 1024);
@@ -794,6 +800,16 @@ internal static partial class ConfigValidator
                 {
                     _errors.Add($"{path}.rollAge", $"must be below pipeline.source.ackWait ({js.AckWait:c}): messages are acked only when the file is committed, so the server would redeliver them first; got {parquet.RollAge:c}");
                 }
+            }
+
+            if (_pipeline.Destination is ParquetDestinationOptions p && p.RollRows > js.MaxAckPending)
+            {
+                _errors.Warn($"{P}.destination.rollRows", $"files will roll by rollAge, never by rollRows: the server allows only maxAckPending ({js.MaxAckPending}) unacked messages, and a file's messages stay unacked until it is committed");
+            }
+
+            if (_pipeline.Limits.DrainTimeout >= js.AckWait && js.AckWait > TimeSpan.Zero)
+            {
+                _errors.Warn($"{P}.limits.drainTimeout", $"not below pipeline.source.ackWait ({js.AckWait:c}): the server may redeliver messages that are still being drained");
             }
 
             if (_pipeline.Limits.MaxInFlightMessages < js.Prefetch)

@@ -28,6 +28,7 @@ public class ValidateCommandTests
         var result = ConfigLoader.Load(Path.Combine(TestPaths.RepoRoot, "examples", example), useEnvironment: false, baseDirectory: TestPaths.RepoRoot);
 
         Assert.That(result.Errors.Select(e => e.ToString()), Is.Empty);
+        Assert.That(result.Warnings.Select(e => e.ToString()), Is.Empty, "examples show good practice");
     }
 
     [Test]

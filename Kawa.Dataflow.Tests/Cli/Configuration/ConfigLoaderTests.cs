@@ -423,3 +423,39 @@ public class ConfigLoaderValueTests
         Assert.That(errors, Is.EqualTo(new[] { "metrics.port: expected an integer, got an object or array" }));
     }
 }
+
+public class ConfigLoaderWarningTests
+{
+    [Test]
+    public void Load_QuestionableButValidSettings_GiveWarningsNotErrors()
+    {
+        var json = """
+            { "pipeline": { "name": "w",
+                "source": { "type": "nats-jetstream", "stream": "S", "durable": "d", "ackWait": "00:00:20", "maxAckPending": 1000 },
+                "handlers": [ { "type": "parse", "format": "json", "errorPolicy": { "type": "retry" } } ],
+                "destination": { "type": "parquet", "path": "out", "rollRows": 5000, "rollAge": "00:00:10" },
+                "limits": { "drainTimeout": "00:00:25" } } }
+            """;
+
+        var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+
+        Assert.That(result.IsValid, Is.True, string.Join("\n", result.Errors));
+        Assert.That(result.Warnings.Select(w => w.Path), Is.EquivalentTo(new[]
+        {
+            "pipeline.handlers[0].errorPolicy.type",
+            "pipeline.destination.rollRows",
+            "pipeline.limits.drainTimeout",
+        }));
+    }
+
+    [Test]
+    public void Load_CoreNatsSource_WarnsAtMostOnce()
+    {
+        var json = """{ "pipeline": { "name": "w", "source": { "type": "nats", "subject": "logs.>" }, "destination": { "type": "stdout" } } }""";
+
+        var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+
+        Assert.That(result.IsValid, Is.True);
+        Assert.That(result.Warnings.Single().ToString(), Does.StartWith("pipeline.source.type: core NATS has no acks"));
+    }
+}
