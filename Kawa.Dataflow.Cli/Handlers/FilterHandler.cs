@@ -9,9 +9,9 @@ namespace Kawa.Dataflow.Cli.Handlers;
 /// which finishes the message (the pipeline acks it: filtered out is done, not failed).
 /// </summary>
 /// <remarks>
-/// Comparison rules: a missing or null field fails every op but <c>!=</c> (which it passes); a numeric field compares
-/// numerically with a value that parses as a number; a timestamp field compares by instant with a value that parses as
-/// a date; everything else compares as ordinal text (so <c>status &gt;= "500"</c> works on strings of equal width too).
+/// Comparison rules: a missing or null field fails every op but <c>!=</c> (which it passes); a numeric field, or text
+/// that parses as a number, compares numerically with a value that parses as a number; a timestamp field compares by
+/// instant with a value that parses as a date; everything else compares as ordinal text.
 /// <c>contains</c> and <c>startsWith</c> are ordinal and case-sensitive. The handler never throws on data.
 /// </remarks>
 internal sealed class FilterHandler : IHandler<EventRecord, EventRecord>
@@ -103,6 +103,11 @@ internal sealed class FilterHandler : IHandler<EventRecord, EventRecord>
             if (value.IsNumber && _number is { } number)
             {
                 cmp = value.AsDouble().CompareTo(number);
+            }
+            else if (value.Kind == FieldKind.String && _number is { } n
+                && double.TryParse(value.AsString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var fieldNumber))
+            {
+                cmp = fieldNumber.CompareTo(n); // Numeric text (a regex group without a type hint): "10" > "9".
             }
             else if (value.Kind == FieldKind.Timestamp && _time is { } time)
             {

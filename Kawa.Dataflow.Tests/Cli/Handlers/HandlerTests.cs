@@ -93,7 +93,7 @@ public class HandlerTests
 
     private static EventRecord Sample() => new EventRecord()
         .Set("status", 503L).Set("path", "/api/users").Set("ratio", 0.75).Set("ok", false)
-        .Set("ts", new DateTimeOffset(2015, 5, 17, 10, 0, 0, TimeSpan.Zero)).Set("code", "B20").Set("none", (string?)null);
+        .Set("ts", new DateTimeOffset(2015, 5, 17, 10, 0, 0, TimeSpan.Zero)).Set("code", "B20").Set("none", (string?)null).Set("text_status", "503");
 
     [TestCase("status", "==", "503", true)]
     [TestCase("status", "!=", "503", false)]
@@ -106,6 +106,8 @@ public class HandlerTests
     [TestCase("path", "contains", "Users", false)]
     [TestCase("path", "==", "/api/users", true)]
     [TestCase("code", ">", "B100", true, Description = "ordinal text when the value is not numeric")]
+    [TestCase("text_status", ">", "99", true, Description = "numeric text compares as a number")]
+    [TestCase("text_status", "==", "503.0", true)]
     [TestCase("ok", "==", "false", true)]
     [TestCase("ts", ">", "2015-05-17T09:59:59Z", true)]
     [TestCase("ts", "<", "2015-05-17T11:00:00+02:00", false)]
