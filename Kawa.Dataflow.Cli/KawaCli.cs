@@ -1,0 +1,144 @@
+using System.CommandLine;
+using Kawa.Dataflow.Cli.Configuration;
+
+namespace Kawa.Dataflow.Cli;
+
+/// <summary>
+/// The <c>kawa</c> command line: <c>run</c>, <c>validate</c>, <c>publish</c>, <c>inspect</c>. Every command returns one
+/// of <see cref="ExitCodes"/>.
+/// </summary>
+internal static class KawaCli
+{
+    /// <summary>Parses and runs a command line, writing to the given streams.</summary>
+    /// <returns>An <see cref="ExitCodes"/> value.</returns>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = BuildCommand(stdout, stderr);
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (var error in result.Errors)
+            {
+                stderr.WriteLine($"kawa: {error.Message}");
+            }
+
+            stderr.WriteLine("Run 'kawa --help' for usage.");
+            return ExitCodes.Usage;
+        }
+
+        return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+
+    /// <summary>The command tree.</summary>
+    internal static RootCommand BuildCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var configOption = new Option<FileInfo>("--config", "-c")
+        {
+            Description = "The pipeline configuration (JSON; comments and trailing commas allowed).",
+            Required = true,
+        };
+        var setOption = new Option<string[]>("--set")
+        {
+            Description = "Override a setting: --set pipeline.handlers[0].parallelism=4 (repeatable; applied after KAWA_ environment variables).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
+        var validate = new Command("validate", "Check a configuration and print every problem with its path (secrets masked).");
+        var printOption = new Option<bool>("--print") { Description = "Also print the effective configuration (file + environment + --set), secrets masked." };
+        validate.Options.Add(configOption);
+        validate.Options.Add(setOption);
+        validate.Options.Add(printOption);
+        validate.SetAction(parse => Validate(parse.GetRequiredValue(configOption), parse.GetValue(setOption) ?? [], parse.GetValue(printOption), stdout, stderr));
+
+        var run = new Command("run", "Run the pipeline until stopped (SIGTERM/Ctrl+C drains gracefully).");
+        var drainOption = new Option<bool>("--drain") { Description = "Stop once the source is caught up, draining cleanly (batch mode)." };
+        run.Options.Add(configOption);
+        run.Options.Add(setOption);
+        run.Options.Add(drainOption);
+        run.SetAction(parse =>
+        {
+            var loaded = Load(parse.GetRequiredValue(configOption), parse.GetValue(setOption) ?? [], stderr);
+            return loaded is null ? ExitCodes.ConfigInvalid : NotAvailable("run", stderr);
+        });
+
+        var publish = new Command("publish", "Publish each line of a file (or standard input, '-') to a NATS subject.");
+        var urlOption = new Option<string>("--url") { Description = "NATS server URL, e.g. nats://127.0.0.1:4222.", Required = true };
+        var subjectOption = new Option<string>("--subject") { Description = "The subject to publish to.", Required = true };
+        var inputArgument = new Argument<string>("FILE") { Description = "The file to publish, one message per line; '-' for standard input." };
+        publish.Options.Add(urlOption);
+        publish.Options.Add(subjectOption);
+        publish.Arguments.Add(inputArgument);
+        publish.SetAction(_ => NotAvailable("publish", stderr));
+
+        var inspect = new Command("inspect", "Show the schema, row groups and rows of a Parquet file or directory.");
+        var pathArgument = new Argument<string>("PATH") { Description = "A Parquet file, or a directory of them." };
+        var jsonOption = new Option<bool>("--json") { Description = "Print as JSON." };
+        inspect.Arguments.Add(pathArgument);
+        inspect.Options.Add(jsonOption);
+        inspect.SetAction(_ => NotAvailable("inspect", stderr));
+
+        var root = new RootCommand("kawa: run Kawa.Dataflow pipelines from a JSON configuration.");
+        root.Subcommands.Add(run);
+        root.Subcommands.Add(validate);
+        root.Subcommands.Add(publish);
+        root.Subcommands.Add(inspect);
+        return root;
+    }
+
+    private static int Validate(FileInfo config, string[] overrides, bool print, TextWriter stdout, TextWriter stderr)
+    {
+        var result = ConfigLoader.Load(config.FullName, overrides);
+        if (print && result.Configuration is not null)
+        {
+            stdout.WriteLine(ConfigPrinter.ToMaskedJson(result.Configuration));
+        }
+
+        foreach (var warning in result.Warnings)
+        {
+            stderr.WriteLine($"warning: {warning}");
+        }
+
+        if (!result.IsValid)
+        {
+            WriteErrors(config, result, stderr);
+            return ExitCodes.ConfigInvalid;
+        }
+
+        var pipeline = result.Options!.Pipeline!;
+        stdout.WriteLine($"{config.Name}: valid (pipeline '{pipeline.Name}': {pipeline.Source!.Type} → {pipeline.Handlers.Count} handler(s) → {pipeline.Destination!.Type})");
+        return ExitCodes.Ok;
+    }
+
+    private static KawaOptions? Load(FileInfo config, string[] overrides, TextWriter stderr)
+    {
+        var result = ConfigLoader.Load(config.FullName, overrides);
+        foreach (var warning in result.Warnings)
+        {
+            stderr.WriteLine($"warning: {warning}");
+        }
+
+        if (result.IsValid)
+        {
+            return result.Options;
+        }
+
+        WriteErrors(config, result, stderr);
+        return null;
+    }
+
+    private static void WriteErrors(FileInfo config, ConfigLoadResult result, TextWriter stderr)
+    {
+        var n = result.Errors.Count;
+        stderr.WriteLine($"{config.Name}: invalid configuration, {n} error{(n == 1 ? string.Empty : "s")}:");
+        foreach (var error in result.Errors)
+        {
+            stderr.WriteLine($"  {error}");
+        }
+    }
+
+    private static int NotAvailable(string command, TextWriter stderr)
+    {
+        stderr.WriteLine($"kawa {command}: not yet available in this build (it needs the pipeline engine, NATS and Parquet adapters). Exit code {ExitCodes.NotAvailable}.");
+        return ExitCodes.NotAvailable;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text;
+using Kawa.Dataflow.Cli.Configuration;
+using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Mapping;
+
+namespace Kawa.Dataflow.Tests.Cli.Mapping;
+
+public class ColumnMapperTests
+{
+    private static readonly DateTimeOffset s_received = new(2026, 5, 17, 10, 0, 0, TimeSpan.Zero);
+
+    private static Message<EventRecord> Message(EventRecord record)
+    {
+        var attributes = MessageAttributes.CreateBuilder()
+            .Set(MessageAttributeKeys.ReceivedAt, s_received)
+            .Set(MessageAttributeKeys.Subject, "access.raw")
+            .Set(MessageAttributeKeys.StreamSequence, 7UL)
+            .Build();
+        return new Message<EventRecord>(record, Key: "k1", Attributes: attributes);
+    }
+
+    [Test]
+    public void From_NoColumns_UsesDefaultSchemaWithRawPayload()
+    {
+        var mapper = ColumnMapper.From(new ParquetDestinationOptions { Type = "parquet", Path = "x" });
+
+        var row = mapper.Map(Message(new EventRecord("raw line"u8.ToArray()).Set("f", 1L)));
+
+        Assert.That(mapper.Columns.Select(c => (c.Name, c.Type)), Is.EqualTo(new[]
+        {
+            ("received_at", ColumnType.Timestamp), ("subject", ColumnType.String), ("sequence", ColumnType.Long), ("key", ColumnType.String), ("payload", ColumnType.Binary),
+        }));
+        Assert.That(row[0], Is.EqualTo(s_received));
+        Assert.That(row[1], Is.EqualTo("access.raw"));
+        Assert.That(row[2], Is.EqualTo(7L));
+        Assert.That(row[3], Is.EqualTo("k1"));
+        Assert.That(row[4], Is.EqualTo(Encoding.UTF8.GetBytes("raw line")));
+        Assert.That(mapper.UnmappedFields, Is.EqualTo(1), "no extra column: the field is counted");
+    }
+
+    [Test]
+    public void Map_CoercesExactValuesAndCollectsExtraFields()
+    {
+        var mapper = new ColumnMapper(
+        [
+            new("status", ColumnType.Long, "status", false),
+            new("code", ColumnType.Int, "code", true),
+            new("ratio", ColumnType.Double, "ratio", true),
+            new("ok", ColumnType.Bool, "ok", true),
+            new("ts", ColumnType.Timestamp, "when", true),
+            new("ts_text", ColumnType.String, "ts2", true),
+            new("payload", ColumnType.String, "$raw", true),
+        ], extraColumn: "_extra");
+        var record = new EventRecord("line"u8.ToArray())
+            .Set("status", "200").Set("code", 3.0).Set("ratio", 1L).Set("ok", "true")
+            .Set("when", "2026-05-17T12:00:00+02:00").Set("ts2", new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero))
+            .Set("agent", "curl").Set("n", 5L);
+
+        var row = mapper.Map(Message(record));
+
+        Assert.That(row[0], Is.EqualTo(200L));
+        Assert.That(row[1], Is.EqualTo(3));
+        Assert.That(row[2], Is.EqualTo(1.0));
+        Assert.That(row[3], Is.EqualTo(true));
+        Assert.That(row[4], Is.EqualTo(new DateTimeOffset(2026, 5, 17, 10, 0, 0, TimeSpan.Zero)));
+        Assert.That(row[5], Is.EqualTo("2026-01-01T00:00:00.0000000+00:00"));
+        Assert.That(row[6], Is.EqualTo("line"));
+        Assert.That(row[7], Is.EqualTo("{\"agent\":\"curl\",\"n\":5}"));
+        Assert.That(mapper.UnmappedFields, Is.Zero);
+    }
+
+    [Test]
+    public void Map_NullInNonNullableColumn_ThrowsNamingColumn()
+    {
+        var mapper = new ColumnMapper([new("ts", ColumnType.Timestamp, "ts", false)]);
+
+        var ex = Assert.Throws<RowMappingException>(() => mapper.Map(Message(new EventRecord())));
+
+        Assert.That(ex!.Column, Is.EqualTo("ts"));
+        Assert.That(ex.Message, Is.EqualTo("column 'ts': is not nullable, but field 'ts' is missing or null"));
+    }
+
+    [TestCase("long", "abc", "column 'c': cannot convert string 'abc' from 'f' to long")]
+    [TestCase("long", 2.5, "column 'c': cannot convert double '2.5' from 'f' to long")]
+    [TestCase("int", 3_000_000_000L, "column 'c': 3000000000 does not fit a 32-bit int")]
+    [TestCase("timestamp", "yesterday", "column 'c': cannot convert string 'yesterday' from 'f' to timestamp")]
+    public void Map_ValueThatDoesNotConvert_Throws(string type, object value, string message)
+    {
+        var mapper = new ColumnMapper([new("c", ColumnMapper.ParseType(type), "f", true)]);
+        var record = value switch
+        {
+            string s => new EventRecord().Set("f", s),
+            double d => new EventRecord().Set("f", d),
+            long l => new EventRecord().Set("f", l),
+            _ => throw new ArgumentException("test value", nameof(value)),
+        };
+
+        var ex = Assert.Throws<RowMappingException>(() => mapper.Map(Message(record)));
+
+        Assert.That(ex!.Message, Is.EqualTo(message));
+    }
+}

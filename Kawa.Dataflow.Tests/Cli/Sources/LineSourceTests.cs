@@ -1,0 +1,112 @@
+using System.Text;
+using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Sources;
+
+namespace Kawa.Dataflow.Tests.Cli.Sources;
+
+public class LineSourceTests
+{
+    private static LineSource Over(string text, int maxLineBytes = 1024 * 1024)
+        => new(new MemoryStream(Encoding.UTF8.GetBytes(text)), "test.log", maxLineBytes: maxLineBytes);
+
+    private static string Text(Delivery<EventRecord> d) => d.Message.Value.RawText;
+
+    [Test]
+    public async Task Receive_LinesWithCrLfEmptyAndNoFinalNewline_DeliversEachNonEmptyLineNumbered()
+    {
+        await using var source = Over("first\r\n\nsecond\nthird");
+
+        var a = await source.ReceiveAsync();
+        var b = await source.ReceiveAsync();
+        var c = await source.ReceiveAsync();
+
+        Assert.That(new[] { Text(a), Text(b), Text(c) }, Is.EqualTo(new[] { "first", "second", "third" }));
+        Assert.That(b.Message.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(3UL), "the empty line counts");
+        Assert.That(a.Message.Attributes.GetOrDefault(MessageAttributeKeys.Subject, ""), Is.EqualTo("test.log"));
+        Assert.That(a.Message.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount), Is.EqualTo(1));
+        Assert.That(a.Message.Attributes.GetOrDefault(MessageAttributeKeys.PayloadSize), Is.EqualTo(5));
+        a.Ack.Ack();
+        b.Ack.Ack();
+        c.Ack.Ack();
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
+        Assert.That(source.Acked, Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task Receive_AtEndWithTokensInFlight_WaitsForOutcomesBeforeEndOfStream()
+    {
+        await using var source = Over("only\n");
+        var delivery = await source.ReceiveAsync();
+
+        var end = source.ReceiveAsync().AsTask();
+        Assert.That(end.IsCompleted, Is.False, "the token is still in flight");
+
+        delivery.Ack.Ack();
+        Assert.That((await end).IsEndOfStream, Is.True);
+    }
+
+    [Test]
+    public async Task Receive_NackedLine_IsRedeliveredWithHigherDeliveryCountThenTerminateDrops()
+    {
+        await using var source = Over("a\nb\n");
+        var a = await source.ReceiveAsync();
+        var b = await source.ReceiveAsync();
+
+        a.Ack.Nack();
+        b.Ack.Terminate();
+        var again = await source.ReceiveAsync();
+
+        Assert.That(Text(again), Is.EqualTo("a"));
+        Assert.That(again.Message.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount), Is.EqualTo(2));
+        Assert.That(again.Message.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(1UL));
+        again.Ack.Ack();
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True, "the terminated line is not redelivered");
+        Assert.That((source.Acked, source.Terminated, source.Redelivered), Is.EqualTo((1L, 1L, 1L)));
+    }
+
+    [Test]
+    public async Task Receive_CancelledWhileWaitingForOutcomes_Throws()
+    {
+        await using var source = Over("x\n");
+        _ = await source.ReceiveAsync();
+        using var cts = new CancellationTokenSource();
+
+        var pending = source.ReceiveAsync(cts.Token).AsTask();
+        cts.Cancel();
+
+        Assert.That(async () => await pending, Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
+    public async Task Receive_LineOverLimit_ThrowsNamingTheLine()
+    {
+        await using var source = Over("ok\n" + new string('x', 100) + "\n", maxLineBytes: 50);
+        _ = await source.ReceiveAsync();
+
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(async () => await source.ReceiveAsync());
+
+        Assert.That(ex!.Message, Is.EqualTo("test.log: line 2 is longer than 50 bytes"));
+    }
+
+    [Test]
+    public async Task OpenFile_SampleAccessLog_DeliversAll500Lines()
+    {
+        var path = Path.Combine(TestPaths.RepoRoot, "samples", "access.log");
+        await using var source = LineSource.OpenFile(path);
+        var count = 0;
+
+        while (true)
+        {
+            var delivery = await source.ReceiveAsync();
+            if (delivery.IsEndOfStream)
+            {
+                break;
+            }
+
+            count++;
+            delivery.Ack.Ack();
+        }
+
+        Assert.That(count, Is.EqualTo(500));
+    }
+}
