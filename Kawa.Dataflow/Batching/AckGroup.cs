@@ -1,8 +1,9 @@
 namespace Kawa.Dataflow;
 
 /// <summary>
-/// The messages of one <see cref="IDestination{T}.SendAsync"/> call, which may land in different batches: their token
-/// is settled once every one of them is, with the worst outcome among them.
+/// Parts that share one ack token (the messages of one send, which may land in different batches; the copies a fan-out
+/// or router sends to several destinations): the token is settled once every part is, with the worst outcome among
+/// them (terminate over nack over ack; the longest nack delay).
 /// </summary>
 internal sealed class AckGroup
 {
@@ -11,6 +12,7 @@ internal sealed class AckGroup
     private readonly Lock _lock = new();
     private int _remaining;
     private AckOutcome _worst = AckOutcome.Acked;
+    private volatile bool _abandoned;
 
     public AckGroup(AckToken token, int count, Action<AckGroup>? onSettled)
     {
@@ -46,8 +48,17 @@ internal sealed class AckGroup
     /// <summary>Negatively acks the whole group now, whatever its messages' state (drain timeout, disposal).</summary>
     public bool ForceNack(TimeSpan delay = default) => Finish(AckOutcome.Negative(delay));
 
+    /// <summary>Lets go of the token without settling it: its owner threw, so the caller settles it (the destination contract).</summary>
+    public void Abandon() => _abandoned = true;
+
     private bool Finish(AckOutcome outcome)
     {
+        if (_abandoned)
+        {
+            _onSettled?.Invoke(this);
+            return false;
+        }
+
         try
         {
             return _token.TryComplete(outcome);
