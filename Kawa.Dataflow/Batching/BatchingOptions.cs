@@ -71,6 +71,10 @@ public sealed class BatchingOptions<T>
     /// <summary>The <c>kawa.pipeline</c> tag on this sink's metrics, if any. Default <see langword="null"/> (no tag).</summary>
     public string? PipelineName { get; set; }
 
+    /// <summary>A size estimator that reads the <see cref="MessageAttributeKeys.PayloadSize"/> attribute sources set
+    /// (0 when absent): for payload types the default cannot measure.</summary>
+    public static Func<Message<T>, long> PayloadSizeAttribute { get; } = static m => m.Attributes.GetOrDefault(MessageAttributeKeys.PayloadSize);
+
     /// <summary>Checks every setting and returns every problem found, each naming its property; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {

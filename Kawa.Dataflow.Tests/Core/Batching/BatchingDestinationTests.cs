@@ -543,6 +543,68 @@ public class BatchingDestinationTests
     }
 
     [Test]
+    public async Task SendAsync_CancelledBeforeAnyMessageTaken_ThrowsAndLeavesToken()
+    {
+        var flusher = new ScriptedFlusher<string>();
+        await using var sink = new BatchingDestination<string>(flusher, Options(o => { o.MaxBatchSize = 1; o.BufferedBatches = 0; }));
+        await sink.SendAsync(AckToken.None(), M("flushing"));
+        var call = await flusher.NextAsync();
+        await sink.SendAsync(AckToken.None(), M("buffered")).AsTask().WaitAsync(Wait);
+        using var cts = new CancellationTokenSource();
+        var probe = new AckProbe();
+
+        var blocked = sink.SendAsync(probe, M("blocked"), cts.Token).AsTask();
+        await cts.CancelAsync();
+
+        Assert.That(async () => await blocked, Throws.InstanceOf<OperationCanceledException>());
+        call.Succeed();
+        (await flusher.NextAsync()).Succeed();
+        await sink.FlushAsync().AsTask().WaitAsync(Wait);
+        Assert.That(probe.IsCompleted, Is.False, "a send that throws leaves its token to the caller");
+    }
+
+    [Test]
+    public async Task SendAsync_CancelledAfterPartOfTheMessagesTaken_ReturnsAndNacksTokenOnceHeldPartSettles()
+    {
+        var flusher = new ScriptedFlusher<string>();
+        await using var sink = new BatchingDestination<string>(flusher, Options(o => { o.MaxBatchSize = 1; o.BufferedBatches = 0; }));
+        using var cts = new CancellationTokenSource();
+        var probe = new AckProbe();
+
+        var send = sink.SendAsync(probe, new Messages<string>([M("a"), M("b"), M("c")]), cts.Token).AsTask();
+        var first = await flusher.NextAsync(); // "a" is flushing, "b" is buffered, "c" waits for room
+        Assert.That(send.IsCompleted, Is.False);
+        await cts.CancelAsync();
+        await send.WaitAsync(Wait);
+
+        Assert.That(probe.IsCompleted, Is.False, "a and b are still held");
+        first.Succeed();
+        var second = await flusher.NextAsync();
+        Assert.That(second.Values, Is.EqualTo(new[] { "b" }));
+        second.Succeed();
+        Assert.That(await probe.WaitAsync(), Is.EqualTo(AckOutcome.Negative()), "c was never taken: the token cannot be acked");
+    }
+
+    [Test]
+    public async Task SendAsync_PayloadSizeAttributeEstimator_DrivesByteTrigger()
+    {
+        var flusher = new ScriptedFlusher<object>();
+        await using var sink = new BatchingDestination<object>(flusher, new BatchingOptions<object>
+        {
+            MaxBatchSize = 100,
+            MaxBatchAge = Timeout.InfiniteTimeSpan,
+            MaxBatchBytes = 1000,
+            SizeEstimator = BatchingOptions<object>.PayloadSizeAttribute,
+        });
+        var sized = MessageAttributes.Empty.With(MessageAttributeKeys.PayloadSize, 600);
+
+        await sink.SendAsync(AckToken.None(), new Message<object>(1, Attributes: sized));
+        await sink.SendAsync(AckToken.None(), new Message<object>(2, Attributes: sized));
+
+        Assert.That((await flusher.NextAsync()).Values, Is.EqualTo(new object[] { 1 }));
+    }
+
+    [Test]
     public async Task FlushAsync_DrainTimesOut_NacksEverythingNotDurable()
     {
         var flusher = new ScriptedFlusher<string> { HonourCancellation = false };
