@@ -54,6 +54,9 @@ public sealed class Batch<T>
         return _deferred is { IsRevoked: false } current ? current : _deferred = new DeferredAcks(_settlement);
     }
 
+    /// <summary>Set when the watchdog abandoned an attempt that ignored its cancellation.</summary>
+    internal bool Abandoned { get; set; }
+
     internal DeferredAcks? Deferred => _deferred is { IsRevoked: false } current ? current : null;
 
     internal void RevokeDeferral()

@@ -173,12 +173,23 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
     public async ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ack);
-        _fatal?.Throw();
+        Volatile.Read(ref _fatal)?.Throw();
         ThrowIfClosed();
         if (messages.IsEmpty)
         {
             ack.Ack();
             return;
+        }
+
+        // Estimate before taking anything, so that a failing estimator fails the whole send (the token stays the caller's).
+        long[]? sizes = null;
+        if (_estimate is not null)
+        {
+            sizes = new long[messages.Count];
+            for (var i = 0; i < sizes.Length; i++)
+            {
+                sizes[i] = _estimate(messages[i]);
+            }
         }
 
         var group = new AckGroup(ack, messages.Count, _onGroupSettled);
@@ -192,7 +203,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
                 ThrowIfClosed();
                 foreach (var message in messages)
                 {
-                    var size = _estimate?.Invoke(message) ?? 0;
+                    var size = sizes is null ? 0 : sizes[taken];
                     if (_openCount > 0 && _maxBatchBytes is { } maxBytes && _openBytes + size > maxBytes)
                     {
                         CloseOpenBatch();
@@ -223,8 +234,9 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
         catch
         {
-            // Part of the send is held in batches: settle the rest as not processed, so the token is negatively acked
-            // once the held part is settled, and return rather than throw.
+            // Cancelled (or disposed) after part of the send was taken: the held part will be settled, so the token is
+            // ours now. Settle the rest as not processed, so the token is negatively acked once the held part is
+            // settled, and return rather than throw (a destination that throws must not settle the token later).
             group.MessagesSettled(messages.Count - taken, AckOutcome.Negative());
         }
     }
@@ -324,7 +336,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             _ageTimer?.Dispose();
         }
 
-        _fatal?.Throw();
+        Volatile.Read(ref _fatal)?.Throw();
         if (completeError is not null)
         {
             ExceptionDispatchInfo.Throw(completeError);
@@ -437,6 +449,25 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
     {
         // The batch left the buffer for a flush slot: its room goes to waiting senders.
         _capacity.Release(items.Length);
+        try
+        {
+            await FlushBatchCoreAsync(items).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // A bug in this class or in a callback it runs: nothing of this batch may be acked any more, and the
+            // pipeline must learn of it rather than hang.
+            foreach (var item in items)
+            {
+                item.Group.ForceNack();
+            }
+
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, items.Length, 0, false, ex)), null);
+        }
+    }
+
+    private async Task FlushBatchCoreAsync(BatchItem[] items)
+    {
         var groups = new AckGroup[items.Length];
         var messages = new Message<T>[items.Length];
         long bytes = 0;
@@ -449,7 +480,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
 
         var settlement = new BatchSettlement(groups, _onBatchClaimed);
         _unsettledBatches.TryAdd(settlement, 0);
-        if (_abort.IsCancellationRequested || _fatal is not null)
+        if (_abort.IsCancellationRequested || Volatile.Read(ref _fatal) is not null)
         {
             // The sink is stopping (drain timeout, disposal or a fatal flush): do not write more.
             settlement.TrySettle(AckOutcome.Negative());
@@ -531,10 +562,25 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
 
     private async Task<(Exception? Error, bool Abandoned)> AttemptAsync(Batch<T> batch)
     {
-        using var timeout = _flushTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_flushTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout?.Token ?? CancellationToken.None);
-        var token = linked.Token;
+        var timeout = _flushTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_flushTimeout, _time);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout?.Token ?? CancellationToken.None);
+        try
+        {
+            return await RunAttemptAsync(batch, timeout, linked.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            // An abandoned flush may still use its token: leave its sources to the garbage collector.
+            if (!batch.Abandoned)
+            {
+                linked.Dispose();
+                timeout?.Dispose();
+            }
+        }
+    }
 
+    private async Task<(Exception? Error, bool Abandoned)> RunAttemptAsync(Batch<T> batch, CancellationTokenSource? timeout, CancellationToken token)
+    {
         // On the thread pool, so that even a flush that blocks synchronously cannot stall the watchdog.
         var flush = Task.Run(() => _flusher.FlushAsync(batch, token).AsTask(), CancellationToken.None);
         try
@@ -545,7 +591,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             }
             else
             {
-                await flush.WaitAsync(_flushTimeout + _grace, _time).ConfigureAwait(false);
+                await flush.WaitAsync(_flushTimeout + _grace, _time, CancellationToken.None).ConfigureAwait(false);
             }
 
             return (null, false);
@@ -553,6 +599,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         catch (TimeoutException) when (!flush.IsCompleted)
         {
             // The watchdog: the flush ignored its token. Abandon it (its batch is settled by the caller).
+            batch.Abandoned = true;
             _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             BatchingLog.FlushAbandoned(_logger, _stage, batch.Messages.Count, _flushTimeout, _grace);
             return (new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned."), true);

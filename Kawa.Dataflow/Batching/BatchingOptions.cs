@@ -87,7 +87,9 @@ public sealed class BatchingOptions<T>
             }
         }
 
-        static bool PositiveOrInfinite(TimeSpan t) => t > TimeSpan.Zero || t == Timeout.InfiniteTimeSpan;
+        // Timers take at most about 49 days; 24 leaves room for FlushTimeout plus FlushCancellationGrace.
+        var longest = TimeSpan.FromDays(24);
+        bool PositiveOrInfinite(TimeSpan t) => (t > TimeSpan.Zero && t <= longest) || t == Timeout.InfiniteTimeSpan;
 
         Check(MaxBatchSize >= 1, nameof(MaxBatchSize), "must be at least 1", MaxBatchSize);
         Check(MaxBatchBytes is null or >= 1, nameof(MaxBatchBytes), "must be at least 1 byte, or null for no limit", MaxBatchBytes);
@@ -96,14 +98,14 @@ public sealed class BatchingOptions<T>
             nameof(SizeEstimator),
             $"is required when MaxBatchBytes is set and the payload type is {typeof(T).Name}",
             SizeEstimator);
-        Check(PositiveOrInfinite(MaxBatchAge), nameof(MaxBatchAge), "must be positive or Timeout.InfiniteTimeSpan", MaxBatchAge);
+        Check(PositiveOrInfinite(MaxBatchAge), nameof(MaxBatchAge), "must be positive and at most 24 days, or Timeout.InfiniteTimeSpan", MaxBatchAge);
         Check(FlushParallelism >= 1, nameof(FlushParallelism), "must be at least 1", FlushParallelism);
         Check(BufferedBatches >= 0, nameof(BufferedBatches), "must not be negative", BufferedBatches);
-        Check(PositiveOrInfinite(FlushTimeout), nameof(FlushTimeout), "must be positive or Timeout.InfiniteTimeSpan", FlushTimeout);
-        Check(FlushCancellationGrace >= TimeSpan.Zero, nameof(FlushCancellationGrace), "must not be negative", FlushCancellationGrace);
+        Check(PositiveOrInfinite(FlushTimeout), nameof(FlushTimeout), "must be positive and at most 24 days, or Timeout.InfiniteTimeSpan", FlushTimeout);
+        Check(FlushCancellationGrace >= TimeSpan.Zero && FlushCancellationGrace <= longest, nameof(FlushCancellationGrace), "must be between zero and 24 days", FlushCancellationGrace);
         Check(MaxRetries >= 0, nameof(MaxRetries), "must not be negative", MaxRetries);
         Check(RetryBaseDelay >= TimeSpan.Zero, nameof(RetryBaseDelay), "must not be negative", RetryBaseDelay);
-        Check(RetryMaxDelay >= RetryBaseDelay, nameof(RetryMaxDelay), "must be at least RetryBaseDelay", RetryMaxDelay);
+        Check(RetryMaxDelay >= RetryBaseDelay && RetryMaxDelay <= longest, nameof(RetryMaxDelay), "must be at least RetryBaseDelay and at most 24 days", RetryMaxDelay);
         Check(OnError is not null, nameof(OnError), "is required", OnError);
         Check(!string.IsNullOrWhiteSpace(StageName), nameof(StageName), "must not be empty", StageName);
         if ((long)MaxBatchSize * (1 + Math.Max(0, BufferedBatches)) > int.MaxValue)

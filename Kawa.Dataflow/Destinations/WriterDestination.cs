@@ -38,12 +38,14 @@ public static class WriterDestination
     /// to <paramref name="writer"/>, each followed by <paramref name="delimiter"/>.</summary>
     /// <typeparam name="T">The payload type.</typeparam>
     /// <param name="writer">Where to write (for example <see cref="Console.Out"/>); not disposed by the destination.</param>
-    /// <param name="format">Turns a message into text; <see langword="null"/> for the payload's <c>ToString()</c>.</param>
+    /// <param name="format">Turns a message into text; <see langword="null"/> for the payload's <c>ToString()</c> (invariant culture).</param>
     /// <param name="delimiter">Written after each message; <see langword="null"/> for <c>"\n"</c>.</param>
     public static WriterDestination<T> ForWriter<T>(TextWriter writer, Func<Message<T>, string>? format = null, string? delimiter = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        format ??= static m => m.Value?.ToString() ?? string.Empty;
+        format ??= static m => m.Value is IFormattable formattable
+            ? formattable.ToString(null, System.Globalization.CultureInfo.InvariantCulture)
+            : m.Value?.ToString() ?? string.Empty;
         var separator = delimiter ?? "\n";
         return new WriterDestination<T>(
             async (messages, ct) =>

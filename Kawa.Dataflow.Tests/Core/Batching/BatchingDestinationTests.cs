@@ -754,7 +754,7 @@ public class BatchingDestinationTests
     [Test]
     public void Constructor_InvalidOptions_ReportsEveryProblem()
     {
-        var options = new BatchingOptions<int> { MaxBatchSize = 0, FlushParallelism = 0, MaxBatchBytes = 100, MaxBatchAge = TimeSpan.Zero };
+        var options = new BatchingOptions<int> { MaxBatchSize = 0, FlushParallelism = 0, MaxBatchBytes = 100, MaxBatchAge = TimeSpan.Zero, FlushTimeout = TimeSpan.MaxValue };
 
         var error = Assert.Throws<ArgumentException>(() => new BatchingDestination<int>((_, _) => default, options));
 
@@ -762,6 +762,30 @@ public class BatchingDestinationTests
         Assert.That(error.Message, Does.Contain("BatchingOptions.FlushParallelism"));
         Assert.That(error.Message, Does.Contain("BatchingOptions.SizeEstimator is required when MaxBatchBytes is set and the payload type is Int32"));
         Assert.That(error.Message, Does.Contain("BatchingOptions.MaxBatchAge"));
+        Assert.That(error.Message, Does.Contain("BatchingOptions.FlushTimeout must be positive and at most 24 days"));
+    }
+
+    [Test]
+    public async Task SendAsync_SizeEstimatorThrows_ThrowsBeforeTakingAnyMessage()
+    {
+        var flusher = new ScriptedFlusher<string>();
+        await using var sink = new BatchingDestination<string>(flusher, Options(o =>
+        {
+            o.MaxBatchSize = 10;
+            o.MaxBatchBytes = 100;
+            o.SizeEstimator = m => m.Value == "bad" ? throw new FormatException("cannot size") : 1;
+        }));
+        var probe = new AckProbe();
+
+        await Assert.ThrowsAsync<FormatException>(async () => await sink.SendAsync(probe, new Messages<string>([M("good"), M("bad")])));
+        await sink.SendAsync(AckToken.None(), M("next"));
+        var drain = sink.FlushAsync().AsTask();
+
+        var call = await flusher.NextAsync();
+        Assert.That(call.Values, Is.EqualTo(new[] { "next" }), "nothing of the failed send was taken");
+        call.Succeed();
+        await drain.WaitAsync(Wait);
+        Assert.That(probe.IsCompleted, Is.False);
     }
 
     [Test]
