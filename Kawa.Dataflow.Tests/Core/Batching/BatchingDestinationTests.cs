@@ -125,7 +125,8 @@ public class BatchingDestinationTests
         time.Advance(TimeSpan.FromSeconds(6));
         await sink.SendAsync(AckToken.None(), M("second"));
         time.Advance(TimeSpan.FromSeconds(3));
-        Assert.That(flusher.Started, Is.Zero, "9 s after the first message: not yet");
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "9 s after the first message: the age timer has not fired");
+        Assert.That(flusher.Started, Is.Zero);
 
         time.Advance(TimeSpan.FromSeconds(1));
 
@@ -149,8 +150,9 @@ public class BatchingDestinationTests
         time.Advance(TimeSpan.FromSeconds(5));
         await sink.SendAsync(AckToken.None(), M("c"));
 
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "only the new batch's timer: the full batch's was cancelled");
         time.Advance(TimeSpan.FromSeconds(5)); // the first batch's age, had its timer survived
-        Assert.That(flusher.HasPendingCall, Is.False);
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "the new batch's timer has 5 s to go");
         time.Advance(TimeSpan.FromSeconds(5)); // 10 s after "c"
 
         Assert.That((await flusher.NextAsync()).Values, Is.EqualTo(new[] { "c" }));
@@ -245,7 +247,7 @@ public class BatchingDestinationTests
         first.Fail(new IOException("transient"));
         await time.WaitForActiveTimersAsync(1).WaitAsync(Wait);
         time.Advance(TimeSpan.FromMilliseconds(999));
-        Assert.That(flusher.HasPendingCall, Is.False, "the backoff is 1 s");
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "the backoff is 1 s: still pending");
         Assert.That(probe.IsCompleted, Is.False, "a failed attempt settles nothing");
         time.Advance(TimeSpan.FromMilliseconds(1));
 
@@ -271,13 +273,30 @@ public class BatchingDestinationTests
         (await flusher.NextAsync()).Fail(new IOException("2"));
         await time.WaitForActiveTimersAsync(1).WaitAsync(Wait);
         time.Advance(TimeSpan.FromSeconds(1.5));
-        Assert.That(flusher.HasPendingCall, Is.False, "the second backoff is 2 s");
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "the second backoff is 2 s: still pending");
         time.Advance(TimeSpan.FromSeconds(0.5));
         var third = await flusher.NextAsync();
 
         Assert.That(third.Attempt, Is.EqualTo(3));
         third.Fail(new IOException("3"));
         Assert.That(await probe.WaitAsync(), Is.EqualTo(AckOutcome.Negative()), "MaxRetries 2 exhausted: Raise nacks the batch");
+    }
+
+    [Test]
+    public async Task Flush_RetryJitter_WaitsBetweenHalfAndAllOfTheBackoff()
+    {
+        var time = new FakeTimeProvider();
+        var flusher = new ScriptedFlusher<string>();
+        await using var sink = new BatchingDestination<string>(flusher, Options(o => { o.MaxBatchSize = 1; o.RetryJitter = true; o.RetryBaseDelay = TimeSpan.FromSeconds(10); }), time);
+        await sink.SendAsync(AckToken.None(), M("a"));
+
+        (await flusher.NextAsync()).Fail(new IOException("transient"));
+        await time.WaitForActiveTimersAsync(1).WaitAsync(Wait);
+        time.Advance(TimeSpan.FromSeconds(4.999));
+        Assert.That(time.ActiveTimers, Is.EqualTo(1), "jitter never goes below half the backoff: the delay is still pending");
+        time.Advance(TimeSpan.FromSeconds(5.001));
+
+        Assert.That((await flusher.NextAsync()).Attempt, Is.EqualTo(2), "nor above all of it");
     }
 
     [Test]
