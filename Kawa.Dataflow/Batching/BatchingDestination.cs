@@ -512,7 +512,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
                     return;
                 }
 
-                if (abandoned || attempt > _maxRetries || !IsRetryable(error))
+                // A flusher that settled its deferred acks before throwing has decided the batch: no retry.
+                if (abandoned || settlement.IsSettled || attempt > _maxRetries || !IsRetryable(error))
                 {
                     break;
                 }

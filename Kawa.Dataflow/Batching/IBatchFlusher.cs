@@ -17,6 +17,49 @@ namespace Kawa.Dataflow;
 /// <item>Flushes run concurrently up to <see cref="BatchingOptions{T}.FlushParallelism"/>.</item>
 /// </list>
 /// </remarks>
+/// <example>
+/// A file sink that acks at commit rather than at each flush (the Parquet shape): each flush appends a row group to
+/// the open file and defers its acks; committing the file (on size, on age, or in <see cref="CompleteAsync"/>) settles them.
+/// <code>
+/// sealed class RollingFileFlusher : IBatchFlusher&lt;LogEvent&gt;
+/// {
+///     private readonly List&lt;DeferredAcks&gt; _uncommitted = [];
+///     private OpenFile? _file;
+///
+///     public async ValueTask FlushAsync(Batch&lt;LogEvent&gt; batch, CancellationToken cancellationToken)
+///     {
+///         _file ??= await OpenFile.CreateAsync(cancellationToken);
+///         await _file.AppendRowGroupAsync(batch.Messages, cancellationToken); // throws: the sink retries, then OnError
+///         _uncommitted.Add(batch.DeferAcks());                                 // durable only at commit
+///         if (_file.Length &gt; TargetFileSize) await CommitAsync(cancellationToken);
+///     }
+///
+///     public ValueTask CompleteAsync(CancellationToken cancellationToken) => CommitAsync(cancellationToken);
+///
+///     private async ValueTask CommitAsync(CancellationToken cancellationToken)
+///     {
+///         if (_file is null) return;
+///         try
+///         {
+///             await _file.CommitAsync(cancellationToken);            // footer, fsync, upload, rename
+///             _uncommitted.ForEach(acks =&gt; acks.Ack());
+///         }
+///         catch
+///         {
+///             _uncommitted.ForEach(acks =&gt; acks.Nack());           // never ack rows that are not committed
+///             throw;
+///         }
+///         finally
+///         {
+///             _uncommitted.Clear();
+///             _file = null;
+///         }
+///     }
+/// }
+/// </code>
+/// With <see cref="BatchingOptions{T}.FlushParallelism"/> above 1, guard the open file with a lock. While a file stays
+/// open for long, call <see cref="DeferredAcks.InProgress"/> so that sources such as JetStream do not redeliver.
+/// </example>
 public interface IBatchFlusher<T>
 {
     /// <summary>Writes <paramref name="batch"/>; returns when its messages are durable, or after deferring their acks.</summary>

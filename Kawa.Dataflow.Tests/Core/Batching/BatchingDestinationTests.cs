@@ -753,6 +753,27 @@ public class BatchingDestinationTests
     }
 
     [Test]
+    public async Task DeferAcks_FlusherNacksThenThrows_NotRetriedAndNackedOnce()
+    {
+        var flusher = new ScriptedFlusher<string> { OnCall = call => call.Batch.DeferAcks().Nack(TimeSpan.FromSeconds(4)) };
+        await using var sink = new BatchingDestination<string>(flusher, Options(o =>
+        {
+            o.MaxBatchSize = 1;
+            o.RetryBaseDelay = TimeSpan.Zero;
+            o.OnError = BatchErrorHandler<string>.NegativeAck();
+        }));
+        var probe = new AckProbe();
+        await sink.SendAsync(probe, M("a"));
+
+        (await flusher.NextAsync()).Fail(new IOException("commit failed"));
+        await sink.FlushAsync().AsTask().WaitAsync(Wait);
+
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Negative(TimeSpan.FromSeconds(4))), "the flusher's own decision stands");
+        Assert.That(probe.Completions, Is.EqualTo(1));
+        Assert.That(flusher.Started, Is.EqualTo(1), "a settled batch is not retried");
+    }
+
+    [Test]
     public async Task Telemetry_Flush_RecordsBatchSizeAndDurationWithStageTag()
     {
         var options = Options(o => o.MaxBatchSize = 3);
