@@ -156,7 +156,6 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             {
                 MaxDegreeOfParallelism = options.FlushParallelism,
                 BoundedCapacity = options.FlushParallelism,
-                SingleProducerConstrained = true,
             });
         _batcher.LinkTo(_flushes, new DataflowLinkOptions { PropagateCompletion = true });
     }
