@@ -1,22 +1,38 @@
 namespace Kawa.Dataflow.Tests.Infrastructure;
 
-/// <summary>A manual clock: time moves only on <see cref="Advance"/>; timers (and so Task.Delay) fire then.</summary>
+/// <summary>
+/// A manual clock for tests: time moves only on <see cref="Advance"/>, which runs every timer that falls due, in due
+/// order, on the calling thread. Self-contained (Microsoft.Extensions.TimeProvider.Testing is not available).
+/// </summary>
 public sealed class FakeTimeProvider : TimeProvider
 {
-    private readonly object _gate = new();
+    private readonly Lock _lock = new();
     private readonly List<FakeTimer> _timers = [];
     private readonly List<(int Count, TaskCompletionSource Signal)> _waiters = [];
+    private readonly List<(int Count, TaskCompletionSource Signal)> _createdWaiters = [];
     private DateTimeOffset _now;
     private int _created;
 
-    public FakeTimeProvider(DateTimeOffset? start = null) => _now = start ?? new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    public FakeTimeProvider(DateTimeOffset? start = null) => _now = start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    /// <summary>How many timers were created so far.</summary>
+    /// <summary>Timers created so far whose due time is set (not yet fired or disposed).</summary>
+    public int ActiveTimers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _timers.Count(t => t.Due is not null);
+            }
+        }
+    }
+
+    /// <summary>How many timers were created so far, whatever became of them.</summary>
     public int TimersCreated
     {
         get
         {
-            lock (_gate)
+            lock (_lock)
             {
                 return _created;
             }
@@ -25,35 +41,35 @@ public sealed class FakeTimeProvider : TimeProvider
 
     public override DateTimeOffset GetUtcNow()
     {
-        lock (_gate)
+        lock (_lock)
         {
             return _now;
         }
     }
 
-    public override long GetTimestamp() => GetUtcNow().UtcTicks;
-
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => GetUtcNow().UtcTicks;
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = new FakeTimer(this, callback, state);
         List<TaskCompletionSource> ready = [];
-        lock (_gate)
+        lock (_lock)
         {
             _timers.Add(timer);
             _created++;
-            timer.ChangeLocked(dueTime, period, _now);
-            for (var i = _waiters.Count - 1; i >= 0; i--)
+            for (var i = _createdWaiters.Count - 1; i >= 0; i--)
             {
-                if (_created >= _waiters[i].Count)
+                if (_created >= _createdWaiters[i].Count)
                 {
-                    ready.Add(_waiters[i].Signal);
-                    _waiters.RemoveAt(i);
+                    ready.Add(_createdWaiters[i].Signal);
+                    _createdWaiters.RemoveAt(i);
                 }
             }
         }
 
+        timer.Change(dueTime, period);
         foreach (var signal in ready)
         {
             signal.TrySetResult();
@@ -62,12 +78,29 @@ public sealed class FakeTimeProvider : TimeProvider
         return timer;
     }
 
-    /// <summary>Completes once at least <paramref name="count"/> timers have been created in total.</summary>
+    /// <summary>Completes once at least <paramref name="count"/> timers have been created in total (armed or not).</summary>
     public Task WaitForTimersCreatedAsync(int count)
     {
-        lock (_gate)
+        lock (_lock)
         {
             if (_created >= count)
+            {
+                return Task.CompletedTask;
+            }
+
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _createdWaiters.Add((count, signal));
+            return signal.Task;
+        }
+    }
+
+    /// <summary>Completes when at least <paramref name="count"/> timers are active: lets a test advance time only once
+    /// the code under test has armed its timer (a retry delay, a timeout), without sleeping.</summary>
+    public Task WaitForActiveTimersAsync(int count)
+    {
+        lock (_lock)
+        {
+            if (_timers.Count(t => t.Due is not null) >= count)
             {
                 return Task.CompletedTask;
             }
@@ -78,19 +111,20 @@ public sealed class FakeTimeProvider : TimeProvider
         }
     }
 
-    /// <summary>Moves time forward and fires every timer that fell due, in due order.</summary>
-    public void Advance(TimeSpan by)
+    /// <summary>Moves time forward by <paramref name="delta"/>, firing due timers (periodic ones as often as they fall due).</summary>
+    public void Advance(TimeSpan delta)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delta, TimeSpan.Zero);
         DateTimeOffset target;
-        lock (_gate)
+        lock (_lock)
         {
-            target = _now + by;
+            target = _now + delta;
         }
 
         while (true)
         {
             FakeTimer? next = null;
-            lock (_gate)
+            lock (_lock)
             {
                 foreach (var timer in _timers)
                 {
@@ -107,18 +141,32 @@ public sealed class FakeTimeProvider : TimeProvider
                 }
 
                 _now = next.Due!.Value;
-                next.Due = next.Period > TimeSpan.Zero ? _now + next.Period : null;
+                next.Due = next.Period is { } period ? _now + period : null;
             }
 
             next.Fire();
         }
     }
 
-    private void Remove(FakeTimer timer)
+    private void OnTimerArmed()
     {
-        lock (_gate)
+        List<TaskCompletionSource> ready = [];
+        lock (_lock)
         {
-            _timers.Remove(timer);
+            var active = _timers.Count(t => t.Due is not null);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Count <= active)
+                {
+                    ready.Add(_waiters[i].Signal);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+
+        foreach (var signal in ready)
+        {
+            signal.TrySetResult();
         }
     }
 
@@ -126,19 +174,19 @@ public sealed class FakeTimeProvider : TimeProvider
     {
         public DateTimeOffset? Due { get; set; }
 
-        public TimeSpan Period { get; private set; }
-
-        public void ChangeLocked(TimeSpan dueTime, TimeSpan period, DateTimeOffset now)
-        {
-            Due = dueTime == Timeout.InfiniteTimeSpan ? null : now + dueTime;
-            Period = period == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : period;
-        }
+        public TimeSpan? Period { get; private set; }
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
-            lock (owner._gate)
+            lock (owner._lock)
             {
-                ChangeLocked(dueTime, period, owner._now);
+                Due = dueTime == Timeout.InfiniteTimeSpan ? null : owner._now + dueTime;
+                Period = period == Timeout.InfiniteTimeSpan || period == TimeSpan.Zero ? null : period;
+            }
+
+            if (Due is not null)
+            {
+                owner.OnTimerArmed();
             }
 
             return true;
@@ -146,12 +194,19 @@ public sealed class FakeTimeProvider : TimeProvider
 
         public void Fire() => callback(state);
 
-        public void Dispose() => owner.Remove(this);
+        public void Dispose()
+        {
+            lock (owner._lock)
+            {
+                Due = null;
+                owner._timers.Remove(this);
+            }
+        }
 
         public ValueTask DisposeAsync()
         {
             Dispose();
-            return default;
+            return ValueTask.CompletedTask;
         }
     }
 }

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using Kawa.Dataflow.Testing;
+
+namespace Kawa.Dataflow.Tests.Contracts;
+
+/// <summary>The contract checks catch broken components (so a passing contract test means something).</summary>
+public class ContractSelfTests
+{
+    [Test]
+    public void DestinationContract_AcksBeforeWriting_IsViolation()
+    {
+        var contract = new FuncDestinationContract(written => new DestinationFunc<int>((ack, messages, _) =>
+        {
+            ack.Ack(); // too early
+            foreach (var m in messages)
+            {
+                written.TryAdd(m.Value, 0);
+            }
+
+            return default;
+        }));
+
+        Assert.That(async () => await contract.AcksIfAndOnlyIfDurableAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("Acked before durable"));
+    }
+
+    [Test]
+    public void DestinationContract_AcksDespiteFailure_IsViolation()
+    {
+        var broken = false;
+        var contract = new FuncDestinationContract(written => new DestinationFunc<int>((ack, messages, _) =>
+        {
+            if (!broken)
+            {
+                foreach (var m in messages)
+                {
+                    written.TryAdd(m.Value, 0);
+                }
+            }
+
+            ack.Ack(); // acks even when nothing was written
+            return default;
+        }), () => broken = true);
+
+        Assert.That(async () => await contract.FailingWriteDoesNotAckAsync(), Throws.TypeOf<ContractViolationException>());
+    }
+
+    [Test]
+    public void DestinationContract_ThrowsAndSettles_IsViolation()
+    {
+        var contract = new FuncDestinationContract(_ => new DestinationFunc<int>((ack, _, _) =>
+        {
+            ack.Nack();
+            throw new IOException("and throws too");
+        }));
+
+        Assert.That(async () => await contract.FailingWriteDoesNotAckAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("threw"));
+    }
+
+    [Test]
+    public void DestinationContract_HoldsTokensPastFlush_IsViolation()
+    {
+        var contract = new FuncDestinationContract(written => new DestinationFunc<int>((_, messages, _) =>
+        {
+            foreach (var m in messages)
+            {
+                written.TryAdd(m.Value, 0);
+            }
+
+            return default; // never acks
+        }));
+
+        Assert.That(async () => await contract.FlushSettlesEverythingHeldAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("no outcome"));
+    }
+
+    [Test]
+    public void SourceContract_ReusedToken_IsViolation()
+    {
+        var shared = AckToken.None();
+        var contract = new FuncSourceContract(() => new SourceFunc<int>(_ => new(new Delivery<int>(new Message<int>(1), shared))));
+
+        Assert.That(async () => await contract.EachDeliveryHasAFreshTokenAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("reused"));
+    }
+
+    [Test]
+    public void SourceContract_IgnoresCancellation_IsViolation()
+    {
+        var contract = new FuncSourceContract(() => new SourceFunc<int>(async _ =>
+        {
+            await Task.Delay(Timeout.Infinite, CancellationToken.None);
+            return default;
+        }))
+        { MaxWait = TimeSpan.FromMilliseconds(200) };
+
+        Assert.That(async () => await contract.PendingReceiveHonoursCancellationAsync(), Throws.TypeOf<ContractViolationException>());
+    }
+
+    [Test]
+    public void SourceContract_MessageAfterEnd_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls == 3 ? Delivery<int>.EndOfStream : new Delivery<int>(new Message<int>(calls), AckToken.None())));
+        });
+
+        Assert.That(async () => await contract.EndOfStreamIsStableAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("after the last message"));
+    }
+
+    private sealed class FuncDestinationContract(Func<ConcurrentDictionary<int, byte>, IDestination<int>> create, Action? breakWrites = null) : DestinationContract<int>
+    {
+        protected override ValueTask<DestinationUnderTest<int>> CreateAsync()
+        {
+            var written = new ConcurrentDictionary<int, byte>();
+            return new(new DestinationUnderTest<int> { Destination = create(written), IsDurable = m => written.ContainsKey(m.Value), BreakWrites = breakWrites ?? (() => { }) });
+        }
+
+        protected override Message<int> CreateMessage(int index) => new(index);
+    }
+
+    private sealed class FuncSourceContract(Func<ISource<int>> create) : SourceContract<int>
+    {
+        protected override ValueTask<SourceUnderTest<int>> CreateAsync(int messageCount, bool endAfterMessages)
+            => new(new SourceUnderTest<int> { Source = create(), OutcomeSeen = _ => null });
+    }
+}

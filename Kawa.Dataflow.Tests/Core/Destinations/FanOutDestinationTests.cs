@@ -1,0 +1,94 @@
+using Kawa.Dataflow.Tests.Infrastructure;
+using NSubstitute;
+
+namespace Kawa.Dataflow.Tests.Core.Destinations;
+
+public class FanOutDestinationTests
+{
+    /// <summary>A destination that keeps the tokens it gets, for the test to settle.</summary>
+    internal sealed class HoldingDestination<T> : IDestination<T>
+    {
+        public List<(AckToken Token, Messages<T> Messages)> Sent { get; } = [];
+
+        public bool Flushed { get; private set; }
+
+        public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+        {
+            lock (Sent)
+            {
+                Sent.Add((ack, messages));
+            }
+
+            return default;
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+        {
+            Flushed = true;
+            return default;
+        }
+    }
+
+    [Test]
+    public async Task SendAsync_AllAck_AcksOnlyAfterTheLast()
+    {
+        var a = new HoldingDestination<int>();
+        var b = new HoldingDestination<int>();
+        var fanOut = new FanOutDestination<int>(a, b);
+        var probe = new AckProbe();
+
+        await fanOut.SendAsync(probe, new Message<int>(1));
+        Assert.That(a.Sent.Single().Messages[0].Value, Is.EqualTo(1));
+        Assert.That(b.Sent.Single().Messages[0].Value, Is.EqualTo(1));
+        a.Sent[0].Token.Ack();
+        Assert.That(probe.IsCompleted, Is.False, "b has not acked");
+        b.Sent[0].Token.Ack();
+
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task SendAsync_OneNacks_NacksWithLongestDelayOnceAllSettled()
+    {
+        var a = new HoldingDestination<int>();
+        var b = new HoldingDestination<int>();
+        var c = new HoldingDestination<int>();
+        var fanOut = new FanOutDestination<int>(a, b, c);
+        var probe = new AckProbe();
+        await fanOut.SendAsync(probe, new Message<int>(1));
+
+        a.Sent[0].Token.Nack(TimeSpan.FromSeconds(1));
+        b.Sent[0].Token.Ack();
+        c.Sent[0].Token.Nack(TimeSpan.FromSeconds(5));
+
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Negative(TimeSpan.FromSeconds(5))));
+        Assert.That(probe.Completions, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task SendAsync_OneThrows_RethrowsAndNeverSettlesTheToken()
+    {
+        var a = new HoldingDestination<int>();
+        var broken = new DestinationFunc<int>((_, _, _) => throw new IOException("sink down"));
+        var fanOut = new FanOutDestination<int>(a, broken);
+        var probe = new AckProbe();
+
+        await Assert.ThrowsAsync<IOException>(async () => await fanOut.SendAsync(probe, new Message<int>(1)));
+        a.Sent[0].Token.Ack(); // the healthy sink acks later
+
+        Assert.That(probe.IsCompleted, Is.False, "a destination that throws leaves the token to the caller");
+    }
+
+    [Test]
+    public async Task FlushAsync_DrainsEveryDestination()
+    {
+        var a = new HoldingDestination<int>();
+        var b = Substitute.For<IDestination<int>>();
+        var fanOut = new FanOutDestination<int>(a, b);
+
+        await fanOut.FlushAsync();
+
+        Assert.That(a.Flushed, Is.True);
+        await b.Received(1).FlushAsync(Arg.Any<CancellationToken>());
+    }
+}

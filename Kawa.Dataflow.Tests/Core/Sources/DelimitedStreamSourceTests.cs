@@ -1,0 +1,173 @@
+using System.Text;
+
+namespace Kawa.Dataflow.Tests.Core.Sources;
+
+public class DelimitedStreamSourceTests
+{
+    private static MemoryStream Stream(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    private static async Task<List<Message<T>>> ReadAllAsync<T>(ISource<T> source)
+    {
+        var messages = new List<Message<T>>();
+        while (true)
+        {
+            var delivery = await source.ReceiveAsync();
+            if (delivery.IsEndOfStream)
+            {
+                return messages;
+            }
+
+            messages.Add(delivery.Message);
+        }
+    }
+
+    [Test]
+    public async Task ReceiveAsync_LfAndCrLfLines_YieldsRecordsWithoutLineEndings()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("one\r\ntwo\nthree"));
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records.Select(r => r.Value), Is.EqualTo(new[] { "one", "two", "three" }));
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True, "the end is stable");
+    }
+
+    [Test]
+    public async Task ReceiveAsync_Records_CarryLineNumberNameAndSize()
+    {
+        var source = DelimitedStreamSource.ForBytes(Stream("a\n\nccc\n"), new DelimitedStreamOptions { Name = "access.log" });
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records, Has.Count.EqualTo(3), "an empty line is a record unless skipped");
+        var third = records[2];
+        Assert.That(third.Value, Is.EqualTo("ccc"u8.ToArray()));
+        Assert.That(third.Topic, Is.EqualTo("access.log"));
+        Assert.That(third.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(3UL));
+        Assert.That(third.Attributes.GetOrDefault(MessageAttributeKeys.Stream, ""), Is.EqualTo("access.log"));
+        Assert.That(third.Attributes.GetOrDefault(MessageAttributeKeys.Subject, ""), Is.EqualTo("access.log"));
+        Assert.That(third.Attributes.GetOrDefault(MessageAttributeKeys.PayloadSize), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_SkipEmptyRecords_SkipsBlankLinesButKeepsNumbering()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("a\n\nb\n"), new DelimitedStreamOptions { SkipEmptyRecords = true });
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records.Select(r => r.Value), Is.EqualTo(new[] { "a", "b" }));
+        Assert.That(records[1].Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(3UL));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_CustomDelimiter_SplitsOnIt()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("x\0y\0"), new DelimitedStreamOptions { Delimiter = 0 });
+
+        Assert.That((await ReadAllAsync(source)).Select(r => r.Value), Is.EqualTo(new[] { "x", "y" }));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_RecordOverMaxLength_ThrowsNamingRecordAndLimit()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("ok\n" + new string('x', 100) + "\nnext\n"), new DelimitedStreamOptions { MaxRecordLength = 10, Name = "big.log" });
+        Assert.That((await source.ReceiveAsync()).Message.Value, Is.EqualTo("ok"));
+
+        var error = await Assert.ThrowsAsync<RecordTooLongException>(async () => await source.ReceiveAsync());
+
+        Assert.That(error!.RecordNumber, Is.EqualTo(2UL));
+        Assert.That(error.MaxRecordLength, Is.EqualTo(10));
+        Assert.That(error.Message, Does.Contain("Record 2 of 'big.log'").And.Contain("10 bytes"));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_LastRecordWithoutDelimiterOverMax_Throws()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream(new string('x', 11)), new DelimitedStreamOptions { MaxRecordLength = 10 });
+
+        await Assert.ThrowsAsync<RecordTooLongException>(async () => await source.ReceiveAsync());
+    }
+
+    [Test]
+    public async Task ReceiveAsync_RecordExactlyMaxLengthWithCrLf_IsAccepted()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("0123456789\r\n"), new DelimitedStreamOptions { MaxRecordLength = 10 });
+
+        Assert.That((await source.ReceiveAsync()).Message.Value, Is.EqualTo("0123456789"));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_RealApacheLog_ReadsEveryLine()
+    {
+        var path = SharedData("access-logs/apache-combined-10k.log");
+        Assert.That(File.Exists(path), Is.True, $"shared test data missing: {path}");
+        await using var file = File.OpenRead(path);
+        var expected = File.ReadAllLines(path);
+        var source = DelimitedStreamSource.ForStrings(file, new DelimitedStreamOptions { Name = "apache" });
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records.Select(r => r.Value), Is.EqualTo(expected));
+        Assert.That(records[^1].Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo((ulong)expected.Length));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_Settled_OutcomeReachesCallbackWithLineNumber()
+    {
+        var seen = new List<(ulong, AckOutcome)>();
+        var source = DelimitedStreamSource.ForStrings(Stream("a\nb\n"), onOutcome: (line, outcome) => seen.Add((line, outcome)));
+
+        (await source.ReceiveAsync()).Ack.Ack();
+        (await source.ReceiveAsync()).Ack.Nack();
+
+        Assert.That(seen, Is.EqualTo(new[] { (1UL, AckOutcome.Acked), (2UL, AckOutcome.Negative()) }));
+    }
+
+    [Test]
+    public void Create_InvalidOptions_ReportsEveryProblem()
+    {
+        var error = Assert.Throws<ArgumentException>(() => DelimitedStreamSource.ForBytes(Stream(""), new DelimitedStreamOptions { MaxRecordLength = 0, Name = "" }));
+
+        Assert.That(error!.Message, Does.Contain("MaxRecordLength").And.Contain("Name"));
+    }
+
+    [Test]
+    public async Task DisposeAsync_ClosesStreamUnlessLeaveOpen()
+    {
+        var closed = Stream("a\n");
+        var open = Stream("a\n");
+
+        await DelimitedStreamSource.ForStrings(closed).DisposeAsync();
+        await DelimitedStreamSource.ForStrings(open, new DelimitedStreamOptions { LeaveOpen = true }).DisposeAsync();
+
+        Assert.That(closed.CanRead, Is.False);
+        Assert.That(open.CanRead, Is.True);
+    }
+
+    // ../shared next to the repository root (or next to an ancestor, for a git worktree nested deeper).
+    internal static string SharedData(string relative)
+    {
+        for (var dir = new DirectoryInfo(RepoRoot()).Parent; dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "data", relative);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return Path.Combine(RepoRoot(), "..", "shared", "data", relative);
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kawa.Dataflow.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Kawa.Dataflow.sln not found above the test assembly.");
+    }
+}

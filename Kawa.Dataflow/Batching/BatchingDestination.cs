@@ -1,0 +1,728 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using System.Threading.Tasks.Dataflow;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// A destination that groups messages into batches and writes each batch with one flush: Kawa's batcher, with acks
+/// that wait for the flush, bounded buffers, retries, a watchdog and a guaranteed final flush.
+/// </summary>
+/// <typeparam name="T">The payload type.</typeparam>
+/// <remarks>
+/// <para>Built on a TPL Dataflow <see cref="BatchBlock{T}"/> (which forms the batches) linked to an
+/// <see cref="ActionBlock{T}"/> (which runs up to <see cref="BatchingOptions{T}.FlushParallelism"/> flushes). Triggers
+/// are described on <see cref="BatchingOptions{T}"/>.</para>
+/// <list type="bullet">
+/// <item>Acks: a message is acked only after the flush of <em>its</em> batch succeeded (or, with
+/// <see cref="Batch{T}.DeferAcks"/>, when the flusher settles it). The token of a <see cref="SendAsync"/> covers every
+/// message passed with it, which may land in different batches: it is acked once all of them are; if any of them
+/// failed, it is negatively acked with the longest delay among them.</item>
+/// <item>Backpressure: the buffer is bounded (the open batch plus <see cref="BatchingOptions{T}.BufferedBatches"/> full
+/// batches waiting for a flush slot, counted in messages); when it is full <see cref="SendAsync"/> waits.</item>
+/// <item>Failures: a failed flush is retried with exponential backoff and jitter while
+/// <see cref="BatchingOptions{T}.IsRetryable"/> allows and <see cref="BatchingOptions{T}.MaxRetries"/> is not reached; then
+/// <see cref="BatchingOptions{T}.OnError"/> decides. With <see cref="BatchErrorHandler{T}.Raise"/>, the batch is negatively
+/// acked and <see cref="BatchFlushException"/> is thrown from the next <see cref="SendAsync"/> and from
+/// <see cref="FlushAsync"/>; later batches are negatively acked without being flushed.</item>
+/// <item>Watchdog: each attempt's token fires at <see cref="BatchingOptions{T}.FlushTimeout"/> (a
+/// <see cref="FlushTimeoutException"/>, retryable by default). An attempt that ignores its token and is still running
+/// <see cref="BatchingOptions{T}.FlushCancellationGrace"/> later is abandoned: it is not retried (it may still be
+/// writing), its batch is negatively acked, and it counts as a failed flush (fatal under <see cref="BatchErrorHandler{T}.Raise"/>).</item>
+/// <item>Drain (<see cref="FlushAsync"/>): the partial batch is flushed (always: the final flush is guaranteed), every
+/// flush is awaited, then <see cref="IBatchFlusher{T}.CompleteAsync"/> and the dead-letter destination's drain run. If
+/// the drain's token fires first, in-flight flushes are cancelled and every unsettled token is negatively acked. Anything
+/// still unsettled at the end of the drain is negatively acked, never acked.</item>
+/// <item>Telemetry: <c>kawa.batch.size</c> and <c>kawa.batch.flush.duration</c> per batch, <c>kawa.messages.failed</c>
+/// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/>.</item>
+/// </list>
+/// </remarks>
+public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
+{
+    private const int StateOpen = 0;
+    private const int StateDraining = 1;
+    private const int StateDisposed = 2;
+
+    private readonly IBatchFlusher<T> _flusher;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _stage;
+    private readonly int _maxBatchSize;
+    private readonly long? _maxBatchBytes;
+    private readonly Func<Message<T>, long>? _estimate;
+    private readonly TimeSpan _maxBatchAge;
+    private readonly TimeSpan _flushTimeout;
+    private readonly TimeSpan _grace;
+    private readonly int _maxRetries;
+    private readonly TimeSpan _retryBaseDelay;
+    private readonly TimeSpan _retryMaxDelay;
+    private readonly bool _retryJitter;
+    private readonly Func<Exception, bool> _isRetryable;
+    private readonly BatchErrorHandler<T> _onError;
+    private readonly TagList _tags;
+
+    private readonly BatchBlock<BatchItem> _batcher;
+    private readonly ActionBlock<BatchItem[]> _flushes;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SemaphoreSlim _capacity;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly ConcurrentDictionary<AckGroup, byte> _outstanding = new();
+    private readonly Action<AckGroup> _onGroupSettled;
+    private readonly ConcurrentDictionary<BatchSettlement, byte> _unsettledBatches = new();
+    private readonly Action<BatchSettlement> _onBatchClaimed;
+    private readonly Lock _drainLock = new();
+
+    // The batch being filled; guarded by _gate.
+    private int _openCount;
+    private long _openBytes;
+    private long _generation;
+    private ITimer? _ageTimer;
+
+    private ExceptionDispatchInfo? _fatal;
+    private int _state;
+    private Task? _drain;
+
+    /// <summary>Creates a batching destination over a flush delegate.</summary>
+    /// <param name="flush">Writes one batch durably or throws; see <see cref="IBatchFlusher{T}"/>.</param>
+    /// <param name="options">The batching options; <see langword="null"/> for the defaults.</param>
+    /// <param name="timeProvider">The clock for batch age, timeouts and retry delays; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    public BatchingDestination(
+        Func<IReadOnlyList<Message<T>>, CancellationToken, ValueTask> flush,
+        BatchingOptions<T>? options = null,
+        TimeProvider? timeProvider = null,
+        ILoggerFactory? loggerFactory = null)
+        : this(BatchFlusher.Create(flush), options, timeProvider, loggerFactory)
+    {
+    }
+
+    /// <summary>Creates a batching destination over a flusher.</summary>
+    /// <param name="flusher">Writes one batch durably or throws, and may defer acks; see <see cref="IBatchFlusher{T}"/>.</param>
+    /// <param name="options">The batching options; <see langword="null"/> for the defaults.</param>
+    /// <param name="timeProvider">The clock for batch age, timeouts and retry delays; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    public BatchingDestination(
+        IBatchFlusher<T> flusher,
+        BatchingOptions<T>? options = null,
+        TimeProvider? timeProvider = null,
+        ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(flusher);
+        options ??= new BatchingOptions<T>();
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid batching options: " + string.Join(" ", errors), nameof(options));
+        }
+
+        _flusher = flusher;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<BatchingDestination<T>>();
+        _stage = options.StageName;
+        _maxBatchSize = options.MaxBatchSize;
+        _maxBatchBytes = options.MaxBatchBytes;
+        _estimate = options.SizeEstimator ?? (options.MaxBatchBytes is null ? null : DefaultSizeEstimator<T>.Estimate);
+        _maxBatchAge = options.MaxBatchAge;
+        _flushTimeout = options.FlushTimeout;
+        _grace = options.FlushCancellationGrace;
+        _maxRetries = options.MaxRetries;
+        _retryBaseDelay = options.RetryBaseDelay;
+        _retryMaxDelay = options.RetryMaxDelay;
+        _retryJitter = options.RetryJitter;
+        _isRetryable = options.IsRetryable ?? (static _ => true);
+        _onError = options.OnError;
+        _tags = new TagList { { Telemetry.StageTag, _stage } };
+        if (options.PipelineName is { } pipeline)
+        {
+            _tags.Add(Telemetry.PipelineTag, pipeline);
+        }
+
+        _onGroupSettled = group => _outstanding.TryRemove(group, out _);
+        _onBatchClaimed = batch => _unsettledBatches.TryRemove(batch, out _);
+
+        // The buffer is bounded by _capacity rather than by the BatchBlock's own BoundedCapacity: a bounded BatchBlock
+        // forms batches through its non-greedy path, where TriggerBatch is asynchronous, so a message sent right after a
+        // byte or age trigger could still slip into the batch that trigger closed.
+        _capacity = new SemaphoreSlim(_maxBatchSize * (1 + options.BufferedBatches));
+        _batcher = new BatchBlock<BatchItem>(_maxBatchSize);
+        _flushes = new ActionBlock<BatchItem[]>(
+            FlushBatchAsync,
+            new ExecutionDataflowBlockOptions
+            {
+                MaxDegreeOfParallelism = options.FlushParallelism,
+                BoundedCapacity = options.FlushParallelism,
+            });
+        _batcher.LinkTo(_flushes, new DataflowLinkOptions { PropagateCompletion = true });
+    }
+
+    /// <summary>Adds <paramref name="messages"/> to the current batch; acks <paramref name="ack"/> once all of them are flushed.</summary>
+    /// <param name="ack">The token for these messages.</param>
+    /// <param name="messages">The messages; none means nothing to write, so the token is acked at once.</param>
+    /// <param name="cancellationToken">Cancels waiting for buffer space.</param>
+    /// <remarks>Waits while the buffers are full. If cancelled before any message was taken, throws
+    /// <see cref="OperationCanceledException"/> and leaves the token alone; if some were already taken, the token is
+    /// negatively acked once those are settled, and the call returns.</remarks>
+    /// <exception cref="BatchFlushException">An earlier flush failed fatally (<see cref="BatchErrorHandler{T}.Raise"/>).</exception>
+    /// <exception cref="InvalidOperationException">The destination was drained or disposed.</exception>
+    public async ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ack);
+        Volatile.Read(ref _fatal)?.Throw();
+        ThrowIfClosed();
+        if (messages.IsEmpty)
+        {
+            ack.Ack();
+            return;
+        }
+
+        // Estimate before taking anything, so that a failing estimator fails the whole send (the token stays the caller's).
+        long[]? sizes = null;
+        if (_estimate is not null)
+        {
+            sizes = new long[messages.Count];
+            for (var i = 0; i < sizes.Length; i++)
+            {
+                sizes[i] = _estimate(messages[i]);
+            }
+        }
+
+        var group = new AckGroup(ack, messages.Count, _onGroupSettled);
+        _outstanding.TryAdd(group, 0);
+        var taken = 0;
+        try
+        {
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ThrowIfClosed();
+                foreach (var message in messages)
+                {
+                    var size = sizes is null ? 0 : sizes[taken];
+                    if (_openCount > 0 && _maxBatchBytes is { } maxBytes && _openBytes + size > maxBytes)
+                    {
+                        CloseOpenBatch();
+                    }
+
+                    await _capacity.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    if (!_batcher.Post(new BatchItem(message, group, size)))
+                    {
+                        _capacity.Release();
+                        ThrowIfClosed();
+                        throw new InvalidOperationException("The batching destination no longer accepts messages.");
+                    }
+
+                    taken++;
+                    OnAdded(size);
+                }
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+        catch when (taken == 0)
+        {
+            // Nothing of this send is held: the caller keeps the token (the contract: throw, never settle too).
+            _outstanding.TryRemove(group, out _);
+            throw;
+        }
+        catch
+        {
+            // Cancelled (or disposed) after part of the send was taken: the held part will be settled, so the token is
+            // ours now. Settle the rest as not processed, so the token is negatively acked once the held part is
+            // settled, and return rather than throw (a destination that throws must not settle the token later).
+            group.MessagesSettled(messages.Count - taken, AckOutcome.Negative());
+        }
+    }
+
+    /// <summary>
+    /// The drain: flushes the partial batch, waits for every flush, completes the flusher and drains the dead-letter
+    /// destination. If <paramref name="cancellationToken"/> fires first, cancels in-flight flushes and negatively acks
+    /// every unsettled token, then returns.
+    /// </summary>
+    /// <param name="cancellationToken">The drain timeout.</param>
+    /// <exception cref="BatchFlushException">A flush failed fatally (<see cref="BatchErrorHandler{T}.Raise"/>).</exception>
+    /// <remarks>Idempotent: a second call waits for the first drain.</remarks>
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_drainLock)
+        {
+            if (_drain is null)
+            {
+                if (Volatile.Read(ref _state) == StateDisposed)
+                {
+                    throw new ObjectDisposedException(GetType().Name);
+                }
+
+                Volatile.Write(ref _state, StateDraining);
+                _drain = DrainAsync(cancellationToken);
+            }
+        }
+
+        return new ValueTask(_drain);
+    }
+
+    /// <summary>Stops without draining: cancels in-flight flushes and negatively acks every unsettled token.
+    /// Call <see cref="FlushAsync"/> first for a graceful stop.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _state, StateDisposed) == StateDisposed)
+        {
+            return;
+        }
+
+        await _abort.CancelAsync().ConfigureAwait(false);
+        _batcher.Complete();
+        NackOutstanding();
+        _ageTimer?.Dispose();
+    }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        Exception? completeError = null;
+        try
+        {
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_openCount > 0)
+                {
+                    CloseOpenBatch();
+                }
+
+                _batcher.Complete();
+            }
+            finally
+            {
+                _gate.Release();
+            }
+
+            await _flushes.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _flusher.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                BatchingLog.CompleteFailed(_logger, _stage, ex);
+                completeError = ex;
+            }
+
+            if (_onError.DeadLetters is { } deadLetters)
+            {
+                await deadLetters.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _batcher.Complete();
+            await _abort.CancelAsync().ConfigureAwait(false);
+            BatchingLog.DrainTimedOut(_logger, _stage, _outstanding.Count);
+        }
+        finally
+        {
+            var left = NackOutstanding();
+            if (left > 0 && !cancellationToken.IsCancellationRequested)
+            {
+                BatchingLog.UnsettledAfterDrain(_logger, _stage, left);
+            }
+
+            _ageTimer?.Dispose();
+        }
+
+        Volatile.Read(ref _fatal)?.Throw();
+        if (completeError is not null)
+        {
+            ExceptionDispatchInfo.Throw(completeError);
+        }
+    }
+
+    private int NackOutstanding()
+    {
+        // Batches first, so that a late flush or deferred handle finds its batch settled and cannot claim it.
+        foreach (var batch in _unsettledBatches.Keys)
+        {
+            batch.TrySettle(AckOutcome.Negative());
+        }
+
+        var count = 0;
+        foreach (var group in _outstanding.Keys)
+        {
+            if (group.ForceNack())
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    private void ThrowIfClosed()
+    {
+        switch (Volatile.Read(ref _state))
+        {
+            case StateDraining:
+                throw new InvalidOperationException("The batching destination is draining (FlushAsync was called): it accepts no more messages.");
+            case StateDisposed:
+                throw new ObjectDisposedException(GetType().Name);
+        }
+    }
+
+    // Called under _gate after a message joined the open batch.
+    private void OnAdded(long size)
+    {
+        _openCount++;
+        _openBytes += size;
+        if (_openCount >= _maxBatchSize)
+        {
+            // The BatchBlock emitted the full batch by itself.
+            ResetOpenBatch();
+            return;
+        }
+
+        if (_maxBatchBytes is { } maxBytes && _openBytes >= maxBytes)
+        {
+            CloseOpenBatch();
+            return;
+        }
+
+        if (_openCount == 1 && _maxBatchAge != Timeout.InfiniteTimeSpan)
+        {
+            var generation = _generation;
+            _ageTimer = _time.CreateTimer(
+                static state => { var (self, gen) = ((BatchingDestination<T>, long))state!; _ = self.OnBatchAgedAsync(gen); },
+                (this, generation),
+                _maxBatchAge,
+                Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    // Called under _gate: emits the open batch now.
+    private void CloseOpenBatch()
+    {
+        _batcher.TriggerBatch();
+        ResetOpenBatch();
+    }
+
+    private void ResetOpenBatch()
+    {
+        _openCount = 0;
+        _openBytes = 0;
+        _generation++;
+        _ageTimer?.Dispose();
+        _ageTimer = null;
+    }
+
+    private async Task OnBatchAgedAsync(long generation)
+    {
+        try
+        {
+            await _gate.WaitAsync(_abort.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            // A stale timer (its batch already left by size or drain) does nothing.
+            if (generation == _generation && _openCount > 0)
+            {
+                CloseOpenBatch();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    // The ActionBlock's body: must never throw, or the block would fault and stop flushing.
+    private async Task FlushBatchAsync(BatchItem[] items)
+    {
+        // The batch left the buffer for a flush slot: its room goes to waiting senders.
+        _capacity.Release(items.Length);
+        try
+        {
+            await FlushBatchCoreAsync(items).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // A bug in this class or in a callback it runs: nothing of this batch may be acked any more, and the
+            // pipeline must learn of it rather than hang.
+            foreach (var item in items)
+            {
+                item.Group.ForceNack();
+            }
+
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, items.Length, 0, false, ex)), null);
+        }
+    }
+
+    private async Task FlushBatchCoreAsync(BatchItem[] items)
+    {
+        var groups = new AckGroup[items.Length];
+        var messages = new Message<T>[items.Length];
+        long bytes = 0;
+        for (var i = 0; i < items.Length; i++)
+        {
+            groups[i] = items[i].Group;
+            messages[i] = items[i].Message;
+            bytes += items[i].Size;
+        }
+
+        var settlement = new BatchSettlement(groups, _onBatchClaimed);
+        _unsettledBatches.TryAdd(settlement, 0);
+        if (_abort.IsCancellationRequested || Volatile.Read(ref _fatal) is not null)
+        {
+            // The sink is stopping (drain timeout, disposal or a fatal flush): do not write more.
+            settlement.TrySettle(AckOutcome.Negative());
+            return;
+        }
+
+        var batch = new Batch<T>(messages, bytes, settlement);
+        Telemetry.BatchSize.Record(items.Length, _tags);
+        var started = _time.GetTimestamp();
+        Exception? error = null;
+        var abandoned = false;
+        var attempt = 0;
+        try
+        {
+            while (true)
+            {
+                attempt++;
+                batch.Attempt = attempt;
+                (error, abandoned) = await AttemptAsync(batch).ConfigureAwait(false);
+                if (error is null)
+                {
+                    break;
+                }
+
+                batch.RevokeDeferral();
+                if (_abort.IsCancellationRequested)
+                {
+                    settlement.TrySettle(AckOutcome.Negative());
+                    return;
+                }
+
+                // A flusher that settled its deferred acks before throwing has decided the batch: no retry.
+                if (abandoned || settlement.IsSettled || attempt > _maxRetries || !IsRetryable(error))
+                {
+                    break;
+                }
+
+                var delay = RetryDelay(attempt);
+                BatchingLog.FlushRetrying(_logger, _stage, items.Length, attempt, delay, error);
+                try
+                {
+                    await Task.Delay(delay, _time, _abort.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    settlement.TrySettle(AckOutcome.Negative());
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            Telemetry.FlushDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _tags);
+        }
+
+        if (error is null)
+        {
+            if (batch.Deferred is null)
+            {
+                settlement.TrySettle(AckOutcome.Acked);
+            }
+
+            return;
+        }
+
+        await OnFlushFailedAsync(batch, settlement, error, attempt, abandoned).ConfigureAwait(false);
+    }
+
+    private bool IsRetryable(Exception error)
+    {
+        try
+        {
+            return _isRetryable(error);
+        }
+        catch
+        {
+            return false;
+        }
+    }
+
+    private async Task<(Exception? Error, bool Abandoned)> AttemptAsync(Batch<T> batch)
+    {
+        var timeout = _flushTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_flushTimeout, _time);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout?.Token ?? CancellationToken.None);
+        try
+        {
+            return await RunAttemptAsync(batch, timeout, linked.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            // An abandoned flush may still use its token: leave its sources to the garbage collector.
+            if (!batch.Abandoned)
+            {
+                linked.Dispose();
+                timeout?.Dispose();
+            }
+        }
+    }
+
+    private async Task<(Exception? Error, bool Abandoned)> RunAttemptAsync(Batch<T> batch, CancellationTokenSource? timeout, CancellationToken token)
+    {
+        // On the thread pool, so that even a flush that blocks synchronously cannot stall the watchdog.
+        var flush = Task.Run(() => _flusher.FlushAsync(batch, token).AsTask(), CancellationToken.None);
+        try
+        {
+            if (timeout is null)
+            {
+                await flush.ConfigureAwait(false);
+            }
+            else
+            {
+                await flush.WaitAsync(_flushTimeout + _grace, _time, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return (null, false);
+        }
+        catch (TimeoutException) when (!flush.IsCompleted)
+        {
+            // The watchdog: the flush ignored its token. Abandon it (its batch is settled by the caller).
+            batch.Abandoned = true;
+            _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            BatchingLog.FlushAbandoned(_logger, _stage, batch.Messages.Count, _flushTimeout, _grace);
+            return (new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned."), true);
+        }
+        catch (OperationCanceledException ex) when (timeout is { IsCancellationRequested: true } && !_abort.IsCancellationRequested)
+        {
+            return (new FlushTimeoutException($"Stage '{_stage}': a flush did not finish within {_flushTimeout}.", ex), false);
+        }
+        catch (Exception ex)
+        {
+            return (ex, false);
+        }
+    }
+
+    private TimeSpan RetryDelay(int attempt)
+    {
+        var exponent = Math.Min(attempt - 1, 30);
+        var ticks = Math.Min(_retryMaxDelay.Ticks, _retryBaseDelay.Ticks * (double)(1L << exponent));
+        if (_retryJitter)
+        {
+            ticks *= 0.5 + (Random.Shared.NextDouble() * 0.5);
+        }
+
+        return TimeSpan.FromTicks((long)ticks);
+    }
+
+    private async Task OnFlushFailedAsync(Batch<T> batch, BatchSettlement settlement, Exception error, int attempts, bool abandoned)
+    {
+        var count = batch.Messages.Count;
+        var action = _onError.Action;
+        var failedTags = _tags;
+        failedTags.Add(Telemetry.OutcomeTag, abandoned ? "abandoned" : ActionTag(action));
+        Telemetry.Failed.Add(count, failedTags);
+        if (!abandoned)
+        {
+            BatchingLog.FlushFailed(_logger, _stage, count, attempts, action, error);
+        }
+
+        if (abandoned || action == BatchErrorAction.Raise)
+        {
+            // An abandoned flush may still be writing, so its batch can only go back to the source.
+            settlement.TrySettle(AckOutcome.Negative(action == BatchErrorAction.NegativeAck ? _onError.NackDelay : TimeSpan.Zero));
+            if (action == BatchErrorAction.Raise)
+            {
+                Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, count, attempts, abandoned, error)), null);
+            }
+
+            return;
+        }
+
+        switch (action)
+        {
+            case BatchErrorAction.DiscardAndAck:
+                if (settlement.TrySettle(AckOutcome.Acked))
+                {
+                    BatchingLog.BatchDiscarded(_logger, _stage, count);
+                }
+
+                break;
+            case BatchErrorAction.NegativeAck:
+                settlement.TrySettle(AckOutcome.Negative(_onError.NackDelay));
+                break;
+            case BatchErrorAction.DeadLetter:
+                await DeadLetterAsync(batch, settlement, error, attempts).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private async Task DeadLetterAsync(Batch<T> batch, BatchSettlement settlement, Exception error, int attempts)
+    {
+        if (!settlement.TryClaim())
+        {
+            return;
+        }
+
+        var deadLetters = _onError.DeadLetters!;
+        var failedAt = _time.GetUtcNow();
+        var errorType = error.GetType().Name;
+        for (var i = 0; i < batch.Messages.Count; i++)
+        {
+            var index = i;
+            var token = AckToken.Create(outcome =>
+            {
+                if (outcome.Kind == AckKind.Ack)
+                {
+                    Telemetry.DeadLettered.Add(1, _tags);
+                    settlement.SettleMessage(index, AckOutcome.Acked);
+                }
+                else
+                {
+                    // The dead letter is not durable: the original must come back, never be acked.
+                    settlement.SettleMessage(index, AckOutcome.Negative(outcome.Kind == AckKind.Nack ? outcome.Delay : TimeSpan.Zero));
+                }
+            });
+
+            try
+            {
+                var letter = new DeadLetter<T>(batch.Messages[i], _stage, errorType, error.Message, attempts, failedAt);
+                await deadLetters.SendAsync(token, new Message<DeadLetter<T>>(letter, batch.Messages[i].Key, batch.Messages[i].Topic, batch.Messages[i].Attributes), _abort.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A dead-letter destination that throws does not settle its token: nack this original and the rest.
+                BatchingLog.DeadLetterFailed(_logger, _stage, batch.Messages.Count - i, ex);
+                token.TryComplete(AckOutcome.Negative());
+                for (var j = i + 1; j < batch.Messages.Count; j++)
+                {
+                    settlement.SettleMessage(j, AckOutcome.Negative());
+                }
+
+                return;
+            }
+        }
+    }
+
+    private static string ActionTag(BatchErrorAction action) => action switch
+    {
+        BatchErrorAction.Raise => "raise",
+        BatchErrorAction.DiscardAndAck => "discard",
+        BatchErrorAction.NegativeAck => "nack",
+        BatchErrorAction.DeadLetter => "dead_letter",
+        _ => "unknown",
+    };
+
+    private readonly record struct BatchItem(Message<T> Message, AckGroup Group, long Size);
+}

@@ -1,0 +1,105 @@
+namespace Kawa.Dataflow;
+
+/// <summary>
+/// A destination that sends every message to several destinations: the token is acked only when all of them acked.
+/// </summary>
+/// <typeparam name="T">The payload type.</typeparam>
+/// <remarks>
+/// <list type="bullet">
+/// <item>Each destination gets the same messages with its own token, concurrently. The original token is settled once
+/// every destination settled its own: acked if all acked; otherwise the worst outcome (terminate over nack; among nacks
+/// the longest delay).</item>
+/// <item>A destination that throws is fatal: <see cref="SendAsync"/> rethrows (all errors, as an
+/// <see cref="AggregateException"/> when several threw) and the original token is left to the caller, even if other
+/// destinations ack later (those writes will be repeated on redelivery: at-least-once).</item>
+/// <item><see cref="FlushAsync"/> drains every destination, concurrently.</item>
+/// </list>
+/// </remarks>
+public sealed class FanOutDestination<T> : IDestination<T>
+{
+    private readonly IDestination<T>[] _destinations;
+
+    /// <summary>Creates the fan-out.</summary>
+    /// <param name="destinations">The destinations; at least one.</param>
+    public FanOutDestination(params IDestination<T>[] destinations)
+    {
+        ArgumentNullException.ThrowIfNull(destinations);
+        if (destinations.Length == 0 || Array.Exists(destinations, d => d is null))
+        {
+            throw new ArgumentException("A fan-out needs at least one destination, and none may be null.", nameof(destinations));
+        }
+
+        _destinations = [.. destinations];
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ack);
+        var group = new AckGroup(ack, _destinations.Length, null);
+        var sends = new Task[_destinations.Length];
+        for (var i = 0; i < _destinations.Length; i++)
+        {
+            var child = AckToken.Create(group.MessageSettled);
+            sends[i] = SendOneAsync(_destinations[i], child, messages, cancellationToken);
+        }
+
+        await DestinationTasks.WhenAllOrAbandonAsync(sends, group).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var flushes = new Task[_destinations.Length];
+        for (var i = 0; i < _destinations.Length; i++)
+        {
+            flushes[i] = _destinations[i].FlushAsync(cancellationToken).AsTask();
+        }
+
+        await DestinationTasks.WhenAllAsync(flushes).ConfigureAwait(false);
+    }
+
+    private static Task SendOneAsync(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return destination.SendAsync(token, messages, cancellationToken).AsTask();
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
+        }
+    }
+}
+
+/// <summary>Awaiting several destinations' tasks.</summary>
+internal static class DestinationTasks
+{
+    /// <summary>Waits for all; if any threw, lets go of the shared token (the caller settles it) and rethrows.</summary>
+    public static async Task WhenAllOrAbandonAsync(Task[] tasks, AckGroup group)
+    {
+        try
+        {
+            await WhenAllAsync(tasks).ConfigureAwait(false);
+        }
+        catch
+        {
+            group.Abandon();
+            throw;
+        }
+    }
+
+    /// <summary>Waits for all; rethrows the only error as is, several as an <see cref="AggregateException"/>.</summary>
+    public static async Task WhenAllAsync(Task[] tasks)
+    {
+        var all = Task.WhenAll(tasks);
+        try
+        {
+            await all.ConfigureAwait(false);
+        }
+        catch when (all.Exception is { InnerExceptions.Count: > 1 } aggregate)
+        {
+            throw aggregate.Flatten();
+        }
+    }
+}
