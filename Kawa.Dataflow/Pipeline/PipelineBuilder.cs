@@ -32,9 +32,9 @@ public sealed class PipelineBuilder
 public sealed class PipelineBuilder<T>
 {
     private readonly StageDescription[] _stages;
-    private readonly Func<PipelineRun, ITargetBlock<Segment<T>>, ISourcePump> _connect;
+    private readonly Func<PipelineRun, StageInput<T>, ISourcePump> _connect;
 
-    internal PipelineBuilder(string name, StageDescription[] stages, Func<PipelineRun, ITargetBlock<Segment<T>>, ISourcePump> connect)
+    internal PipelineBuilder(string name, StageDescription[] stages, Func<PipelineRun, StageInput<T>, ISourcePump> connect)
     {
         Name = name;
         _stages = stages;
@@ -57,7 +57,7 @@ public sealed class PipelineBuilder<T>
         return new PipelineBuilder<TOut>(
             Name,
             [.. _stages, new StageDescription(name, typeof(T), snapshot)],
-            (run, target) => previous(run, new HandlerStage<T, TOut>(run, name, handler, snapshot, target).Target));
+            (run, target) => previous(run, new HandlerStage<T, TOut>(run, name, handler, snapshot, target).Input));
     }
 
     /// <summary>Adds a handler stage from a delegate.</summary>
@@ -79,7 +79,7 @@ public sealed class PipelineBuilder<T>
         return new PipelineDefinition(Name, _stages, snapshot, run =>
         {
             var stage = new DestinationStage<T>(run, destination, snapshot);
-            return (connect(run, stage.Target), stage.Completion);
+            return (connect(run, stage.Input), stage.Completion);
         });
     }
 }

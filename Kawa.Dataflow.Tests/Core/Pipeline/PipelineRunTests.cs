@@ -47,4 +47,39 @@ public class PipelineRunTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.RunAsync());
         Assert.That(error!.Message, Does.Contain("run-twice"));
     }
+
+    [Test]
+    public async Task Handle_ParallelStageFewMessagesInOneSegment_HandlesThemConcurrently()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var allInside = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inside = 0;
+        var source = new TestSource<int>(TestMessages.Ints(4));
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-parallel-split")
+            .From(source)
+            .Handle<int>(
+                "slow",
+                async (m, _) =>
+                {
+                    if (Interlocked.Increment(ref inside) == 4)
+                    {
+                        allInside.TrySetResult();
+                    }
+
+                    await gate.Task;
+                    return m;
+                },
+                new StageOptions { MaxDegreeOfParallelism = 4 })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 64 });
+
+        var run = pipeline.RunAsync();
+
+        // All four are inside the handler at once although the pump read them into one segment.
+        await allInside.Task.WaitAsync(TestMessages.Generous);
+        gate.SetResult();
+        await run.WaitAsync(TestMessages.Generous);
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(new[] { 0, 1, 2, 3 }), "EnsureOrdered keeps arrival order");
+    }
 }

@@ -23,6 +23,7 @@ public sealed class TestSource<T> : ISource<T>
     private readonly IReadOnlyList<Message<T>> _messages;
     private readonly bool _endless;
     private readonly ConcurrentQueue<RecordingToken> _tokens = new();
+    private readonly TaskCompletionSource _receiveCancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _next;
     private int _pending;
 
@@ -38,6 +39,9 @@ public sealed class TestSource<T> : ISource<T>
 
     public IReadOnlyCollection<RecordingToken> Tokens => _tokens;
 
+    /// <summary>Completes when a receive was cancelled by the pipeline (it stopped reading).</summary>
+    public Task ReceiveCancelled => _receiveCancelled.Task;
+
     /// <summary>Called after each message is handed out, with how many were handed out.</summary>
     public Action<int>? OnReceived { get; set; }
 
@@ -50,6 +54,7 @@ public sealed class TestSource<T> : ISource<T>
 
         try
         {
+            using var _ = cancellationToken.Register(() => _receiveCancelled.TrySetResult());
             cancellationToken.ThrowIfCancellationRequested();
             var index = _next;
             if (index >= _messages.Count)

@@ -13,6 +13,7 @@ internal sealed class DestinationStage<T>
     private readonly PipelineRun _run;
     private readonly IDestination<T> _destination;
     private readonly ActionBlock<Segment<T>> _block;
+    private readonly int _parallelism;
     private readonly KeyValuePair<string, object?>[] _tags;
 
     public DestinationStage(PipelineRun run, IDestination<T> destination, DestinationOptions options)
@@ -20,6 +21,7 @@ internal sealed class DestinationStage<T>
         _run = run;
         _destination = destination;
         _tags = run.StageTags(PipelineStage.Destination);
+        _parallelism = options.MaxDegreeOfParallelism;
         _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
         {
             MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
@@ -28,7 +30,7 @@ internal sealed class DestinationStage<T>
         run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync);
     }
 
-    public ITargetBlock<Segment<T>> Target => _block;
+    public StageInput<T> Input => new(_block, _parallelism);
 
     public Task Completion => _block.Completion;
 

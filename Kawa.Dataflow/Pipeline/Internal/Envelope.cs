@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Dataflow;
 
 namespace Kawa.Dataflow;
 
@@ -23,6 +24,32 @@ internal readonly struct Segment<T>(Envelope<T>[] items, int count)
 
     public static void Return(Envelope<T>[] items) => ArrayPool<Envelope<T>>.Shared.Return(items, RuntimeHelpers.IsReferenceOrContainsReferences<Envelope<T>>());
 
+    /// <summary>
+    /// Splits into up to <paramref name="parts"/> consecutive segments, so a stage running its handler in parallel gets
+    /// one segment per worker even when few messages are about (a segment is handled sequentially).
+    /// </summary>
+    public void SplitInto(int parts, List<Segment<T>> output)
+    {
+        parts = Math.Min(parts, Count);
+        if (parts <= 1)
+        {
+            output.Add(this);
+            return;
+        }
+
+        var size = (Count + parts - 1) / parts;
+
+        // The first part keeps the original array; the copied tail is cleared when the array goes back to the pool.
+        output.Add(new Segment<T>(Items, size));
+        for (var start = size; start < Count; start += size)
+        {
+            var length = Math.Min(size, Count - start);
+            var items = Rent(length);
+            Array.Copy(Items, start, items, 0, length);
+            output.Add(new Segment<T>(items, length));
+        }
+    }
+
     /// <summary>Negatively acks envelopes [from, Count) unless already settled, then returns the array.</summary>
     public void NackRemainingAndReturn(int from)
     {
@@ -35,8 +62,11 @@ internal readonly struct Segment<T>(Envelope<T>[] items, int count)
     }
 }
 
-/// <summary>Collects a stage's outputs into segments.</summary>
-internal struct SegmentWriter<T>(int segmentSize)
+/// <summary>A stage's input: its block and how many segments it works on at once (producers split segments to match).</summary>
+internal readonly record struct StageInput<T>(ITargetBlock<Segment<T>> Block, int Parallelism);
+
+/// <summary>Collects a stage's outputs into segments, split for the next stage's parallelism.</summary>
+internal struct SegmentWriter<T>(int segmentSize, int parallelism)
 {
     private Envelope<T>[]? _current;
     private int _count;
@@ -59,16 +89,28 @@ internal struct SegmentWriter<T>(int segmentSize)
 
     public readonly IEnumerable<Segment<T>> ToEnumerable()
     {
-        if (_full is null)
+        if (_full is null && parallelism <= 1)
         {
             return _current is null ? [] : new[] { new Segment<T>(_current, _count) };
         }
 
+        var all = _full ?? [];
         if (_current is not null)
         {
-            _full.Add(new Segment<T>(_current, _count));
+            all.Add(new Segment<T>(_current, _count));
         }
 
-        return _full;
+        if (parallelism <= 1 || all.Count >= parallelism)
+        {
+            return all;
+        }
+
+        var split = new List<Segment<T>>(parallelism);
+        foreach (var segment in all)
+        {
+            segment.SplitInto(parallelism, split);
+        }
+
+        return split;
     }
 }

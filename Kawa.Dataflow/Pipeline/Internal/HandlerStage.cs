@@ -20,18 +20,20 @@ internal sealed class HandlerStage<TIn, TOut>
     private readonly ErrorPolicy _policy;
     private readonly string _stage;
     private readonly int _segmentSize;
+    private readonly int _downstreamParallelism;
     private readonly KeyValuePair<string, object?>[] _tags;
     private readonly Action _onDeadLettered;
     private readonly TransformManyBlock<Segment<TIn>, Segment<TOut>>[]? _lanes;
     private int _nextUnkeyedLane;
 
-    public HandlerStage(PipelineRun run, string name, IHandler<TIn, TOut> handler, StageOptions options, ITargetBlock<Segment<TOut>> target)
+    public HandlerStage(PipelineRun run, string name, IHandler<TIn, TOut> handler, StageOptions options, StageInput<TOut> target)
     {
         _run = run;
         _handler = handler;
         _policy = options.ErrorPolicy;
         _stage = PipelineStage.Handler(name);
         _segmentSize = run.Options.SegmentSize;
+        _downstreamParallelism = target.Parallelism;
         _tags = run.StageTags(_stage);
         _onDeadLettered = () =>
         {
@@ -50,8 +52,8 @@ internal sealed class HandlerStage<TIn, TOut>
                 BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
                 EnsureOrdered = options.KeyOrdered || options.EnsureOrdered,
             });
-            block.LinkTo(target, new DataflowLinkOptions { PropagateCompletion = true });
-            Target = block;
+            block.LinkTo(target.Block, new DataflowLinkOptions { PropagateCompletion = true });
+            Input = new StageInput<TIn>(block, options.MaxDegreeOfParallelism);
             return;
         }
 
@@ -65,7 +67,7 @@ internal sealed class HandlerStage<TIn, TOut>
                 MaxDegreeOfParallelism = 1,
                 BoundedCapacity = options.BoundedCapacity + 1,
             });
-            _lanes[i].LinkTo(target);
+            _lanes[i].LinkTo(target.Block);
         }
 
         var dispatcher = new ActionBlock<Segment<TIn>>(DispatchAsync, new ExecutionDataflowBlockOptions { BoundedCapacity = options.BoundedCapacity });
@@ -82,14 +84,14 @@ internal sealed class HandlerStage<TIn, TOut>
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         Task.WhenAll(lanes.Select(l => l.Completion)).ContinueWith(
-            _ => target.Complete(),
+            _ => target.Block.Complete(),
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        Target = dispatcher;
+        Input = new StageInput<TIn>(dispatcher, 1);
     }
 
-    public ITargetBlock<Segment<TIn>> Target { get; }
+    public StageInput<TIn> Input { get; }
 
     private void RegisterDeadLetterFlushes(ErrorPolicy policy)
     {
@@ -162,7 +164,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
     private Task<IEnumerable<Segment<TOut>>> ProcessAsync(Segment<TIn> input)
     {
-        var writer = new SegmentWriter<TOut>(_segmentSize);
+        var writer = new SegmentWriter<TOut>(_segmentSize, _downstreamParallelism);
         if (Telemetry.ActivitySource.HasListeners())
         {
             return ProcessSlowAsync(input, 0, default, started: false, writer, 0);

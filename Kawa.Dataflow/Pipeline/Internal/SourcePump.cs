@@ -15,7 +15,7 @@ internal interface ISourcePump
 /// in-flight limits allow, batches deliveries into segments, and hands a segment on whenever it is full, the source has
 /// nothing ready, or the limits are reached, so nothing waits in the pump while the pump waits.
 /// </summary>
-internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, ITargetBlock<Segment<T>> target) : ISourcePump
+internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, StageInput<T> target) : ISourcePump
 {
     private readonly int _segmentSize = run.Options.SegmentSize;
     private Envelope<T>[]? _items;
@@ -41,7 +41,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             }
             finally
             {
-                target.Complete();
+                target.Block.Complete();
             }
         }
     }
@@ -154,7 +154,23 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         _count = 0;
         _bytes = 0;
 
-        if (target.Post(segment))
+        if (target.Parallelism <= 1 || segment.Count == 1)
+        {
+            await SendAsync(segment).ConfigureAwait(false);
+            return;
+        }
+
+        var parts = new List<Segment<T>>(target.Parallelism);
+        segment.SplitInto(target.Parallelism, parts);
+        foreach (var part in parts)
+        {
+            await SendAsync(part).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendAsync(Segment<T> segment)
+    {
+        if (target.Block.Post(segment))
         {
             return;
         }
@@ -164,7 +180,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         {
             // Waiting here is the backpressure: the first stage is full. Only an abort may give up,
             // and then the segment is negatively acked, never dropped.
-            accepted = await target.SendAsync(segment, run.AbortToken).ConfigureAwait(false);
+            accepted = await target.Block.SendAsync(segment, run.AbortToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

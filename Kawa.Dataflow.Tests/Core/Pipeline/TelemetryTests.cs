@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Kawa.Dataflow.Tests.Core.Pipeline;
+
+public class TelemetryTests
+{
+    private sealed class Boom() : Exception("boom");
+
+    /// <summary>Sums every measurement of this pipeline by (instrument, stage); tests run in parallel, so filter by name.</summary>
+    private sealed class Recorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly string _pipeline;
+        private long _inFlightPeak;
+        private long _inFlightNow;
+
+        public Recorder(string pipeline)
+        {
+            _pipeline = pipeline;
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == Telemetry.MeterName)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument.Name, value, tags));
+            _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument.Name, value, tags));
+            _listener.Start();
+        }
+
+        public ConcurrentDictionary<string, long> Sums { get; } = new();
+
+        public long InFlightPeak => Volatile.Read(ref _inFlightPeak);
+
+        public long Sum(string instrument, string? stage = null) => Sums.GetValueOrDefault(stage is null ? instrument : $"{instrument}|{stage}");
+
+        public void Dispose() => _listener.Dispose();
+
+        private void Record(string instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? pipeline = null;
+            string? stage = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == Telemetry.PipelineTag)
+                {
+                    pipeline = tag.Value as string;
+                }
+                else if (tag.Key == Telemetry.StageTag)
+                {
+                    stage = tag.Value as string;
+                }
+            }
+
+            if (pipeline != _pipeline)
+            {
+                return;
+            }
+
+            Sums.AddOrUpdate(instrument, value, (_, sum) => sum + value);
+            if (stage is not null)
+            {
+                Sums.AddOrUpdate($"{instrument}|{stage}", value, (_, sum) => sum + value);
+            }
+
+            if (instrument == "kawa.messages.in_flight")
+            {
+                var now = Interlocked.Add(ref _inFlightNow, value);
+                var peak = Volatile.Read(ref _inFlightPeak);
+                while (now > peak && Interlocked.CompareExchange(ref _inFlightPeak, now, peak) != peak)
+                {
+                    peak = Volatile.Read(ref _inFlightPeak);
+                }
+            }
+        }
+    }
+
+    [Test]
+    public async Task RunAsync_MixedOutcomes_EveryInstrumentCountsWithPipelineAndStageTags()
+    {
+        const string name = "telemetry-mixed";
+        using var recorder = new Recorder(name);
+        var source = new TestSource<byte[]>(Enumerable.Range(0, 10).Select(i => new Message<byte[]>(new byte[10], Key: i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray());
+        var dlq = new RecordingDestination<DeadLetter<byte[]>>();
+        int Id(Message<byte[]> m) => int.Parse(m.Key!, System.Globalization.CultureInfo.InvariantCulture);
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name)
+            .From(source)
+            .Handle<byte[]>(
+                "work",
+                (m, _) => Id(m) switch
+                {
+                    0 => throw new Boom(),
+                    1 => new ValueTask<Messages<byte[]>>(Messages<byte[]>.None),
+                    2 => new ValueTask<Messages<byte[]>>(new[] { m, m, m }),
+                    _ => new ValueTask<Messages<byte[]>>(m),
+                },
+                new StageOptions { ErrorPolicy = ErrorPolicy.DeadLetter(dlq) })
+            .Handle<byte[]>("check", (m, _) => Id(m) == 7 ? throw new Boom() : new ValueTask<Messages<byte[]>>(m), new StageOptions { ErrorPolicy = ErrorPolicy.Skip })
+            .To(new DestinationFunc<byte[]>((ack, messages, _) =>
+            {
+                switch (Id(messages[0]))
+                {
+                    case 5: ack.Nack(); break;
+                    case 6: ack.Terminate(); break;
+                    default: ack.Ack(); break;
+                }
+
+                return default;
+            }))
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(recorder.Sum("kawa.messages.received", "source"), Is.EqualTo(10));
+            Assert.That(recorder.Sum("kawa.messages.handled", "handler:work"), Is.EqualTo(10));
+            Assert.That(recorder.Sum("kawa.messages.emitted", "handler:work"), Is.EqualTo(10));
+            Assert.That(recorder.Sum("kawa.messages.handled", "handler:check"), Is.EqualTo(10));
+            Assert.That(recorder.Sum("kawa.messages.emitted", "handler:check"), Is.EqualTo(9));
+            Assert.That(recorder.Sum("kawa.messages.failed", "handler:work"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.failed", "handler:check"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.dead_lettered", "handler:work"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.skipped", "handler:check"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.acked"), Is.EqualTo(8));
+            Assert.That(recorder.Sum("kawa.messages.negative_acked"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.terminated"), Is.EqualTo(1));
+            Assert.That(recorder.Sum("kawa.messages.in_flight"), Is.Zero);
+            Assert.That(recorder.InFlightPeak, Is.GreaterThan(0));
+            Assert.That(recorder.Sum("kawa.bytes.in_flight"), Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task RunAsync_BytesInFlight_RisesByPayloadSizes()
+    {
+        const string name = "telemetry-bytes";
+        using var recorder = new Recorder(name);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bothSending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sending = 0;
+        var source = new TestSource<byte[]>([new Message<byte[]>(new byte[100]), new Message<byte[]>(new byte[23])]);
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name)
+            .From(source)
+            .To(
+                new DestinationFunc<byte[]>(async (ack, _, _) =>
+                {
+                    if (Interlocked.Increment(ref sending) == 2)
+                    {
+                        bothSending.TrySetResult();
+                    }
+
+                    await gate.Task;
+                    ack.Ack();
+                }),
+                new DestinationOptions { MaxDegreeOfParallelism = 2 })
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var run = pipeline.RunAsync();
+        await bothSending.Task.WaitAsync(TestMessages.Generous);
+
+        // Both messages reached the destination, so both were counted in (before they were handed on) and neither settled.
+        Assert.That(recorder.Sum("kawa.bytes.in_flight"), Is.EqualTo(123));
+        Assert.That(recorder.Sum("kawa.messages.in_flight"), Is.EqualTo(2));
+        gate.SetResult();
+        await run.WaitAsync(TestMessages.Generous);
+
+        Assert.That(recorder.Sum("kawa.bytes.in_flight"), Is.Zero);
+    }
+
+    [Test]
+    public async Task RunAsync_ActivityListenerAttached_ReceiveHandleAndSendActivitiesTagged()
+    {
+        const string name = "telemetry-activities";
+        var activities = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == Telemetry.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (a.GetTagItem(Telemetry.PipelineTag) as string == name)
+                {
+                    activities.Enqueue(a);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name).From(source).Handle("pipe", Handler.Pipe<int>()).To(new RecordingDestination<int>()).Build();
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(activities.Count(a => a.OperationName == "kawa.handle" && a.GetTagItem(Telemetry.StageTag) as string == "handler:pipe"), Is.EqualTo(3));
+        Assert.That(activities.Count(a => a.OperationName == "kawa.send"), Is.EqualTo(3));
+        Assert.That(activities.Count(a => a.OperationName == "kawa.receive"), Is.GreaterThanOrEqualTo(3));
+    }
+}

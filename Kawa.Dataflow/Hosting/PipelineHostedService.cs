@@ -1,0 +1,31 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Kawa.Dataflow;
+
+/// <summary>Runs one pipeline for the host's lifetime; the host's stop token starts its graceful drain.</summary>
+internal sealed class PipelineHostedService(string name, IServiceProvider services, Func<IServiceProvider, PipelineBuilder, PipelineDefinition> define) : BackgroundService
+{
+    /// <summary>The running pipeline, once started.</summary>
+    public Pipeline? Pipeline { get; private set; }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var options = services.GetRequiredService<IOptionsMonitor<PipelineOptions>>().Get(name).Clone();
+        if (options.LoggerFactory is NullLoggerFactory && services.GetService<ILoggerFactory>() is { } loggerFactory)
+        {
+            options.LoggerFactory = loggerFactory;
+        }
+
+        if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } timeProvider)
+        {
+            options.TimeProvider = timeProvider;
+        }
+
+        Pipeline = define(services, Kawa.Dataflow.Pipeline.Create(name)).Build(options);
+        return Pipeline.RunAsync(stoppingToken);
+    }
+}
