@@ -778,17 +778,20 @@ public class BatchingDestinationTests
     {
         var options = Options(o => o.MaxBatchSize = 3);
         using var metrics = new MetricCollector(options.StageName);
+        var time = new FakeTimeProvider();
         var flusher = new ScriptedFlusher<string>();
-        await using var sink = new BatchingDestination<string>(flusher, options);
+        await using var sink = new BatchingDestination<string>(flusher, options, time);
         var probe = new AckProbe();
 
         await sink.SendAsync(probe, new Messages<string>([M("a"), M("b"), M("c")]));
-        (await flusher.NextAsync()).Succeed();
+        var call = await flusher.NextAsync();
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        call.Succeed();
         await probe.WaitAsync();
         await sink.FlushAsync();
 
         Assert.That(metrics.Values("kawa.batch.size"), Is.EqualTo(new double[] { 3 }));
-        Assert.That(metrics.Values("kawa.batch.flush.duration"), Has.Count.EqualTo(1));
+        Assert.That(metrics.Values("kawa.batch.flush.duration"), Is.EqualTo(new[] { 2.5 }), "seconds on the sink's clock");
     }
 
     [Test]
