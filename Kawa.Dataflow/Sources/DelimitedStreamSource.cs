@@ -134,7 +134,9 @@ public sealed class DelimitedStreamSource<T> : ISource<T>, IAsyncDisposable
     private readonly Action<ulong, AckOutcome>? _onOutcome;
     private readonly MessageAttributes _baseAttributes;
     private ulong _recordNumber;
+    private long _scanned;
     private bool _ended;
+    private Exception? _failure;
 
     internal DelimitedStreamSource(Stream stream, DelimitedStreamOptions options, Func<ReadOnlySequence<byte>, Encoding, T> decode, Action<ulong, AckOutcome>? onOutcome)
     {
@@ -154,6 +156,25 @@ public sealed class DelimitedStreamSource<T> : ISource<T>, IAsyncDisposable
     public async ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        if (_failure is not null)
+        {
+            // A broken record stops the source for good: every later receive reports the same failure.
+            throw _failure;
+        }
+
+        try
+        {
+            return await ReceiveCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RecordTooLongException ex)
+        {
+            _failure = ex;
+            throw;
+        }
+    }
+
+    private async ValueTask<Delivery<T>> ReceiveCoreAsync(CancellationToken cancellationToken)
+    {
         while (!_ended)
         {
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -200,11 +221,14 @@ public sealed class DelimitedStreamSource<T> : ISource<T>, IAsyncDisposable
     // Takes one record off the front of buffer. At the end of the stream the rest, if any, is the last record.
     private bool TryTakeRecord(ref ReadOnlySequence<byte> buffer, bool isCompleted, out ReadOnlySequence<byte> record, out int length)
     {
-        var position = buffer.PositionOf(_options.Delimiter);
+        // Search only the bytes not searched before: a long record arriving in many reads is scanned once.
+        var position = buffer.Slice(_scanned).PositionOf(_options.Delimiter);
         if (position is null)
         {
+            _scanned = buffer.Length;
             if (isCompleted && !buffer.IsEmpty)
             {
+                _scanned = 0;
                 record = buffer;
                 buffer = buffer.Slice(buffer.End);
                 length = CheckLength(record.Length);
@@ -216,6 +240,7 @@ public sealed class DelimitedStreamSource<T> : ISource<T>, IAsyncDisposable
             return false;
         }
 
+        _scanned = 0;
         record = buffer.Slice(0, position.Value);
         buffer = buffer.Slice(buffer.GetPosition(1, position.Value));
         if (_options.TrimCarriageReturn && _options.Delimiter == (byte)'\n' && !record.IsEmpty && EndsWithCarriageReturn(record))

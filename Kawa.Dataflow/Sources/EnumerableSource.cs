@@ -92,14 +92,25 @@ public sealed class EnumerableSource<T> : ISource<T>, IAsyncDisposable
         _disposed.Dispose();
     }
 
-    private static async IAsyncEnumerable<Message<T>> ToAsync(IEnumerable<Message<T>> messages)
-    {
-        foreach (var message in messages)
-        {
-            yield return message;
-        }
+    private static IAsyncEnumerable<Message<T>> ToAsync(IEnumerable<Message<T>> messages) => new SyncSequence(messages);
 
-        await Task.CompletedTask.ConfigureAwait(false);
+    // A synchronous sequence seen through the asynchronous interface, without a state machine per item.
+    private sealed class SyncSequence(IEnumerable<Message<T>> messages) : IAsyncEnumerable<Message<T>>
+    {
+        public IAsyncEnumerator<Message<T>> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(messages.GetEnumerator());
+
+        private sealed class Enumerator(IEnumerator<Message<T>> inner) : IAsyncEnumerator<Message<T>>
+        {
+            public Message<T> Current => inner.Current;
+
+            public ValueTask<bool> MoveNextAsync() => new(inner.MoveNext());
+
+            public ValueTask DisposeAsync()
+            {
+                inner.Dispose();
+                return default;
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 using NSubstitute;
 using Kawa.Dataflow.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 
 namespace Kawa.Dataflow.Tests.Core.Batching;
 
@@ -297,6 +298,26 @@ public class BatchingDestinationTests
         time.Advance(TimeSpan.FromSeconds(5.001));
 
         Assert.That((await flusher.NextAsync()).Attempt, Is.EqualTo(2), "nor above all of it");
+    }
+
+    [Test]
+    public async Task Flush_FailsForGood_LogsEachRetryAndTheFinalDecision()
+    {
+        var logs = new CapturingLoggerFactory();
+        var flusher = new ScriptedFlusher<string>();
+        var options = Options(o => { o.MaxBatchSize = 1; o.MaxRetries = 1; o.RetryBaseDelay = TimeSpan.Zero; o.OnError = BatchErrorHandler<string>.NegativeAck(); });
+        await using var sink = new BatchingDestination<string>(flusher, options, loggerFactory: logs);
+        var probe = new AckProbe();
+        await sink.SendAsync(probe, M("a"));
+
+        (await flusher.NextAsync()).Fail(new IOException("first"));
+        (await flusher.NextAsync()).Fail(new IOException("second"));
+        await probe.WaitAsync();
+
+        var entries = logs.Entries;
+        Assert.That(entries.Select(e => (e.Level, e.Event.Id)), Is.EqualTo(new[] { (LogLevel.Warning, 3001), (LogLevel.Error, 3002) }));
+        Assert.That(entries[1].Message, Does.Contain(options.StageName).And.Contain("2 attempt(s)").And.Contain("NegativeAck"));
+        Assert.That(entries[1].Exception?.Message, Is.EqualTo("second"));
     }
 
     [Test]
@@ -778,17 +799,20 @@ public class BatchingDestinationTests
     {
         var options = Options(o => o.MaxBatchSize = 3);
         using var metrics = new MetricCollector(options.StageName);
+        var time = new FakeTimeProvider();
         var flusher = new ScriptedFlusher<string>();
-        await using var sink = new BatchingDestination<string>(flusher, options);
+        await using var sink = new BatchingDestination<string>(flusher, options, time);
         var probe = new AckProbe();
 
         await sink.SendAsync(probe, new Messages<string>([M("a"), M("b"), M("c")]));
-        (await flusher.NextAsync()).Succeed();
+        var call = await flusher.NextAsync();
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        call.Succeed();
         await probe.WaitAsync();
         await sink.FlushAsync();
 
         Assert.That(metrics.Values("kawa.batch.size"), Is.EqualTo(new double[] { 3 }));
-        Assert.That(metrics.Values("kawa.batch.flush.duration"), Has.Count.EqualTo(1));
+        Assert.That(metrics.Values("kawa.batch.flush.duration"), Is.EqualTo(new[] { 2.5 }), "seconds on the sink's clock");
     }
 
     [Test]

@@ -79,6 +79,29 @@ public class DelimitedStreamSourceTests
         Assert.That(error!.RecordNumber, Is.EqualTo(2UL));
         Assert.That(error.MaxRecordLength, Is.EqualTo(10));
         Assert.That(error.Message, Does.Contain("Record 2 of 'big.log'").And.Contain("10 bytes"));
+        Assert.That(async () => await source.ReceiveAsync(), Throws.InstanceOf<RecordTooLongException>(), "the failure is stable");
+    }
+
+    [Test]
+    public async Task ReceiveAsync_RecordArrivingInManySmallReads_IsAssembled()
+    {
+        var text = string.Concat(Enumerable.Range(0, 50).Select(i => new string((char)('a' + (i % 26)), 100) + "\n"));
+        var source = DelimitedStreamSource.ForStrings(new TrickleStream(Encoding.UTF8.GetBytes(text), chunk: 7));
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records, Has.Count.EqualTo(50));
+        Assert.That(records.Select(r => r.Value.Length), Is.All.EqualTo(100));
+        Assert.That(records[27].Value, Is.EqualTo(new string('b', 100)));
+    }
+
+    /// <summary>Returns at most <c>chunk</c> bytes per read, like a slow socket.</summary>
+    private sealed class TrickleStream(byte[] data, int chunk) : MemoryStream(data)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+            => base.ReadAsync(buffer[..Math.Min(chunk, buffer.Length)], cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(chunk, count));
     }
 
     [Test]
