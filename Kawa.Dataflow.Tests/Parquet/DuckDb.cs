@@ -11,7 +11,17 @@ internal static class DuckDb
 
     public static string Root => RepoRoot.Value;
 
-    public static string SharedData(string relative) => Path.GetFullPath(Path.Combine(Root, "..", "shared", "data", relative));
+    /// <summary>A file under ../shared/data relative to the repository root (for worktrees, the nearest ancestor holding shared/data).</summary>
+    public static string SharedData(string relative)
+    {
+        var dir = new DirectoryInfo(Root).Parent;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "shared", "data")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine(dir?.FullName ?? Path.Combine(Root, ".."), "shared", "data", relative);
+    }
 
     /// <summary>Runs the statements in order; returns the last one's result.</summary>
     public static DuckResult Query(params string[] statements) => QueryAsync(TimeSpan.FromSeconds(120), statements).GetAwaiter().GetResult();
