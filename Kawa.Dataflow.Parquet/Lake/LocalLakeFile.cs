@@ -44,9 +44,9 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
             _storage.ReachStep(LocalCommitStep.AfterFsyncBeforeRename, _tempPath);
             _file.Dispose();
             cancellationToken.ThrowIfCancellationRequested();
-            // No overwrite: on Unix .NET links the new name and then unlinks the old one, so an existing file fails
-            // with EEXIST and the final name appears atomically with the complete content.
-            File.Move(_tempPath, _finalPath, overwrite: false);
+            // One atomic step that never replaces: an existing file fails with EEXIST, and the final name appears
+            // with the complete content.
+            PosixFileSystem.MoveNoReplace(_tempPath, _finalPath);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
@@ -58,7 +58,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         {
             try
             {
-                PosixDirectory.Fsync(Path.GetDirectoryName(_finalPath)!);
+                PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(_finalPath)!);
             }
             catch (IOException error)
             {

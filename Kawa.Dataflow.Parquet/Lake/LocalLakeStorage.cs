@@ -132,7 +132,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         File.Delete(path);
         if (_options.Fsync == FsyncMode.Full)
         {
-            PosixDirectory.Fsync(Path.GetDirectoryName(path)!);
+            PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(path)!);
         }
         return new ValueTask<bool>(true);
     }
@@ -219,7 +219,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         // Parents first, so each new directory is recorded before its children are.
         for (var i = missing.Count - 1; i >= 0; i--)
         {
-            PosixDirectory.Fsync(Path.GetDirectoryName(missing[i])!);
+            PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(missing[i])!);
         }
     }
 }
