@@ -32,6 +32,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     public ValueTask CommitAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
+        var started = _storage.TimeProvider.GetTimestamp();
         var fsync = _storage.Fsync;
         try
         {
@@ -67,6 +68,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
                 throw Report(LakeWriteException.From(RelativePath, "committed (directory fsync failed)", error));
             }
         }
+        LakeTelemetry.Committed("local", _storage.InstanceId, BytesWritten, _storage.TimeProvider.GetElapsedTime(started));
         return default;
     }
 
@@ -123,6 +125,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     private LakeWriteException Report(LakeWriteException exception)
     {
         LakeLog.WriteFailed(_storage.Logger, RelativePath, exception.Failure, exception);
+        LakeTelemetry.Failed("local", _storage.InstanceId, exception.Failure);
         return exception;
     }
 

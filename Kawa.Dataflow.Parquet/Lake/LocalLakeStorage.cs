@@ -86,6 +86,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         {
             var failure = LakeWriteException.From(relativePath, "created", error);
             LakeLog.WriteFailed(_logger, relativePath, failure.Failure, error);
+            LakeTelemetry.Failed("local", InstanceId, failure.Failure);
             throw failure;
         }
         return new ValueTask<ILakeFile>(new LocalLakeFile(this, relativePath, finalPath, tempPath, stream));
@@ -180,10 +181,13 @@ public sealed class LocalLakeStorage : ILakeStorage
             }
         }
         LakeLog.CleanupFinished(_logger, InstanceId, removed, failed, kept);
+        LakeTelemetry.Cleaned("local", InstanceId, removed);
         return new ValueTask<LakeCleanupResult>(new LakeCleanupResult(removed, failed, kept));
     }
 
     internal ILogger Logger => _logger;
+
+    internal TimeProvider TimeProvider => _timeProvider;
 
     internal void ReachStep(LocalCommitStep step, string tempPath) => CommitStepReached?.Invoke(step, tempPath);
 
