@@ -32,6 +32,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     public ValueTask CommitAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
+        var started = _storage.TimeProvider.GetTimestamp();
         var fsync = _storage.Fsync;
         try
         {
@@ -44,9 +45,9 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
             _storage.ReachStep(LocalCommitStep.AfterFsyncBeforeRename, _tempPath);
             _file.Dispose();
             cancellationToken.ThrowIfCancellationRequested();
-            // No overwrite: on Unix .NET links the new name and then unlinks the old one, so an existing file fails
-            // with EEXIST and the final name appears atomically with the complete content.
-            File.Move(_tempPath, _finalPath, overwrite: false);
+            // One atomic step that never replaces: an existing file fails with EEXIST, and the final name appears
+            // with the complete content.
+            PosixFileSystem.MoveNoReplace(_tempPath, _finalPath);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
@@ -58,7 +59,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         {
             try
             {
-                PosixDirectory.Fsync(Path.GetDirectoryName(_finalPath)!);
+                PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(_finalPath)!);
             }
             catch (IOException error)
             {
@@ -67,6 +68,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
                 throw Report(LakeWriteException.From(RelativePath, "committed (directory fsync failed)", error));
             }
         }
+        LakeTelemetry.Committed("local", _storage.InstanceId, BytesWritten, _storage.TimeProvider.GetElapsedTime(started));
         return default;
     }
 
@@ -123,6 +125,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     private LakeWriteException Report(LakeWriteException exception)
     {
         LakeLog.WriteFailed(_storage.Logger, RelativePath, exception.Failure, exception);
+        LakeTelemetry.Failed("local", _storage.InstanceId, exception.Failure);
         return exception;
     }
 

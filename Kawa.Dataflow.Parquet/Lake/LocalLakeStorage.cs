@@ -86,6 +86,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         {
             var failure = LakeWriteException.From(relativePath, "created", error);
             LakeLog.WriteFailed(_logger, relativePath, failure.Failure, error);
+            LakeTelemetry.Failed("local", InstanceId, failure.Failure);
             throw failure;
         }
         return new ValueTask<ILakeFile>(new LocalLakeFile(this, relativePath, finalPath, tempPath, stream));
@@ -132,7 +133,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         File.Delete(path);
         if (_options.Fsync == FsyncMode.Full)
         {
-            PosixDirectory.Fsync(Path.GetDirectoryName(path)!);
+            PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(path)!);
         }
         return new ValueTask<bool>(true);
     }
@@ -180,10 +181,13 @@ public sealed class LocalLakeStorage : ILakeStorage
             }
         }
         LakeLog.CleanupFinished(_logger, InstanceId, removed, failed, kept);
+        LakeTelemetry.Cleaned("local", InstanceId, removed);
         return new ValueTask<LakeCleanupResult>(new LakeCleanupResult(removed, failed, kept));
     }
 
     internal ILogger Logger => _logger;
+
+    internal TimeProvider TimeProvider => _timeProvider;
 
     internal void ReachStep(LocalCommitStep step, string tempPath) => CommitStepReached?.Invoke(step, tempPath);
 
@@ -219,7 +223,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         // Parents first, so each new directory is recorded before its children are.
         for (var i = missing.Count - 1; i >= 0; i--)
         {
-            PosixDirectory.Fsync(Path.GetDirectoryName(missing[i])!);
+            PosixFileSystem.FsyncDirectory(Path.GetDirectoryName(missing[i])!);
         }
     }
 }

@@ -40,6 +40,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
     public async ValueTask CommitAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
+        var started = _storage.TimeProvider.GetTimestamp();
         var client = _storage.Client;
         try
         {
@@ -79,6 +80,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         }
         _finished = true;
         ReturnBuffer();
+        LakeTelemetry.Committed("s3", _storage.InstanceId, BytesWritten, _storage.TimeProvider.GetElapsedTime(started));
     }
 
     public async ValueTask AbortAsync()
@@ -105,6 +107,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         await AbortUploadAsync().ConfigureAwait(false);
         var exception = S3LakeStorage.ToLakeException(RelativePath, operation, error);
         LakeLog.WriteFailed(_storage.Logger, RelativePath, exception.Failure, exception);
+        LakeTelemetry.Failed("s3", _storage.InstanceId, exception.Failure);
         return exception;
     }
 

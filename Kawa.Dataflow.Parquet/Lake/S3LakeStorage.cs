@@ -62,6 +62,8 @@ public sealed class S3LakeStorage : ILakeStorage
 
     internal ILogger Logger { get; }
 
+    internal TimeProvider TimeProvider => _timeProvider;
+
     /// <inheritdoc/>
     public ValueTask<ILakeFile> CreateAsync(string relativePath, CancellationToken cancellationToken = default)
     {
@@ -163,6 +165,7 @@ public sealed class S3LakeStorage : ILakeStorage
             request.UploadIdMarker = response.NextUploadIdMarker;
         }
         LakeLog.CleanupFinished(Logger, InstanceId, removed, failed, kept);
+        LakeTelemetry.Cleaned("s3", InstanceId, removed);
         return new LakeCleanupResult(removed, failed, kept);
     }
 

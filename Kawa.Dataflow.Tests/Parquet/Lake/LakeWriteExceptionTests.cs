@@ -33,14 +33,14 @@ public sealed class LakeWriteExceptionTests
 }
 
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class PosixDirectoryTests
+public sealed class PosixFileSystemTests
 {
     [Test]
     public void Fsync_ExistingDirectory_Succeeds()
     {
         using var directory = new TempDirectory();
 
-        Assert.That(() => PosixDirectory.Fsync(directory.Path), Throws.Nothing);
+        Assert.That(() => PosixFileSystem.FsyncDirectory(directory.Path), Throws.Nothing);
     }
 
     [Test]
@@ -49,10 +49,35 @@ public sealed class PosixDirectoryTests
         using var directory = new TempDirectory();
         var missing = directory.Combine("missing");
 
-        var error = Assert.Throws<IOException>(() => PosixDirectory.Fsync(missing));
+        var error = Assert.Throws<IOException>(() => PosixFileSystem.FsyncDirectory(missing));
 
         Assert.That(error!.HResult, Is.EqualTo(2), "ENOENT");
         Assert.That(error.Message, Does.Contain(missing));
+    }
+
+    [Test]
+    public void MoveNoReplace_DestinationExists_ThrowsEExistAndLeavesBothFiles()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.Combine("from"), "new");
+        File.WriteAllText(directory.Combine("to"), "old");
+
+        var error = Assert.Throws<IOException>(() => PosixFileSystem.MoveNoReplace(directory.Combine("from"), directory.Combine("to")));
+
+        Assert.That(error!.HResult, Is.EqualTo(17), "EEXIST");
+        Assert.That(File.ReadAllText(directory.Combine("to")), Is.EqualTo("old"));
+        Assert.That(File.ReadAllText(directory.Combine("from")), Is.EqualTo("new"));
+    }
+
+    [Test]
+    public void MoveNoReplace_FreeDestination_Renamed()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.Combine("from"), "x");
+
+        PosixFileSystem.MoveNoReplace(directory.Combine("from"), directory.Combine("to"));
+
+        Assert.That(directory.AllFiles(), Is.EqualTo(new[] { "to" }));
     }
 
     [Test]
@@ -62,7 +87,7 @@ public sealed class PosixDirectoryTests
         var file = directory.Combine("f");
         File.WriteAllText(file, "x");
 
-        var error = Assert.Throws<IOException>(() => PosixDirectory.Fsync(file));
+        var error = Assert.Throws<IOException>(() => PosixFileSystem.FsyncDirectory(file));
 
         Assert.That(error!.HResult, Is.EqualTo(20), "ENOTDIR: the O_DIRECTORY flag value is right for this architecture");
     }

@@ -105,6 +105,41 @@ public sealed class LocalLakeFaultTests
         });
     }
 
+    /// <summary>Durability cannot be observed without pulling the plug, so the system calls themselves are checked.</summary>
+    [TestCase(FsyncMode.Full, new[] { "fsync <root>", "fsync <temp>", "renameat2 NOREPLACE", "fsync <dir>" })]
+    [TestCase(FsyncMode.FileOnly, new[] { "fsync <temp>", "renameat2 NOREPLACE" })]
+    [TestCase(FsyncMode.None, new[] { "renameat2 NOREPLACE" })]
+    public async Task Commit_TracedWithStrace_FsyncsTheFileBeforeTheRenameAndTheDirectoryAfterIt(FsyncMode mode, string[] expected)
+    {
+        Assume.That(File.Exists("/usr/bin/strace"), Is.True, "needs strace (apt-get install strace)");
+        var trace = _root.Path + ".strace";
+        try
+        {
+            using var host = FaultHostProcess.Start(
+                ["local-write", _root.Path, "dt=1/part.parquet", "1000", "writer-a", mode.ToString()],
+                wrapper: ["strace", "-f", "-y", "-qq", "-e", "trace=fsync,renameat2", "-o", trace]);
+            var result = await host.WaitForResultAsync();
+            Assert.That(result.Ok, Is.True, result.Message + result.Stderr);
+
+            var dir = _root.Combine("dt=1");
+            var calls = File.ReadLines(trace)
+                .Select(line => line.Contains("renameat2(", StringComparison.Ordinal) && line.Contains("/.part.parquet.tmp-writer-a-", StringComparison.Ordinal)
+                        && line.Contains($"\"{dir}/part.parquet\"", StringComparison.Ordinal) && line.Contains("RENAME_NOREPLACE", StringComparison.Ordinal) ? "renameat2 NOREPLACE"
+                    : line.Contains($"fsync(", StringComparison.Ordinal) && line.Contains($"<{dir}/.part.parquet.tmp-writer-a-", StringComparison.Ordinal) ? "fsync <temp>"
+                    : line.Contains("fsync(", StringComparison.Ordinal) && line.Contains($"<{dir}>", StringComparison.Ordinal) ? "fsync <dir>"
+                    : line.Contains("fsync(", StringComparison.Ordinal) && line.Contains($"<{_root.Path}>", StringComparison.Ordinal) ? "fsync <root>"
+                    : null)
+                .OfType<string>()
+                .ToArray();
+
+            Assert.That(calls, Is.EqualTo(expected), "the fsync of a new directory's parent, the file, the no-replace rename, the directory: in this order");
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
+    }
+
     [Test]
     public async Task Kill_AfterRenameBeforeDirectorySync_FileVisibleAndComplete()
     {
