@@ -3,7 +3,12 @@ namespace Kawa.Dataflow.Perf;
 /// <summary>Dispatches to a named scenario.</summary>
 internal static class ScenarioRunner
 {
-    private static readonly Dictionary<string, Func<string[], Task<int>>> Scenarios = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, Func<string[], Task<int>>> Scenarios = new(StringComparer.Ordinal)
+    {
+        ["nats-pubsub"] = Nats.NatsPerfScenarios.PubSubAsync,
+        ["jetstream-publish"] = Nats.NatsPerfScenarios.JetStreamPublishAsync,
+        ["jetstream-consume"] = Nats.NatsPerfScenarios.JetStreamConsumeAsync,
+    };
 
     public static async Task<int> RunAsync(string[] args)
     {
