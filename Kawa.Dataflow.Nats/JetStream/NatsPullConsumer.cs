@@ -97,6 +97,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _lastActivity;
     private volatile bool _checkConsumer;
     private volatile bool _renewInbox;
+    private volatile bool _disposed;
     private long _pauseUntil;
     private volatile Exception? _fatal;
     private Task? _driver;
@@ -175,6 +176,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         _connection.Reconnected -= OnReconnected;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_driver is not null)
@@ -245,8 +247,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                     await PullIfNeededAsync(stop).ConfigureAwait(false);
                 }
 
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                wait.CancelAfter(_options.IdleHeartbeat);
+                using var tick = new CancellationTokenSource(_options.IdleHeartbeat, _timeProvider);
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop, tick.Token);
                 try
                 {
                     if (await _signal.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
@@ -492,9 +494,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
         internal override void OnClosed(Exception? error)
         {
-            if (error is not null)
+            // The current inbox closing means the connection closed: a reader must not wait forever.
+            // (An inbox replaced after a reconnect, or our own dispose, is not a failure.)
+            if (!owner._disposed && ReferenceEquals(owner._subscription, this))
             {
-                owner.Fail(error);
+                owner.Fail(error ?? new NatsConnectionException($"The NATS connection under pull consumer '{owner.Consumer}' on '{owner.Stream}' was closed."));
             }
         }
     }

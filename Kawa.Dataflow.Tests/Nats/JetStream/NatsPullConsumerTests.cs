@@ -233,4 +233,21 @@ public class NatsPullConsumerTests
         Assert.That(msg.Data, Is.EqualTo("alive"u8.ToArray()));
         Assert.That(consumer.PullsIssued, Is.GreaterThan(before));
     }
+
+    [Test]
+    public async Task ConnectionDisposedWhileWaiting_NextThrowsInsteadOfHanging()
+    {
+        var connection = await NatsTestHelpers.ConnectAsync(_server);
+        var js = new JetStreamContext(connection);
+        var stream = "CD" + Guid.NewGuid().ToString("N")[..8];
+        await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit });
+        await using var consumer = js.CreatePullConsumer(stream, "c");
+        await consumer.StartAsync();
+        var next = consumer.NextAsync().AsTask();
+
+        await connection.DisposeAsync();
+
+        await Assert.ThrowsAsync<NatsConnectionException>(() => next.WaitAsync(NatsTestHelpers.Generous));
+    }
 }

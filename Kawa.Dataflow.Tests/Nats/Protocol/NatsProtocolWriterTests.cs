@@ -59,6 +59,16 @@ public class NatsProtocolWriterTests
     }
 
     [Test]
+    public void Headers_MalformedBlock_ToleratedNotThrown()
+    {
+        var headers = NatsHeaders.Parse("GARBAGE\r\nno colon here\r\nGood: yes\r\n\r\n"u8);
+
+        Assert.That(headers.StatusCode, Is.Zero);
+        Assert.That(headers["Good"], Is.EqualTo("yes"));
+        Assert.That(headers.Count, Is.EqualTo(1));
+    }
+
+    [Test]
     public void OutboundBacklog_DropsPingsAndPongsKeepsPublishesEvenWithPingInPayload()
     {
         var backlog = "PUB a 6\r\nPING\r\n\r\nPING\r\nSUB b 1\r\nPONG\r\nHPUB c 12 16\r\nNATS/1.0\r\n\r\nPONG\r\nPING\r\n"u8.ToArray();
