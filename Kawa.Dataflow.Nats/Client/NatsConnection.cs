@@ -104,6 +104,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     public ILogger Logger => _logger;
 
+    /// <summary>Live subscriptions, the shared request inbox included (diagnostics).</summary>
+    internal int SubscriptionCount => _subscriptions.Count;
+
     /// <summary>The latest INFO from the server.</summary>
     public ServerInfo ServerInfo => Volatile.Read(ref _info);
 

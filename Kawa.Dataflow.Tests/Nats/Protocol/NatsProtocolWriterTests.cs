@@ -59,6 +59,24 @@ public class NatsProtocolWriterTests
     }
 
     [Test]
+    public void ConnectJson_HasProtocolFlagsAndNoSecretsInToString()
+    {
+        var connect = new ConnectOptions { Name = "app", User = "alice", Pass = "pw-SECRET", AuthToken = "tok-SECRET" };
+
+        var json = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(connect, ProtocolJsonContext.Default.ConnectOptions)).RootElement;
+
+        Assert.That(json.GetProperty("headers").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("no_responders").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("verbose").GetBoolean(), Is.False);
+        Assert.That(json.GetProperty("pedantic").GetBoolean(), Is.False);
+        Assert.That(json.GetProperty("lang").GetString(), Is.Not.Empty);
+        Assert.That(json.GetProperty("version").GetString(), Is.Not.Empty);
+        Assert.That(json.GetProperty("name").GetString(), Is.EqualTo("app"));
+        Assert.That(json.TryGetProperty("nkey", out _), Is.False, "unset auth fields are omitted");
+        Assert.That(connect.ToString(), Does.Not.Contain("SECRET"));
+    }
+
+    [Test]
     public void Headers_MalformedBlock_ToleratedNotThrown()
     {
         var headers = NatsHeaders.Parse("GARBAGE\r\nno colon here\r\nGood: yes\r\n\r\n"u8);
