@@ -101,6 +101,13 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _pauseUntil;
     private volatile Exception? _fatal;
     private Task? _driver;
+    private Task? _ackSender;
+
+    // Unbounded on purpose: it holds at most one final outcome per message handed out (plus keep-alives), and the
+    // pipeline bounds the messages in flight; enqueueing must never block an ack token.
+    private readonly Channel<(JetStreamMsg Message, AckKind? Kind, TimeSpan Delay)> _acks =
+        Channel.CreateUnbounded<(JetStreamMsg, AckKind?, TimeSpan)>(new UnboundedChannelOptions { SingleReader = true });
+    private long _acksLost;
     private long _pullsIssued;
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
@@ -151,7 +158,51 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         _connection.Reconnected += OnReconnected;
         _lastActivity = _timeProvider.GetTimestamp();
         _driver = Task.Run(DriveAsync, CancellationToken.None);
+        _ackSender = Task.Run(SendAcksAsync, CancellationToken.None);
         Signal();
+    }
+
+    /// <summary>Acks that could not be sent (the messages will be redelivered after the ack wait).</summary>
+    public long AcksLost => Interlocked.Read(ref _acksLost);
+
+    /// <summary>A fresh ack token for <paramref name="message"/>: outcomes are queued and sent in the background.</summary>
+    public AckToken CreateAckToken(JetStreamMsg message) => new JetStreamAckToken(this, message);
+
+    internal void EnqueueAck(JetStreamMsg message, AckKind? kind, TimeSpan delay)
+    {
+        if (!_acks.Writer.TryWrite((message, kind, delay)))
+        {
+            // Disposed: the server redelivers after the ack wait.
+            Interlocked.Increment(ref _acksLost);
+        }
+    }
+
+    private async Task SendAcksAsync()
+    {
+        await foreach (var (message, kind, delay) in _acks.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                var send = kind switch
+                {
+                    AckKind.Ack => message.AckAsync(),
+                    AckKind.Nack => message.NakAsync(delay),
+                    AckKind.Terminate => message.TermAsync(),
+                    _ => message.InProgressAsync(),
+                };
+                await send.ConfigureAwait(false);
+            }
+            catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
+            {
+                Interlocked.Increment(ref _acksLost);
+                Fail(ex);
+            }
+            catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+            {
+                Interlocked.Increment(ref _acksLost);
+                LogAckLost(_logger, Stream, Consumer, kind?.ToString() ?? "InProgress", ex.Message);
+            }
+        }
     }
 
     /// <summary>Waits for the next message.</summary>
@@ -185,6 +236,21 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         _messages.Writer.TryComplete();
+
+        // Send the outcomes already given before leaving (bounded: a dead connection must not hold dispose forever).
+        _acks.Writer.TryComplete();
+        if (_ackSender is not null)
+        {
+            try
+            {
+                await _ackSender.WaitAsync(_connection.Options.RequestTimeout, _timeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                LogAckLost(_logger, Stream, Consumer, "pending", "dispose timed out sending queued acks");
+            }
+        }
+
         try
         {
             await _connection.UnsubscribeAsync(_subscription).ConfigureAwait(false);
@@ -517,6 +583,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     [LoggerMessage(105, LogLevel.Error, "JetStream pull {Stream}/{Consumer}: buffer overflow; the message will be redelivered after the ack wait")]
     private static partial void LogOverflow(ILogger logger, string stream, string consumer);
+
+    [LoggerMessage(107, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: {Kind} could not be sent ({Reason}); the message will be redelivered after the ack wait")]
+    private static partial void LogAckLost(ILogger logger, string stream, string consumer, string kind, string reason);
 
     [LoggerMessage(106, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: message without ack subject on '{Subject}' ignored")]
     private static partial void LogUnexpected(ILogger logger, string stream, string consumer, string subject);
