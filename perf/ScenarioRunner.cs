@@ -8,6 +8,9 @@ internal static class ScenarioRunner
         ["memory-passthrough"] = MemoryPassthrough.RunAsync,
         ["memory-json"] = MemoryJson.RunAsync,
         ["parquet"] = ParquetScenario.RunAsync,
+        ["nats-pubsub"] = Nats.NatsPerfScenarios.PubSubAsync,
+        ["jetstream-publish"] = Nats.NatsPerfScenarios.JetStreamPublishAsync,
+        ["jetstream-consume"] = Nats.NatsPerfScenarios.JetStreamConsumeAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

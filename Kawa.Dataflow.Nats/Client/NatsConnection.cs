@@ -104,6 +104,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     public ILogger Logger => _logger;
 
+    /// <summary>Live subscriptions, the shared request inbox included (diagnostics).</summary>
+    internal int SubscriptionCount => _subscriptions.Count;
+
     /// <summary>The latest INFO from the server.</summary>
     public ServerInfo ServerInfo => Volatile.Read(ref _info);
 
@@ -915,7 +918,16 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             return;
         }
 
-        subscription.OnMessage(subject, replyTo, headers, payload);
+        try
+        {
+            subscription.OnMessage(subject, replyTo, headers, payload);
+        }
+        catch (Exception ex)
+        {
+            // One bad message (or subscriber bug) must not take the connection, and every other subscription, down.
+            LogDeliveryFailed(_logger, subscription.Subject, subscription.Sid, ex.Message);
+        }
+
         if (subscription.MaxMessages is { } max && subscription.Received >= max)
         {
             _subscriptions.TryRemove(sid, out _);
@@ -979,8 +991,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     private async Task<Transport> ConnectTransportAsync(NatsServerAddress server, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.ConnectTimeout);
+        using var deadline = new CancellationTokenSource(_options.ConnectTimeout, _timeProvider);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         var token = timeout.Token;
         var tcp = new TcpClient { NoDelay = true };
         Stream? stream = null;
@@ -1274,6 +1286,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     [LoggerMessage(10, LogLevel.Warning, "NATS server certificate rejected: {Reason}")]
     private static partial void LogTlsRejected(ILogger logger, string reason);
+
+    [LoggerMessage(12, LogLevel.Error, "NATS message on '{Subject}' (sid {Sid}) could not be delivered and was dropped: {Reason}")]
+    private static partial void LogDeliveryFailed(ILogger logger, string subject, long sid, string reason);
 
     [LoggerMessage(11, LogLevel.Debug, "NATS connection loop ended: {Reason}")]
     private static partial void LogLoopEnded(ILogger logger, string reason);

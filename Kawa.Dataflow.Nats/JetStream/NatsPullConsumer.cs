@@ -97,9 +97,17 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _lastActivity;
     private volatile bool _checkConsumer;
     private volatile bool _renewInbox;
+    private volatile bool _disposed;
     private long _pauseUntil;
     private volatile Exception? _fatal;
     private Task? _driver;
+    private Task? _ackSender;
+
+    // Unbounded on purpose: it holds at most one final outcome per message handed out (plus keep-alives), and the
+    // pipeline bounds the messages in flight; enqueueing must never block an ack token.
+    private readonly Channel<(JetStreamMsg Message, AckKind? Kind, TimeSpan Delay)> _acks =
+        Channel.CreateUnbounded<(JetStreamMsg, AckKind?, TimeSpan)>(new UnboundedChannelOptions { SingleReader = true });
+    private long _acksLost;
     private long _pullsIssued;
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
@@ -150,7 +158,51 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         _connection.Reconnected += OnReconnected;
         _lastActivity = _timeProvider.GetTimestamp();
         _driver = Task.Run(DriveAsync, CancellationToken.None);
+        _ackSender = Task.Run(SendAcksAsync, CancellationToken.None);
         Signal();
+    }
+
+    /// <summary>Acks that could not be sent (the messages will be redelivered after the ack wait).</summary>
+    public long AcksLost => Interlocked.Read(ref _acksLost);
+
+    /// <summary>A fresh ack token for <paramref name="message"/>: outcomes are queued and sent in the background.</summary>
+    public AckToken CreateAckToken(JetStreamMsg message) => new JetStreamAckToken(this, message);
+
+    internal void EnqueueAck(JetStreamMsg message, AckKind? kind, TimeSpan delay)
+    {
+        if (!_acks.Writer.TryWrite((message, kind, delay)))
+        {
+            // Disposed: the server redelivers after the ack wait.
+            Interlocked.Increment(ref _acksLost);
+        }
+    }
+
+    private async Task SendAcksAsync()
+    {
+        await foreach (var (message, kind, delay) in _acks.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                var send = kind switch
+                {
+                    AckKind.Ack => message.AckAsync(),
+                    AckKind.Nack => message.NakAsync(delay),
+                    AckKind.Terminate => message.TermAsync(),
+                    _ => message.InProgressAsync(),
+                };
+                await send.ConfigureAwait(false);
+            }
+            catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
+            {
+                Interlocked.Increment(ref _acksLost);
+                Fail(ex);
+            }
+            catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+            {
+                Interlocked.Increment(ref _acksLost);
+                LogAckLost(_logger, Stream, Consumer, kind?.ToString() ?? "InProgress", ex.Message);
+            }
+        }
     }
 
     /// <summary>Waits for the next message.</summary>
@@ -175,6 +227,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         _connection.Reconnected -= OnReconnected;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_driver is not null)
@@ -183,6 +236,21 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         _messages.Writer.TryComplete();
+
+        // Send the outcomes already given before leaving (bounded: a dead connection must not hold dispose forever).
+        _acks.Writer.TryComplete();
+        if (_ackSender is not null)
+        {
+            try
+            {
+                await _ackSender.WaitAsync(_connection.Options.RequestTimeout, _timeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                LogAckLost(_logger, Stream, Consumer, "pending", "dispose timed out sending queued acks");
+            }
+        }
+
         try
         {
             await _connection.UnsubscribeAsync(_subscription).ConfigureAwait(false);
@@ -245,8 +313,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                     await PullIfNeededAsync(stop).ConfigureAwait(false);
                 }
 
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                wait.CancelAfter(_options.IdleHeartbeat);
+                using var tick = new CancellationTokenSource(_options.IdleHeartbeat, _timeProvider);
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop, tick.Token);
                 try
                 {
                     if (await _signal.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
@@ -492,9 +560,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
         internal override void OnClosed(Exception? error)
         {
-            if (error is not null)
+            // The current inbox closing means the connection closed: a reader must not wait forever.
+            // (An inbox replaced after a reconnect, or our own dispose, is not a failure.)
+            if (!owner._disposed && ReferenceEquals(owner._subscription, this))
             {
-                owner.Fail(error);
+                owner.Fail(error ?? new NatsConnectionException($"The NATS connection under pull consumer '{owner.Consumer}' on '{owner.Stream}' was closed."));
             }
         }
     }
@@ -513,6 +583,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     [LoggerMessage(105, LogLevel.Error, "JetStream pull {Stream}/{Consumer}: buffer overflow; the message will be redelivered after the ack wait")]
     private static partial void LogOverflow(ILogger logger, string stream, string consumer);
+
+    [LoggerMessage(107, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: {Kind} could not be sent ({Reason}); the message will be redelivered after the ack wait")]
+    private static partial void LogAckLost(ILogger logger, string stream, string consumer, string kind, string reason);
 
     [LoggerMessage(106, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: message without ack subject on '{Subject}' ignored")]
     private static partial void LogUnexpected(ILogger logger, string stream, string consumer, string subject);

@@ -114,8 +114,7 @@ internal sealed class NatsHeaders
         return pos;
     }
 
-    /// <summary>Parses a header block (status line, fields, blank line).</summary>
-    /// <exception cref="NatsProtocolException">The block is malformed.</exception>
+    /// <summary>Parses a header block (status line, fields, blank line); never throws on malformed content.</summary>
     public static NatsHeaders Parse(in ReadOnlySequence<byte> block)
     {
         byte[]? rented = null;
@@ -147,20 +146,22 @@ internal sealed class NatsHeaders
     public static NatsHeaders Parse(ReadOnlySpan<byte> span)
     {
         var headers = new NatsHeaders();
+        // Lenient on purpose: headers come from any publisher, and one malformed block must not break the
+        // connection. A block without the version line has no status; lines without a colon are skipped.
         var eol = span.IndexOf("\r\n"u8);
-        if (eol < 0 || !span.StartsWith(Version))
+        if (eol < 0)
         {
-            throw new NatsProtocolException("Message headers do not start with a 'NATS/1.0' line.");
+            return headers;
         }
 
-        var status = span[Version.Length..eol].Trim((byte)' ');
+        var status = span.StartsWith(Version) ? span[Version.Length..eol].Trim((byte)' ') : default;
         if (!status.IsEmpty)
         {
             var space = status.IndexOf((byte)' ');
             var codeSpan = space < 0 ? status : status[..space];
             if (!Utf8Parser.TryParse(codeSpan, out int code, out var consumed) || consumed != codeSpan.Length)
             {
-                throw new NatsProtocolException("Message headers have an unreadable status code.");
+                code = 0;
             }
 
             headers.StatusCode = code;
@@ -184,7 +185,7 @@ internal sealed class NatsHeaders
             var colon = line.IndexOf((byte)':');
             if (colon <= 0)
             {
-                throw new NatsProtocolException("Message header line has no 'Name:'.");
+                continue;
             }
 
             var name = Encoding.UTF8.GetString(line[..colon].Trim((byte)' '));

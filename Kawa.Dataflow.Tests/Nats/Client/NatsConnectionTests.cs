@@ -124,6 +124,7 @@ public class NatsConnectionTests
         var replies = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => connection.RequestAsync("svc.echo", Encoding.UTF8.GetBytes(i.ToString()))));
 
         await responder;
+        Assert.That(connection.SubscriptionCount, Is.EqualTo(2), "the service plus ONE shared inbox for all requests");
         Assert.That(replies.Select(r => Encoding.UTF8.GetString(r.Data)).Order(), Is.EqualTo(new[] { "re:0", "re:1", "re:2" }));
     }
 

@@ -233,4 +233,49 @@ public class NatsPullConsumerTests
         Assert.That(msg.Data, Is.EqualTo("alive"u8.ToArray()));
         Assert.That(consumer.PullsIssued, Is.GreaterThan(before));
     }
+
+    [Test]
+    public async Task ConnectionDisposedWhileWaiting_NextThrowsInsteadOfHanging()
+    {
+        var connection = await NatsTestHelpers.ConnectAsync(_server);
+        var js = new JetStreamContext(connection);
+        var stream = "CD" + Guid.NewGuid().ToString("N")[..8];
+        await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit });
+        await using var consumer = js.CreatePullConsumer(stream, "c");
+        await consumer.StartAsync();
+        var next = consumer.NextAsync().AsTask();
+
+        await connection.DisposeAsync();
+
+        await Assert.ThrowsAsync<NatsConnectionException>(() => next.WaitAsync(NatsTestHelpers.Generous));
+    }
+
+    [Test]
+    public async Task AckTokens_AckNackTerminate_SentInBackgroundWithTheirMeaning()
+    {
+        var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 3);
+        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await consumer.StartAsync();
+        var tokens = new List<AckToken>();
+        for (var i = 0; i < 3; i++)
+        {
+            tokens.Add(consumer.CreateAckToken(await NextAsync(consumer)));
+        }
+
+        tokens[0].Ack();
+        tokens[1].InProgress();
+        tokens[1].Nack(TimeSpan.FromMilliseconds(200));
+        tokens[2].Terminate();
+        Assert.Throws<InvalidOperationException>(() => tokens[0].Nack(), "one final outcome per token");
+
+        var redelivered = await NextAsync(consumer);
+        var token = consumer.CreateAckToken(redelivered);
+        token.Ack();
+        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "all outcomes recorded by the server");
+
+        Assert.That(redelivered.Metadata.StreamSequence, Is.EqualTo(2UL), "only the nacked message comes back");
+        Assert.That(redelivered.Metadata.NumDelivered, Is.EqualTo(2));
+        Assert.That(consumer.AcksLost, Is.Zero);
+    }
 }

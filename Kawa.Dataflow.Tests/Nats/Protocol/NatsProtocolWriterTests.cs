@@ -59,6 +59,34 @@ public class NatsProtocolWriterTests
     }
 
     [Test]
+    public void ConnectJson_HasProtocolFlagsAndNoSecretsInToString()
+    {
+        var connect = new ConnectOptions { Name = "app", User = "alice", Pass = "pw-SECRET", AuthToken = "tok-SECRET" };
+
+        var json = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(connect, ProtocolJsonContext.Default.ConnectOptions)).RootElement;
+
+        Assert.That(json.GetProperty("headers").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("no_responders").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("verbose").GetBoolean(), Is.False);
+        Assert.That(json.GetProperty("pedantic").GetBoolean(), Is.False);
+        Assert.That(json.GetProperty("lang").GetString(), Is.Not.Empty);
+        Assert.That(json.GetProperty("version").GetString(), Is.Not.Empty);
+        Assert.That(json.GetProperty("name").GetString(), Is.EqualTo("app"));
+        Assert.That(json.TryGetProperty("nkey", out _), Is.False, "unset auth fields are omitted");
+        Assert.That(connect.ToString(), Does.Not.Contain("SECRET"));
+    }
+
+    [Test]
+    public void Headers_MalformedBlock_ToleratedNotThrown()
+    {
+        var headers = NatsHeaders.Parse("GARBAGE\r\nno colon here\r\nGood: yes\r\n\r\n"u8);
+
+        Assert.That(headers.StatusCode, Is.Zero);
+        Assert.That(headers["Good"], Is.EqualTo("yes"));
+        Assert.That(headers.Count, Is.EqualTo(1));
+    }
+
+    [Test]
     public void OutboundBacklog_DropsPingsAndPongsKeepsPublishesEvenWithPingInPayload()
     {
         var backlog = "PUB a 6\r\nPING\r\n\r\nPING\r\nSUB b 1\r\nPONG\r\nHPUB c 12 16\r\nNATS/1.0\r\n\r\nPONG\r\nPING\r\n"u8.ToArray();
