@@ -111,10 +111,13 @@ internal sealed class ColumnMapper
     }
 
     /// <summary>The mapper a validated <see cref="ParquetDestinationOptions"/> describes (default schema when it lists no columns).</summary>
-    public static ColumnMapper From(ParquetDestinationOptions options)
+    /// <param name="options">The destination's options.</param>
+    /// <param name="deadLetter">Whether it is the dead-letter destination: its default schema adds the failure columns of <see cref="DeadLetterRecords"/>.</param>
+    public static ColumnMapper From(ParquetDestinationOptions options, bool deadLetter = false)
     {
+        var defaults = deadLetter ? DeadLetterRecords.DefaultColumns : ConfigValidator.DefaultParquetColumns;
         var columns = options.Columns.Count == 0
-            ? ConfigValidator.DefaultParquetColumns.Select(c => new ColumnSpec(c.Name, ParseType(c.Type), c.Source, Nullable: true))
+            ? defaults.Select(c => new ColumnSpec(c.Name, ParseType(c.Type), c.Source, Nullable: true))
             : options.Columns.Select(c => new ColumnSpec(c!.Name!, ParseType(c.Type), c.Source ?? c.Name!, c.Nullable));
         return new ColumnMapper(columns, options.ExtraColumn);
     }

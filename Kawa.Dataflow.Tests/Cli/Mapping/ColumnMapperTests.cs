@@ -100,3 +100,44 @@ public class ColumnMapperTests
         Assert.That(ex!.Message, Is.EqualTo(message));
     }
 }
+
+public class DeadLetterRecordsTests
+{
+    [Test]
+    public void ToMessage_ParseFailure_KeepsRawAttributesAndAddsFailureFields()
+    {
+        var attributes = MessageAttributes.CreateBuilder().Set(MessageAttributeKeys.StreamSequence, 9UL).Build();
+        var original = new Message<EventRecord>(new EventRecord("not json"u8.ToArray()).Set("seen", 1L), "k", "t", attributes);
+        var failedAt = new DateTimeOffset(2026, 5, 17, 12, 0, 0, TimeSpan.FromHours(2));
+        var deadLetter = new DeadLetter<EventRecord>(original, "handler:parse-0", "EventParseException", "json: invalid JSON", 1, failedAt);
+
+        var message = DeadLetterRecords.ToMessage(deadLetter);
+
+        Assert.That(message.Value.Raw.ToArray(), Is.EqualTo("not json"u8.ToArray()));
+        Assert.That(message.Key, Is.EqualTo("k"));
+        Assert.That(message.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(9UL));
+        Assert.That(message.Value.Names, Is.EqualTo(new[]
+        {
+            DeadLetterRecords.Stage, DeadLetterRecords.ErrorType, DeadLetterRecords.Reason, DeadLetterRecords.Attempts, DeadLetterRecords.FailedAt, "seen",
+        }));
+        Assert.That(message.Value[DeadLetterRecords.FailedAt].AsTimestamp(), Is.EqualTo(failedAt));
+        Assert.That(message.Value[DeadLetterRecords.FailedAt].AsTimestamp().Offset, Is.EqualTo(TimeSpan.Zero));
+    }
+
+    [Test]
+    public void From_DeadLetterParquetWithoutColumns_MapsFailureColumnsAndPayload()
+    {
+        var mapper = ColumnMapper.From(new ParquetDestinationOptions { Type = "parquet", Path = "dl" }, deadLetter: true);
+        var original = new Message<EventRecord>(new EventRecord("bad"u8.ToArray()));
+        var message = DeadLetterRecords.ToMessage(new DeadLetter<EventRecord>(original, "handler:p", "E", "why", 3, DateTimeOffset.UnixEpoch));
+
+        var row = mapper.Map(message);
+
+        var byName = mapper.Columns.Select((c, i) => (c.Name, Value: row[i])).ToDictionary(x => x.Name, x => x.Value);
+        Assert.That(byName["stage"], Is.EqualTo("handler:p"));
+        Assert.That(byName["reason"], Is.EqualTo("why"));
+        Assert.That(byName["attempts"], Is.EqualTo(3L));
+        Assert.That(byName["failed_at"], Is.EqualTo(DateTimeOffset.UnixEpoch));
+        Assert.That(byName["payload"], Is.EqualTo("bad"u8.ToArray()));
+    }
+}
