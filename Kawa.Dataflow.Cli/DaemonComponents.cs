@@ -35,7 +35,7 @@ internal static class DaemonComponents
     /// The handler stages in order. An <c>ndjson</c> source gets a leading <c>parse json</c> stage named <c>ndjson</c>,
     /// whose errors go to the dead-letter destination when there is one (else they are fatal).
     /// </summary>
-    public static IReadOnlyList<HandlerStage> CreateHandlers(PipelineOptions pipeline, TimeProvider? timeProvider = null)
+    public static IReadOnlyList<HandlerStage> CreateHandlers(KawaPipelineOptions pipeline, TimeProvider? timeProvider = null)
     {
         var stages = new List<HandlerStage>();
         var format = pipeline.Source switch
@@ -69,7 +69,7 @@ internal static class DaemonComponents
     /// <param name="options">Validated destination options.</param>
     /// <param name="stdout">Standard output (for tests); default the process's.</param>
     /// <exception cref="NotSupportedException">The destination type needs an adapter this build lacks.</exception>
-    public static IDestination<EventRecord> CreateDestination(DestinationOptions options, Stream? stdout = null) => options switch
+    public static IDestination<EventRecord> CreateDestination(KawaDestinationOptions options, Stream? stdout = null) => options switch
     {
         StdoutDestinationOptions s => new StdoutDestination(stdout ?? Console.OpenStandardOutput(), s.Format),
         _ => throw new NotSupportedException($"destination type '{options.Type}' is not available in this build"),

@@ -104,11 +104,11 @@ internal static partial class ConfigValidator
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex NameRegex();
 
-    private sealed class PipelineChecks(PipelineOptions pipeline, ConfigErrors errors, string baseDirectory)
+    private sealed class PipelineChecks(KawaPipelineOptions pipeline, ConfigErrors errors, string baseDirectory)
     {
         private readonly string _baseDirectory = baseDirectory;
         private const string P = "pipeline";
-        private readonly PipelineOptions _pipeline = pipeline;
+        private readonly KawaPipelineOptions _pipeline = pipeline;
         private readonly ConfigErrors _errors = errors;
 
         // Fields the handlers are known to produce, in pipeline order; null once a json parse makes them open-ended.
@@ -490,7 +490,7 @@ internal static partial class ConfigValidator
             }
         }
 
-        private void CheckDestination(DestinationOptions? destination, string path, bool isDeadLetter)
+        private void CheckDestination(KawaDestinationOptions? destination, string path, bool isDeadLetter)
         {
             switch (destination)
             {

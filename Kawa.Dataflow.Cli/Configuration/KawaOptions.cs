@@ -8,7 +8,7 @@ namespace Kawa.Dataflow.Cli.Configuration;
 internal sealed class KawaOptions
 {
     /// <summary>The pipeline to run. Required.</summary>
-    public PipelineOptions? Pipeline { get; set; }
+    public KawaPipelineOptions? Pipeline { get; set; }
 
     /// <summary>The Prometheus metrics endpoint. Default: port 9464.</summary>
     public MetricsOptions Metrics { get; set; } = new();
@@ -22,7 +22,7 @@ internal sealed class MetricsOptions
 }
 
 /// <summary>One pipeline: a source, handlers in order, a destination, and an optional dead-letter destination.</summary>
-internal sealed class PipelineOptions
+internal sealed class KawaPipelineOptions
 {
     /// <summary>The pipeline's name (metrics, logs). Required: letters, digits, <c>.</c>, <c>_</c>, <c>-</c>.</summary>
     public string? Name { get; set; }
@@ -34,10 +34,10 @@ internal sealed class PipelineOptions
     public List<HandlerOptions?> Handlers { get; set; } = [];
 
     /// <summary>Where messages go. Required.</summary>
-    public DestinationOptions? Destination { get; set; }
+    public KawaDestinationOptions? Destination { get; set; }
 
     /// <summary>Where the <c>deadLetter</c> error policy sends failed messages. Optional; required by that policy.</summary>
-    public DestinationOptions? DeadLetter { get; set; }
+    public KawaDestinationOptions? DeadLetter { get; set; }
 
     /// <summary>In-flight limits and the drain timeout.</summary>
     public LimitsOptions Limits { get; set; } = new();

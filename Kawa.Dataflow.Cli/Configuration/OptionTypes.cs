@@ -53,6 +53,6 @@ internal static class OptionTypes
     public static Family? Of(Type type) =>
         type == typeof(SourceOptions) ? Sources
         : type == typeof(HandlerOptions) ? Handlers
-        : type == typeof(DestinationOptions) ? Destinations
+        : type == typeof(KawaDestinationOptions) ? Destinations
         : null;
 }

@@ -1,14 +1,14 @@
 namespace Kawa.Dataflow.Cli.Configuration;
 
 /// <summary>A destination; <see cref="Type"/> picks the concrete options class.</summary>
-internal abstract class DestinationOptions
+internal abstract class KawaDestinationOptions
 {
     /// <summary><c>parquet</c>, <c>nats-jetstream</c> or <c>stdout</c>. Required.</summary>
     public string Type { get; set; } = string.Empty;
 }
 
 /// <summary>Parquet files in a local directory or S3, partitioned by a path template; acks at each file commit.</summary>
-internal sealed class ParquetDestinationOptions : DestinationOptions
+internal sealed class ParquetDestinationOptions : KawaDestinationOptions
 {
     /// <summary>A local directory or <c>s3://bucket/prefix</c>. Required.</summary>
     public string? Path { get; set; }
@@ -80,7 +80,7 @@ internal sealed class ParquetColumnOptions
 }
 
 /// <summary>Publishes each message to JetStream and acks the source after the stream's publish ack.</summary>
-internal sealed class NatsJetStreamDestinationOptions : DestinationOptions, INatsConnectionOptions
+internal sealed class NatsJetStreamDestinationOptions : KawaDestinationOptions, INatsConnectionOptions
 {
     /// <summary>Server URLs. Default <c>nats://127.0.0.1:4222</c>.</summary>
     public List<string> Servers { get; set; } = ["nats://127.0.0.1:4222"];
@@ -96,7 +96,7 @@ internal sealed class NatsJetStreamDestinationOptions : DestinationOptions, INat
 }
 
 /// <summary>Writes each message as a line to standard output (debugging, piping).</summary>
-internal sealed class StdoutDestinationOptions : DestinationOptions
+internal sealed class StdoutDestinationOptions : KawaDestinationOptions
 {
     /// <summary><c>json</c> (the fields as one JSON object) or <c>raw</c> (the payload). Default <c>json</c>.</summary>
     public string Format { get; set; } = "json";
