@@ -17,6 +17,17 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   fi
 fi
 
+# Fault tests: strace checks the commit's system-call order; setpriv/prlimit/unshare (util-linux) drop privileges
+# and set file-size limits so permission and disk-full failures are real even when CI runs as root.
+missing_pkgs=()
+command -v strace >/dev/null 2>&1 || missing_pkgs+=(strace)
+command -v setpriv >/dev/null 2>&1 || missing_pkgs+=(util-linux)
+if [ ${#missing_pkgs[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-test-deps: installing ${missing_pkgs[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing_pkgs[@]}" >/dev/null
+fi
+
 if ! command -v node >/dev/null 2>&1; then
   echo "ensure-test-deps: installing Node.js from the OS package manager"
   as_root apt-get update -qq
