@@ -84,7 +84,7 @@ public sealed class PartitionPath<T>
         {
             return None;
         }
-        var segments = template.Split('/');
+        var segments = SplitSegments(template).ToArray();
         var compiled = new List<Func<Message<T>, string>>[segments.Length];
         for (var s = 0; s < segments.Length; s++)
         {
@@ -129,6 +129,32 @@ public sealed class PartitionPath<T>
     {
         var directory = Evaluate(message);
         return directory.Length == 0 ? fileName : directory + "/" + fileName;
+    }
+
+    /// <summary>Splits at '/' outside braces, so a token's format may contain '/' (its output is escaped).</summary>
+    private static List<string> SplitSegments(string template)
+    {
+        var segments = new List<string>();
+        var start = 0;
+        var inToken = false;
+        for (var i = 0; i < template.Length; i++)
+        {
+            switch (template[i])
+            {
+                case '{':
+                    inToken = true;
+                    break;
+                case '}':
+                    inToken = false;
+                    break;
+                case '/' when !inToken:
+                    segments.Add(template[start..i]);
+                    start = i + 1;
+                    break;
+            }
+        }
+        segments.Add(template[start..]);
+        return segments;
     }
 
     private static List<Func<Message<T>, string>> ParseSegment(string template, string segment, PartitionPathOptions<T> options)

@@ -239,6 +239,24 @@ public sealed class LocalLakeFaultTests
     }
 
     [Test]
+    public async Task Startup_OwnLeftoverThatCannotBeDeleted_CountedAsFailedAndTheWriterStillWrites()
+    {
+        // A leftover of writer-a in a directory writer-a (running as nobody) may not modify: cleanup is best effort.
+        File.SetUnixFileMode(_root.Path, (UnixFileMode)0b111_111_111);
+        var locked = Directory.CreateDirectory(_root.Combine("locked")).FullName;
+        var leftover = Path.Combine(locked, ".part-old.parquet.tmp-writer-a-0badf00d");
+        await File.WriteAllBytesAsync(leftover, [1, 2, 3]);
+        using var host = StartWriter("writer-a", wrapper: AsNobody, relative: "dt=1/part.parquet", size: 1000);
+
+        var result = await host.WaitForResultAsync();
+
+        Assert.That(result.Ok, Is.True, result.Message + result.Stderr);
+        Assert.That(result.Cleanup, Is.EqualTo(new LakeCleanupResult(Removed: 0, Failed: 1, Kept: 0)));
+        Assert.That(File.Exists(leftover), Is.True);
+        Assert.That(File.Exists(_root.Combine("dt=1", "part.parquet")), Is.True);
+    }
+
+    [Test]
     public async Task Write_UnderAFileSizeLimit_FileTooLargeNamingTheFileAndTheTemporaryIsRemoved()
     {
         // The kernel refuses writes past 1 MiB (EFBIG; the host ignores SIGXFSZ) while the file wants 3 MiB.

@@ -22,6 +22,14 @@ public sealed class PartitionPathTests
     }
 
     [Test]
+    public void Evaluate_FormatProducingASlash_StaysOneSegment()
+    {
+        var path = PartitionPath<Event>.Parse("m={ts:yyyy/MM}");
+
+        Assert.That(path.Evaluate(At(new DateTimeOffset(2024, 5, 1, 0, 0, 0, TimeSpan.Zero))), Is.EqualTo("m=2024%2F05"));
+    }
+
+    [Test]
     public void Evaluate_NoTimestampAttribute_FallsBackToReceivedAtThenTheClock()
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2030, 1, 2, 3, 0, 0, TimeSpan.Zero));

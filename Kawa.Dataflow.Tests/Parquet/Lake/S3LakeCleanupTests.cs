@@ -60,7 +60,7 @@ public sealed class S3LakeCleanupTests
     }
 
     [Test]
-    public async Task CommitAsync_PreventOverwrite_SendsIfNoneMatchOnPutAndCompleteAndMapsPreconditionFailedToAlreadyExists()
+    public async Task CommitAsync_SmallFileWithPreventOverwrite_PutCarriesIfNoneMatchAndPreconditionFailedIsAlreadyExists()
     {
         var client = Substitute.For<IAmazonS3>();
         client.PutObjectAsync(Arg.Any<PutObjectRequest>(), Arg.Any<CancellationToken>())
