@@ -185,4 +185,50 @@ public class NatsReconnectTests
         Assert.That(ex!.Message, Does.Contain("Gave up reconnecting"));
         Assert.That(subscription.Messages.Completion.IsCompleted, Is.True);
     }
+
+    [Test]
+    public async Task ServerHangsUnderPublishLoad_SocketStalls_StaleStillDetected()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        await using var connection = await NatsTestHelpers.ConnectAsync(server, o =>
+        {
+            o.PingInterval = TimeSpan.FromMilliseconds(200);
+            o.MaxPingsOut = 2;
+            o.ConnectTimeout = TimeSpan.FromMilliseconds(500);
+            o.ReconnectBufferBytes = 1024 * 1024;
+            o.ReconnectBufferTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+
+        await server.PauseAsync();
+        try
+        {
+            // Fill the socket and the outbound pipe so a publisher sits blocked on backpressure holding the write lock.
+            var publisher = Task.Run(async () =>
+            {
+                var payload = new byte[64 * 1024];
+                try
+                {
+                    while (!reconnecting.IsCompleted)
+                    {
+                        await connection.PublishAsync("stall.x", payload);
+                    }
+                }
+                catch (NatsReconnectBufferFullException)
+                {
+                }
+            });
+
+            await reconnecting;
+            await server.ResumeAsync();
+            await WaitForStateAsync(connection, NatsConnectionState.Connected);
+            await publisher.WaitAsync(NatsTestHelpers.Generous);
+        }
+        finally
+        {
+            await server.ResumeAsync();
+        }
+
+        Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Connected));
+    }
 }
