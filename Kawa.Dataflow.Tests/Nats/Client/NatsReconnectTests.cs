@@ -105,6 +105,7 @@ public class NatsReconnectTests
             o.ReconnectBufferTimeout = TimeSpan.FromMilliseconds(300);
         });
         await using var subscription = await connection.SubscribeAsync("buf.x");
+        await Assert.ThrowsAsync<NatsNoRespondersException>(() => connection.RequestAsync("nobody.before", new byte[1]));
         await connection.FlushAsync();
 
         var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
@@ -118,6 +119,9 @@ public class NatsReconnectTests
         await connected;
         var msg = await subscription.Messages.ReadAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
         await connection.FlushAsync();
+
+        // The shared request inbox was re-subscribed too: a 503 reaches it (a lost inbox would time out instead).
+        await Assert.ThrowsAsync<NatsNoRespondersException>(() => connection.RequestAsync("nobody.after.reconnect", new byte[1]));
 
         Assert.That(ex!.Message, Does.Contain("NOT sent"));
         Assert.That(msg.Data, Has.Length.EqualTo(600));
