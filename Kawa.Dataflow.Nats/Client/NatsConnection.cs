@@ -73,6 +73,14 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             _servers.Add(NatsServerAddress.Parse(url));
         }
 
+        if (options.RandomizeServers && _servers.Count > 1)
+        {
+            var shuffled = _servers.ToArray();
+            Random.Shared.Shuffle(shuffled);
+            _servers.Clear();
+            _servers.AddRange(shuffled);
+        }
+
         var pause = (long)options.ReconnectBufferBytes + (16 * 1024 * 1024);
         _outbound = new Pipe(new PipeOptions(
             pauseWriterThreshold: pause,
@@ -776,8 +784,14 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             NatsServerAddress[] servers;
             lock (_servers)
             {
-                // Try the other servers first; the one just lost last.
-                servers = _servers.Where(s => s != lost).Append(lost).Distinct().ToArray();
+                // Try the other servers first (shuffled unless disabled); the one just lost last.
+                var others = _servers.Where(s => s != lost).ToArray();
+                if (_options.RandomizeServers)
+                {
+                    Random.Shared.Shuffle(others);
+                }
+
+                servers = others.Append(lost).Distinct().ToArray();
             }
 
             var tried = 0;
