@@ -22,6 +22,10 @@ public sealed class NatsConnectionOptions
     /// <summary>Server URLs, <c>nats://host:port</c> (or <c>tls://</c>); default <c>nats://127.0.0.1:4222</c>.</summary>
     public IList<string> Servers { get; set; } = ["nats://127.0.0.1:4222"];
 
+    /// <summary>Shuffle <see cref="Servers"/> (and announced servers) before connecting, spreading clients over a
+    /// cluster; default <see langword="true"/>. Set <see langword="false"/> to try them in the given order.</summary>
+    public bool RandomizeServers { get; set; } = true;
+
     /// <summary>Connection name the server shows in monitoring; default <c>kawa-dataflow</c>.</summary>
     public string Name { get; set; } = "kawa-dataflow";
 

@@ -24,8 +24,9 @@ namespace Kawa.Dataflow.Nats.Client;
 /// that hands each message to its subscription.</para>
 /// <para>Reconnect: when the socket fails, the pipe keeps what was not yet written (it always starts at an operation
 /// boundary), the client reconnects, re-subscribes, and the pump resumes with that backlog, dropping stale PING/PONG.
-/// A message written to the old socket but lost in flight is not resent (core NATS is at-most-once; JetStream
-/// redelivers). See <see cref="NatsConnectionOptions"/> for the reconnect buffer's rules.</para>
+/// Data whose socket write had not completed is sent again (a possible duplicate); data the old socket accepted but
+/// the server never processed is lost (core NATS is at-most-once; JetStream redelivers unacked messages and a lost
+/// publish surfaces as a PubAck timeout). See <see cref="NatsConnectionOptions"/> for the reconnect buffer's rules.</para>
 /// <para>Flush (<see cref="FlushAsync"/>) is a PING/PONG round trip: when it completes the server has processed
 /// everything written before it. A flush pending when the connection is lost fails with
 /// <see cref="NatsConnectionException"/>.</para>
@@ -70,6 +71,14 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         foreach (var url in options.Servers)
         {
             _servers.Add(NatsServerAddress.Parse(url));
+        }
+
+        if (options.RandomizeServers && _servers.Count > 1)
+        {
+            var shuffled = _servers.ToArray();
+            Random.Shared.Shuffle(shuffled);
+            _servers.Clear();
+            _servers.AddRange(shuffled);
         }
 
         var pause = (long)options.ReconnectBufferBytes + (16 * 1024 * 1024);
@@ -366,8 +375,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         }
 
         await CloseAsync(null).ConfigureAwait(false);
-        _writeLock.Dispose();
-        _disposeCts.Dispose();
+
+        // _writeLock and _disposeCts are left to the GC: a publisher racing dispose must get NatsConnectionException,
+        // not ObjectDisposedException (neither holds an OS handle here).
     }
 
     /// <summary>Waits for the connection to be (re)established.</summary>
@@ -507,9 +517,22 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
                 await ExitWriteAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
-        catch (NatsException)
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException or InvalidOperationException)
         {
             // Closed or buffer full: the server will ping again.
+        }
+    }
+
+    /// <summary>Sends a keep-alive without making the ping loop wait: a stalled socket must not stop stale detection.</summary>
+    private async Task SendKeepAliveAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await SendPingAsync(null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException or InvalidOperationException)
+        {
+            // The transport is going down; the ping loop or the read loop reports why.
         }
     }
 
@@ -761,8 +784,14 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             NatsServerAddress[] servers;
             lock (_servers)
             {
-                // Try the other servers first; the one just lost last.
-                servers = _servers.Where(s => s != lost).Append(lost).Distinct().ToArray();
+                // Try the other servers first (shuffled unless disabled); the one just lost last.
+                var others = _servers.Where(s => s != lost).ToArray();
+                if (_options.RandomizeServers)
+                {
+                    Random.Shared.Shuffle(others);
+                }
+
+                servers = others.Append(lost).Distinct().ToArray();
             }
 
             var tried = 0;
@@ -897,7 +926,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
                 throw new NatsConnectionException($"Stale connection: {outstanding - 1} PING(s) unanswered.");
             }
 
-            await SendPingAsync(null, cancellationToken).ConfigureAwait(false);
+            _ = SendKeepAliveAsync(cancellationToken);
         }
     }
 

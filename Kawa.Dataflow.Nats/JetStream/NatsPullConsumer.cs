@@ -98,6 +98,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private volatile bool _checkConsumer;
     private volatile bool _renewInbox;
     private volatile bool _disposed;
+    private volatile bool _stopFetching;
     private long _pauseUntil;
     private volatile Exception? _fatal;
     private Task? _driver;
@@ -164,6 +165,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     /// <summary>Acks that could not be sent (the messages will be redelivered after the ack wait).</summary>
     public long AcksLost => Interlocked.Read(ref _acksLost);
+
+    /// <summary>Stops issuing pulls (graceful drain): buffered messages are still returned and outcomes still sent.
+    /// Pulls already open on the server may still deliver until they expire.</summary>
+    public void StopFetching() => _stopFetching = true;
 
     /// <summary>A fresh ack token for <paramref name="message"/>: outcomes are queued and sent in the background.</summary>
     public AckToken CreateAckToken(JetStreamMsg message) => new JetStreamAckToken(this, message);
@@ -348,6 +353,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     private async Task PullIfNeededAsync(CancellationToken stop)
     {
+        if (_stopFetching)
+        {
+            return;
+        }
+
         int request;
         lock (_lock)
         {

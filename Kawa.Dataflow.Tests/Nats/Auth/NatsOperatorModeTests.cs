@@ -21,28 +21,35 @@ public class NatsOperatorModeTests
         var system = NKeyPair.Create(NKeyType.Account); // JetStream needs a system account in operator mode
         var config = $"operator: \"{operatorJwt}\"\nsystem_account: {system.PublicKey}\nresolver: MEMORY\nresolver_preload: {{\n" +
             $"  {account.PublicKey}: \"{TestJwt.Account(op, account)}\"\n  {system.PublicKey}: \"{TestJwt.Account(op, system)}\"\n}}\n";
-        await using var server = await NatsServerProcess.StartAsync(config, directory: directory);
-        var creds = Path.Combine(directory, "user.creds");
-        await File.WriteAllTextAsync(creds, TestJwt.Creds(TestJwt.User(account, user), user));
-
-        await using (var connection = await NatsTestHelpers.ConnectAsync(server, o => o.CredsFile = creds))
+        var server = await NatsServerProcess.StartAsync(config, directory: directory);
+        try
         {
-            await using var subscription = await connection.SubscribeAsync("op.x");
-            await connection.PublishAsync("op.x", "jwt"u8.ToArray());
-            var msg = await subscription.Messages.ReadAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
-            Assert.That(msg.Data, Is.EqualTo("jwt"u8.ToArray()));
+            var creds = Path.Combine(directory, "user.creds");
+            await File.WriteAllTextAsync(creds, TestJwt.Creds(TestJwt.User(account, user), user));
+
+            await using (var connection = await NatsTestHelpers.ConnectAsync(server, o => o.CredsFile = creds))
+            {
+                await using var subscription = await connection.SubscribeAsync("op.x");
+                await connection.PublishAsync("op.x", "jwt"u8.ToArray());
+                var msg = await subscription.Messages.ReadAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
+                Assert.That(msg.Data, Is.EqualTo("jwt"u8.ToArray()));
+            }
+
+            // A user signed by an account the operator never issued.
+            var rogueAccount = NKeyPair.Create(NKeyType.Account);
+            var rogueUser = NKeyPair.Create(NKeyType.User);
+            await using var rogue = new NatsConnection(NatsTestHelpers.Options(server, o =>
+            {
+                o.Jwt = TestJwt.User(rogueAccount, rogueUser);
+                o.NKeySeed = rogueUser.EncodeSeed();
+            }));
+            var ex = await Assert.ThrowsAsync<NatsAuthenticationException>(() => rogue.ConnectAsync());
+            Assert.That(ex!.ToString(), Does.Not.Contain(rogueUser.EncodeSeed()));
         }
-
-        // A user signed by an account the operator never issued.
-        var rogueAccount = NKeyPair.Create(NKeyType.Account);
-        var rogueUser = NKeyPair.Create(NKeyType.User);
-        await using var rogue = new NatsConnection(NatsTestHelpers.Options(server, o =>
+        finally
         {
-            o.Jwt = TestJwt.User(rogueAccount, rogueUser);
-            o.NKeySeed = rogueUser.EncodeSeed();
-        }));
-        var ex = await Assert.ThrowsAsync<NatsAuthenticationException>(() => rogue.ConnectAsync());
-        Assert.That(ex!.ToString(), Does.Not.Contain(rogueUser.EncodeSeed()));
-        Directory.Delete(directory, recursive: true);
+            await server.DisposeAsync();
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

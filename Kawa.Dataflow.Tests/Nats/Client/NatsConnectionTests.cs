@@ -43,6 +43,21 @@ public class NatsConnectionTests
     }
 
     [Test]
+    public async Task ConnectAsync_FirstServerDown_NextOneInListUsed()
+    {
+        var dead = $"nats://127.0.0.1:{NatsServerProcess.FreePort()}";
+        await using var connection = new NatsConnection(NatsTestHelpers.Options(_server, o =>
+        {
+            o.Servers = [dead, _server.Url];
+            o.RandomizeServers = false;
+        }));
+
+        await connection.ConnectAsync();
+
+        Assert.That(connection.ConnectedUrl, Is.EqualTo(_server.Url));
+    }
+
+    [Test]
     public async Task PublishSubscribe_ManyMessages_AllArriveInOrder()
     {
         await using var connection = await NatsTestHelpers.ConnectAsync(_server);

@@ -105,6 +105,7 @@ public class NatsReconnectTests
             o.ReconnectBufferTimeout = TimeSpan.FromMilliseconds(300);
         });
         await using var subscription = await connection.SubscribeAsync("buf.x");
+        await Assert.ThrowsAsync<NatsNoRespondersException>(() => connection.RequestAsync("nobody.before", new byte[1]));
         await connection.FlushAsync();
 
         var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
@@ -118,6 +119,9 @@ public class NatsReconnectTests
         await connected;
         var msg = await subscription.Messages.ReadAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
         await connection.FlushAsync();
+
+        // The shared request inbox was re-subscribed too: a 503 reaches it (a lost inbox would time out instead).
+        await Assert.ThrowsAsync<NatsNoRespondersException>(() => connection.RequestAsync("nobody.after.reconnect", new byte[1]));
 
         Assert.That(ex!.Message, Does.Contain("NOT sent"));
         Assert.That(msg.Data, Has.Length.EqualTo(600));
@@ -184,5 +188,51 @@ public class NatsReconnectTests
         var ex = await Assert.ThrowsAsync<NatsConnectionException>(async () => await connection.PublishAsync("gone.x", new byte[1]));
         Assert.That(ex!.Message, Does.Contain("Gave up reconnecting"));
         Assert.That(subscription.Messages.Completion.IsCompleted, Is.True);
+    }
+
+    [Test]
+    public async Task ServerHangsUnderPublishLoad_SocketStalls_StaleStillDetected()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        await using var connection = await NatsTestHelpers.ConnectAsync(server, o =>
+        {
+            o.PingInterval = TimeSpan.FromMilliseconds(200);
+            o.MaxPingsOut = 2;
+            o.ConnectTimeout = TimeSpan.FromMilliseconds(500);
+            o.ReconnectBufferBytes = 1024 * 1024;
+            o.ReconnectBufferTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+
+        await server.PauseAsync();
+        try
+        {
+            // Fill the socket and the outbound pipe so a publisher sits blocked on backpressure holding the write lock.
+            var publisher = Task.Run(async () =>
+            {
+                var payload = new byte[64 * 1024];
+                try
+                {
+                    while (!reconnecting.IsCompleted)
+                    {
+                        await connection.PublishAsync("stall.x", payload);
+                    }
+                }
+                catch (NatsReconnectBufferFullException)
+                {
+                }
+            });
+
+            await reconnecting;
+            await server.ResumeAsync();
+            await WaitForStateAsync(connection, NatsConnectionState.Connected);
+            await publisher.WaitAsync(NatsTestHelpers.Generous);
+        }
+        finally
+        {
+            await server.ResumeAsync();
+        }
+
+        Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Connected));
     }
 }

@@ -278,4 +278,32 @@ public class NatsPullConsumerTests
         Assert.That(redelivered.Metadata.NumDelivered, Is.EqualTo(2));
         Assert.That(consumer.AcksLost, Is.Zero);
     }
+
+    [Test]
+    public async Task StopFetching_NoNewPulls_AcksStillSent()
+    {
+        var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 0);
+        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(20), IdleHeartbeat = TimeSpan.FromSeconds(5) });
+        await consumer.StartAsync();
+        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumWaiting > 0, what: "the first pull to be open");
+        var pulls = consumer.PullsIssued;
+
+        consumer.StopFetching();
+        for (var i = 0; i < 25; i++)
+        {
+            await _connection.PublishAsync($"{stream}.m", new byte[1]);
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            consumer.CreateAckToken(await NextAsync(consumer)).Ack();
+        }
+
+        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "the 10 acks");
+        var info = await _js.GetConsumerAsync(stream, "c");
+
+        Assert.That(consumer.PullsIssued, Is.EqualTo(pulls));
+        Assert.That(info.NumPending, Is.EqualTo(15UL), "nothing beyond the open pull was fetched");
+        Assert.That(info.NumWaiting, Is.Zero);
+    }
 }
