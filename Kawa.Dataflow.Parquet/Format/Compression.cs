@@ -5,6 +5,10 @@ namespace Kawa.Dataflow.Parquet.Format;
 /// <summary>Page compression for the codecs this library implements (UNCOMPRESSED, SNAPPY, GZIP, BROTLI).</summary>
 internal static class Compression
 {
+    // Per-thread hash table of the Snappy encoder (64 KiB), reused across pages.
+    [ThreadStatic]
+    private static int[]? SnappyTable;
+
     /// <summary>Compresses <paramref name="input"/> into <paramref name="output"/> (cleared first) and returns the compressed bytes.</summary>
     public static ReadOnlySpan<byte> Compress(CompressionCodec codec, ReadOnlySpan<byte> input, ByteBuffer output)
     {
@@ -15,7 +19,10 @@ internal static class Compression
                 return input;
             case CompressionCodec.Snappy:
                 {
-                    return IronSnappy.Snappy.Encode(input);
+                    var dst = output.GetFreeSpan(SnappyEncoder.MaxCompressedLength(input.Length));
+                    int n = SnappyEncoder.Compress(input, dst, SnappyTable ??= new int[1 << 14]);
+                    output.Advance(n);
+                    return output.WrittenSpan;
                 }
 
             case CompressionCodec.Gzip:

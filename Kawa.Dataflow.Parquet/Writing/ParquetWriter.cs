@@ -84,8 +84,9 @@ public sealed class ParquetWriter<T> : IAsyncDisposable
                 _root.Write(row, 0, 0);
             }
         }
-        catch (Exception ex) when (ex is ParquetWriteException or InvalidOperationException or OverflowException)
+        catch (Exception ex)
         {
+            // Any failure (bad value, or a property getter throwing) undoes the whole batch.
             _file.RollbackBatch();
             throw ex is ParquetWriteException pwe && pwe.Message.StartsWith("Row ", StringComparison.Ordinal)
                 ? pwe

@@ -146,7 +146,7 @@ public class DuckDbReadsOurFilesTests
         var rows = TestRows.Nested();
         var path = await RoundTripTests.WriteAsync(dir, rows);
 
-        var result = DuckDb.Query($"select Id, to_json(Items)::varchar as items, to_json(Counts)::varchar as counts, to_json(Tags)::varchar as tags, to_json(Single)::varchar as single, to_json(Names)::varchar as names, to_json(Longs)::varchar as longs from read_parquet({DuckDb.Lit(path)}) order by Id");
+        var result = DuckDb.Query($"select Id, to_json(Items)::varchar as items, to_json(Counts)::varchar as counts, to_json(Tags)::varchar as tags, to_json(Single)::varchar as single, to_json(Names)::varchar as names, to_json(Longs)::varchar as longs, to_json(Matrix)::varchar as matrix from read_parquet({DuckDb.Lit(path)}) order by Id");
 
         Assert.Multiple(() =>
         {
@@ -167,6 +167,9 @@ public class DuckDbReadsOurFilesTests
             Assert.That(result.Str(3, "longs"), Is.Null);
             Assert.That(result.Str(4, "items"), Is.EqualTo("[null]"));
             Assert.That(result.Str(4, "counts"), Is.EqualTo("{\"only\":null}"));
+            Assert.That(result.Str(2, "matrix"), Is.EqualTo("[[1,2],null,[],[null,5]]"), "list<list<int?>> with null and empty inner lists");
+            Assert.That(result.Str(3, "matrix"), Is.EqualTo("[]"));
+            Assert.That(result.Str(0, "matrix"), Is.Null);
         });
     }
 }

@@ -98,4 +98,6 @@ public sealed record Nested
     public string[] Names { get; init; } = [];
 
     public IReadOnlyList<long>? Longs { get; init; }
+
+    public List<List<int?>?>? Matrix { get; init; }
 }

@@ -89,8 +89,9 @@ internal static class TestRows
                 Single = new Inner([7], "s"),
                 Names = ["", "ü", "🎉"],
                 Longs = [long.MinValue, 0, long.MaxValue],
+                Matrix = [[1, 2], null, [], [null, 5]],
             },
-            new Nested { Id = 3, Items = [new Inner([int.MaxValue, int.MinValue], "x")], Names = ["solo"], Longs = null },
+            new Nested { Id = 3, Items = [new Inner([int.MaxValue, int.MinValue], "x")], Names = ["solo"], Longs = null, Matrix = [] },
             new Nested { Id = 4, Items = [null], Counts = new Dictionary<string, int?> { ["only"] = null }, Names = ["a", "b"] },
         ];
     }

@@ -49,7 +49,7 @@ public class DuckDbWrittenFilesTests
     {
         using var dir = new TempDir();
         var path = dir.File("duck.parquet");
-        DuckDb.Query(Macro, $"COPY ({Source}) TO {DuckDb.Lit(path)} (FORMAT parquet, COMPRESSION {codec}, PARQUET_VERSION {version})", "SELECT 1");
+        DuckDb.Query(Macro, $"COPY ({Source}) TO {DuckDb.Lit(path)} (FORMAT parquet, COMPRESSION {codec}, PARQUET_VERSION {version}, ROW_GROUP_SIZE 1024)", "SELECT 1");
         var expected = DuckDb.Query($"SELECT {string.Join(", ", ScalarColumns)}, d18::VARCHAR AS d18, d38::VARCHAR AS d38, d4::VARCHAR AS d4, to_json(li)::VARCHAR AS li, to_json(st)::VARCHAR AS st, to_json(mp)::VARCHAR AS mp FROM read_parquet({DuckDb.Lit(path)}) ORDER BY id");
 
         await using var reader = await ParquetReader.OpenAsync(path);
@@ -60,6 +60,7 @@ public class DuckDbWrittenFilesTests
         }
 
         Assert.That(rows, Has.Count.EqualTo(3000));
+        Assert.That(reader.RowGroups, Has.Count.GreaterThan(1), "several row groups");
         Assert.That(reader.RowGroups.SelectMany(g => g.Columns).Select(c => c.Codec).Distinct(), Is.EqualTo(new[] { codec.ToUpperInvariant() }));
         var names = reader.Schema.Fields.Select(f => f.Name).ToList();
         rows.Sort((a, b) => ((long)a[0]!).CompareTo((long)b[0]!));
