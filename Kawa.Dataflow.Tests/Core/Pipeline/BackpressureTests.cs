@@ -147,4 +147,59 @@ public class BackpressureTests
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
         Assert.That(source.Received, Is.EqualTo(10));
     }
+
+    [Test]
+    public async Task RunAsync_SinkFreesOneSlotPerArrivalAtTheLimit_KeepsReadingWithoutDeadlock()
+    {
+        // The sink keeps the newest 39 tokens and acks the oldest only when another arrives: at the limit of 40 exactly one
+        // slot frees per message, so the pump must resume at the first free slot.
+        var held = new Queue<AckToken>();
+        var destination = new DestinationFunc<int>((ack, _, _) =>
+        {
+            lock (held)
+            {
+                held.Enqueue(ack);
+                if (held.Count == 40)
+                {
+                    held.Dequeue().Ack();
+                }
+            }
+
+            return default;
+        });
+        var flushing = new HoldingFlush(held);
+        var source = new TestSource<int>(TestMessages.Ints(500));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-one-slot")
+            .From(source)
+            .To(new FlushingDestination<int>(destination, flushing.FlushAsync))
+            .Build(new PipelineOptions { MaxInFlightMessages = 40, SegmentSize = 8 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Received, Is.EqualTo(500));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    private sealed class HoldingFlush(Queue<AckToken> held)
+    {
+        public ValueTask FlushAsync(CancellationToken cancellationToken)
+        {
+            lock (held)
+            {
+                while (held.Count > 0)
+                {
+                    held.Dequeue().Ack();
+                }
+            }
+
+            return default;
+        }
+    }
+
+    private sealed class FlushingDestination<T>(IDestination<T> inner, Func<CancellationToken, ValueTask> flush) : IDestination<T>
+    {
+        public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default) => inner.SendAsync(ack, messages, cancellationToken);
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default) => flush(cancellationToken);
+    }
 }
