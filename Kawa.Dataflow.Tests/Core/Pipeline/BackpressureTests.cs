@@ -51,6 +51,32 @@ public class BackpressureTests
     }
 
     [Test]
+    public async Task RunAsync_StalledSinkWithRoomToSpare_FullBlocksStopTheSource()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(1000));
+        var destination = new GatedDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-blocks")
+            .From(source)
+            .Handle("pipe", Handler.Pipe<int>(), new StageOptions { BoundedCapacity = 1 })
+            .To(destination, new DestinationOptions { BoundedCapacity = 1 })
+            .Build(new PipelineOptions { SegmentSize = 1 });
+        var full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pipeline.OnPumpWaitingForCapacity = () => full.TrySetResult();
+
+        var run = pipeline.RunAsync();
+        await full.Task.WaitAsync(TestMessages.Generous);
+
+        // Far below the in-flight limit (4096), the pump parked on the full first stage: with every block bounded and
+        // the sink stalled, only a handful of the 1000 available messages can ever have been read.
+        Assert.That(source.Received, Is.LessThan(20));
+        Assert.That(run.IsCompleted, Is.False);
+
+        destination.Open();
+        await run.WaitAsync(TestMessages.Generous);
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task RunAsync_StalledSink_StopsReadingAtMaxInFlightBytes()
     {
         var messages = Enumerable.Range(0, 100).Select(_ => new Message<byte[]>(new byte[300])).ToArray();
