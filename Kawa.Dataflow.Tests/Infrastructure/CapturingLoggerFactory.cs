@@ -3,14 +3,15 @@ using Microsoft.Extensions.Logging;
 
 namespace Kawa.Dataflow.Tests.Infrastructure;
 
-/// <summary>A logger factory that keeps every log entry, for asserting what a component reported.</summary>
+/// <summary>A logger factory that keeps every log entry (level, category, event, message), for asserting what a component reported.</summary>
 public sealed class CapturingLoggerFactory : ILoggerFactory
 {
-    private readonly ConcurrentQueue<(LogLevel Level, EventId Event, string Message, Exception? Exception)> _entries = new();
+    private readonly ConcurrentQueue<(LogLevel Level, string Category, EventId Event, string Message, Exception? Exception)> _entries = new();
 
-    public IReadOnlyList<(LogLevel Level, EventId Event, string Message, Exception? Exception)> Entries => [.. _entries];
+    /// <summary>A snapshot of the entries so far, in the order they were logged.</summary>
+    public IReadOnlyList<(LogLevel Level, string Category, EventId Event, string Message, Exception? Exception)> Entries => [.. _entries];
 
-    public ILogger CreateLogger(string categoryName) => new Logger(this);
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -20,7 +21,7 @@ public sealed class CapturingLoggerFactory : ILoggerFactory
     {
     }
 
-    private sealed class Logger(CapturingLoggerFactory owner) : ILogger
+    private sealed class Logger(CapturingLoggerFactory owner, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
@@ -28,6 +29,6 @@ public sealed class CapturingLoggerFactory : ILoggerFactory
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => owner._entries.Enqueue((logLevel, eventId, formatter(state, exception), exception));
+            => owner._entries.Enqueue((logLevel, category, eventId, formatter(state, exception), exception));
     }
 }

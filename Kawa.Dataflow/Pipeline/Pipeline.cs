@@ -59,6 +59,9 @@ public sealed class Pipeline
     /// <summary>Test hook: called whenever the pump starts waiting for in-flight room.</summary>
     internal Action? OnPumpWaitingForRoom { get; set; }
 
+    /// <summary>Test hook: called whenever the pump waits for the first stage to accept a segment.</summary>
+    internal Action? OnPumpWaitingForCapacity { get; set; }
+
     /// <summary>The current run, while one is under way (tests read its in-flight figures).</summary>
     internal PipelineRun? CurrentRun { get; private set; }
 
@@ -78,7 +81,7 @@ public sealed class Pipeline
             throw new InvalidOperationException($"Pipeline '{Name}' has already run; build a new one to run again.");
         }
 
-        var run = new PipelineRun(Name, _options) { PumpWaitingForRoom = OnPumpWaitingForRoom };
+        var run = new PipelineRun(Name, _options) { PumpWaitingForRoom = OnPumpWaitingForRoom, PumpWaitingForCapacity = OnPumpWaitingForCapacity };
         CurrentRun = run;
         try
         {

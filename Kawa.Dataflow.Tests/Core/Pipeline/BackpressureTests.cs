@@ -51,6 +51,32 @@ public class BackpressureTests
     }
 
     [Test]
+    public async Task RunAsync_StalledSinkWithRoomToSpare_FullBlocksStopTheSource()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(1000));
+        var destination = new GatedDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-blocks")
+            .From(source)
+            .Handle("pipe", Handler.Pipe<int>(), new StageOptions { BoundedCapacity = 1 })
+            .To(destination, new DestinationOptions { BoundedCapacity = 1 })
+            .Build(new PipelineOptions { SegmentSize = 1 });
+        var full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pipeline.OnPumpWaitingForCapacity = () => full.TrySetResult();
+
+        var run = pipeline.RunAsync();
+        await full.Task.WaitAsync(TestMessages.Generous);
+
+        // Far below the in-flight limit (4096), the pump parked on the full first stage: with every block bounded and
+        // the sink stalled, only a handful of the 1000 available messages can ever have been read.
+        Assert.That(source.Received, Is.LessThan(20));
+        Assert.That(run.IsCompleted, Is.False);
+
+        destination.Open();
+        await run.WaitAsync(TestMessages.Generous);
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task RunAsync_StalledSink_StopsReadingAtMaxInFlightBytes()
     {
         var messages = Enumerable.Range(0, 100).Select(_ => new Message<byte[]>(new byte[300])).ToArray();
@@ -146,5 +172,60 @@ public class BackpressureTests
         Assert.That(flushed, Is.EqualTo(1));
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
         Assert.That(source.Received, Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task RunAsync_SinkFreesOneSlotPerArrivalAtTheLimit_KeepsReadingWithoutDeadlock()
+    {
+        // The sink keeps the newest 39 tokens and acks the oldest only when another arrives: at the limit of 40 exactly one
+        // slot frees per message, so the pump must resume at the first free slot.
+        var held = new Queue<AckToken>();
+        var destination = new DestinationFunc<int>((ack, _, _) =>
+        {
+            lock (held)
+            {
+                held.Enqueue(ack);
+                if (held.Count == 40)
+                {
+                    held.Dequeue().Ack();
+                }
+            }
+
+            return default;
+        });
+        var flushing = new HoldingFlush(held);
+        var source = new TestSource<int>(TestMessages.Ints(500));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-one-slot")
+            .From(source)
+            .To(new FlushingDestination<int>(destination, flushing.FlushAsync))
+            .Build(new PipelineOptions { MaxInFlightMessages = 40, SegmentSize = 8 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Received, Is.EqualTo(500));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    private sealed class HoldingFlush(Queue<AckToken> held)
+    {
+        public ValueTask FlushAsync(CancellationToken cancellationToken)
+        {
+            lock (held)
+            {
+                while (held.Count > 0)
+                {
+                    held.Dequeue().Ack();
+                }
+            }
+
+            return default;
+        }
+    }
+
+    private sealed class FlushingDestination<T>(IDestination<T> inner, Func<CancellationToken, ValueTask> flush) : IDestination<T>
+    {
+        public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default) => inner.SendAsync(ack, messages, cancellationToken);
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default) => flush(cancellationToken);
     }
 }

@@ -122,6 +122,20 @@ public class ErrorPolicyTests
     }
 
     [Test]
+    public async Task Skip_HandlerThrows_LogsWarningWithStageAndError()
+    {
+        var logs = new CapturingLoggerFactory();
+        var boom = new Boom("unparseable");
+        var (_, _, error) = await RunOneAsync("policy-skip-log", ErrorPolicy.Skip, (_, _) => throw boom, new PipelineOptions { LoggerFactory = logs });
+
+        Assert.That(error, Is.Null);
+        var entry = logs.Entries.Single(e => e.Message.Contains("skipped", StringComparison.Ordinal));
+        Assert.That(entry.Level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.That(entry.Message, Does.Contain("policy-skip-log").And.Contain("handler:work"));
+        Assert.That(entry.Exception, Is.SameAs(boom));
+    }
+
+    [Test]
     public async Task Terminate_HandlerThrows_TerminatesMessage()
     {
         var (source, destination, error) = await RunOneAsync("policy-terminate", ErrorPolicy.Terminate, (_, _) => throw new Boom("poison"));

@@ -108,4 +108,25 @@ public class FanOutTests
 
         Assert.That(seen, Is.EqualTo(source.Tokens.Cast<AckToken>()));
     }
+
+    [Test]
+    public async Task Handle_SameTypeMixedZeroOneManyOutputs_EveryOutputDeliveredInOrder()
+    {
+        // Same input and output type: outputs are written over the input segment while they do not overtake it.
+        static int Outputs(int value) => value % 7 == 0 ? 0 : value % 5 == 0 ? 3 : 1;
+        var source = new TestSource<int>(TestMessages.Ints(1000));
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fanout-in-place")
+            .From(source)
+            .Handle<int>("mix", (m, _) => new ValueTask<Messages<int>>(Enumerable.Range(0, Outputs(m.Value)).Select(k => m.With((m.Value * 10) + k)).ToArray()))
+            .Handle("pipe", Handler.Pipe<int>())
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 16 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        var expected = Enumerable.Range(0, 1000).SelectMany(v => Enumerable.Range(0, Outputs(v)).Select(k => (v * 10) + k));
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(expected));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
 }

@@ -71,11 +71,37 @@ internal struct SegmentWriter<T>(int segmentSize, int parallelism)
     private Envelope<T>[]? _current;
     private int _count;
     private List<Segment<T>>? _full;
+    private bool _inPlace;
 
     public int Total { get; private set; }
 
-    public void Add(Message<T> message, AckToken ack)
+    /// <summary>Whether the input segment's array now carries outputs (so the stage must not return it to the pool).</summary>
+    public bool HoldsInput { get; private set; }
+
+    /// <summary>
+    /// Writes outputs over the input segment's array while they do not overtake the input being read (the common
+    /// one-in-one-out case): saves renting, filling and moving a second array per segment.
+    /// </summary>
+    public void WriteInPlace(Envelope<T>[] input)
     {
+        _current = input;
+        _inPlace = true;
+        HoldsInput = true;
+    }
+
+    /// <summary>Adds an output of the input at <paramref name="readIndex"/>.</summary>
+    public void Add(Message<T> message, AckToken ack, int readIndex)
+    {
+        if (_inPlace && _count > readIndex)
+        {
+            // Would overwrite inputs not read yet: continue in an array of our own.
+            var own = Segment<T>.Rent(segmentSize);
+            Array.Copy(_current!, own, _count);
+            _current = own;
+            _inPlace = false;
+            HoldsInput = false;
+        }
+
         _current ??= Segment<T>.Rent(segmentSize);
         _current[_count++] = new Envelope<T>(message, ack);
         Total++;
@@ -84,6 +110,7 @@ internal struct SegmentWriter<T>(int segmentSize, int parallelism)
             (_full ??= new List<Segment<T>>(2)).Add(new Segment<T>(_current, _count));
             _current = null;
             _count = 0;
+            _inPlace = false;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
 
 namespace Kawa.Dataflow;
@@ -165,6 +166,11 @@ internal sealed class HandlerStage<TIn, TOut>
     private Task<IEnumerable<Segment<TOut>>> ProcessAsync(Segment<TIn> input)
     {
         var writer = new SegmentWriter<TOut>(_segmentSize, _downstreamParallelism);
+        if (typeof(TIn) == typeof(TOut))
+        {
+            writer.WriteInPlace(Unsafe.As<Envelope<TOut>[]>(input.Items));
+        }
+
         if (Telemetry.ActivitySource.HasListeners())
         {
             return ProcessSlowAsync(input, 0, default, started: false, writer, 0);
@@ -189,7 +195,7 @@ internal sealed class HandlerStage<TIn, TOut>
                     return ProcessSlowAsync(input, i, pending, started: true, writer, handled);
                 }
 
-                Emit(envelope, pending.Result, ref writer);
+                Emit(envelope, i, pending.Result, ref writer);
                 handled++;
             }
         }
@@ -219,7 +225,7 @@ internal sealed class HandlerStage<TIn, TOut>
                 handled++;
                 if (emit)
                 {
-                    Emit(envelope, outputs, ref writer);
+                    Emit(envelope, i, outputs, ref writer);
                 }
             }
         }
@@ -371,7 +377,7 @@ internal sealed class HandlerStage<TIn, TOut>
         }
     }
 
-    private static void Emit(in Envelope<TIn> envelope, Messages<TOut> outputs, ref SegmentWriter<TOut> writer)
+    private static void Emit(in Envelope<TIn> envelope, int index, Messages<TOut> outputs, ref SegmentWriter<TOut> writer)
     {
         switch (outputs.Count)
         {
@@ -379,13 +385,13 @@ internal sealed class HandlerStage<TIn, TOut>
                 envelope.Ack.Complete(AckOutcome.Acked);
                 break;
             case 1:
-                writer.Add(outputs[0], envelope.Ack);
+                writer.Add(outputs[0], envelope.Ack, index);
                 break;
             default:
                 var group = new FanOutGroup(envelope.Ack, outputs.Count);
                 foreach (var output in outputs)
                 {
-                    writer.Add(output, new FanOutChildToken(group));
+                    writer.Add(output, new FanOutChildToken(group), index);
                 }
 
                 break;
@@ -394,7 +400,11 @@ internal sealed class HandlerStage<TIn, TOut>
 
     private IEnumerable<Segment<TOut>> Finish(Segment<TIn> input, SegmentWriter<TOut> writer, int handled)
     {
-        Segment<TIn>.Return(input.Items);
+        if (!writer.HoldsInput)
+        {
+            Segment<TIn>.Return(input.Items);
+        }
+
         if (handled > 0 && Telemetry.Handled.Enabled)
         {
             Telemetry.Handled.Add(handled, _tags);

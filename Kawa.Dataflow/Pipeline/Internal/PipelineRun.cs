@@ -20,7 +20,6 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     private readonly List<(string Stage, object Destination, Func<CancellationToken, ValueTask> Flush)> _flushes = [];
     private readonly int _maxInFlight;
     private readonly long _maxInFlightBytes;
-    private readonly int _resumeMargin;
 
     private long _inFlight;
     private long _inFlightBytes;
@@ -41,9 +40,6 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         SourceTags = StageTags(PipelineStage.Source);
         _maxInFlight = options.MaxInFlightMessages;
         _maxInFlightBytes = options.MaxInFlightBytes;
-
-        // Wake the pump only once a useful amount of room is free, not at every single ack.
-        _resumeMargin = Math.Clamp(Math.Min(options.SegmentSize, _maxInFlight / 4), 1, _maxInFlight);
         _abortCts.Token.UnsafeRegister(static s => ((PipelineRun)s!)._aborted.TrySetResult(), this);
     }
 
@@ -75,6 +71,9 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
 
     /// <summary>Test hook: told each time the pump starts waiting for in-flight room (after it handed on everything it held).</summary>
     public Action? PumpWaitingForRoom { get; set; }
+
+    /// <summary>Test hook: told each time the pump waits because the first stage is full (backpressure from the blocks).</summary>
+    public Action? PumpWaitingForCapacity { get; set; }
 
     public KeyValuePair<string, object?>[] StageTags(string stage) => [new(Telemetry.PipelineTag, Name), new(Telemetry.StageTag, stage)];
 
@@ -236,7 +235,8 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         }
 
         var roomWaiter = Volatile.Read(ref _roomWaiter);
-        if (roomWaiter is not null && left <= _maxInFlight - _resumeMargin && leftBytes < _maxInFlightBytes
+        // Wake the pump at the first free slot: waiting for more could wait forever if the rest are held until more arrive.
+        if (roomWaiter is not null && left < _maxInFlight && leftBytes < _maxInFlightBytes
             && Interlocked.CompareExchange(ref _roomWaiter, null, roomWaiter) == roomWaiter)
         {
             roomWaiter.TrySetResult();

@@ -175,6 +175,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             return;
         }
 
+        run.PumpWaitingForCapacity?.Invoke();
         bool accepted;
         try
         {
