@@ -37,8 +37,9 @@ public sealed class ParquetDestinationOptions<T>
     /// <summary>Estimated bytes per file (written plus buffered); the file is committed when it reaches this size. Default 512 MiB.</summary>
     public long FileMaxBytes { get; set; } = 512L * 1024 * 1024;
 
-    /// <summary>The longest a file stays open, counted from its first row; it is then committed. Default 5 minutes.</summary>
-    public TimeSpan FileMaxAge { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>The longest a file stays open, counted from its first row; it is then committed. Default 1 minute
+    /// (messages stay unacked, and count against the pipeline's in-flight limit, until their file commits).</summary>
+    public TimeSpan FileMaxAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>The most files open at once (one per active partition and schema); opening one more commits the
     /// least recently written. Default 64.</summary>
