@@ -93,10 +93,12 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
 
     public async ValueTask FlushAsync(Batch<T> batch, CancellationToken cancellationToken)
     {
-        var pending = new PendingAcks(batch.DeferAcks(), _held);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PendingAcks? pending = null;
         try
         {
+            pending = new PendingAcks(batch.DeferAcks(), _held);
+
             // Group by file (partition and schema), keeping first-seen order so files fill in arrival order.
             var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
             var order = new List<Group>();
@@ -139,7 +141,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                     throw error;
                 }
 
-                file.Hold(pending);
+                file.Hold(pending!);
                 file.Track(group.Messages);
                 file.LastUsed = ++_useClock;
                 if (file.Writer.RowCount >= _options.FileMaxRows || file.Writer.EstimatedSize >= _options.FileMaxBytes)
@@ -154,7 +156,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         catch
         {
             // The sink takes this batch's acks back (retry, then its error handler).
-            pending.Abandon();
+            pending?.Abandon();
             throw;
         }
         finally
