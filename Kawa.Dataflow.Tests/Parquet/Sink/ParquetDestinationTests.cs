@@ -342,6 +342,43 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task Pipeline_InFlightLimitBelowTotal_RollsByRowsReleaseTheLimitAndTheRunCompletes()
+    {
+        var options = Options(Storage(_root), batchSize: 5);
+        options.FileMaxRows = 10;
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var outcomes = new ConcurrentBag<AckOutcome>();
+        var source = new EnumerableSource<SinkEvent>(Enumerable.Range(0, 200).Select(i => Event(i)), (_, o) => outcomes.Add(o));
+
+        // Only 20 messages may be unacked at once: the run finishes only because committed files ack their rows.
+        await Kawa.Dataflow.Pipeline.Create("bounded").From(source).To(destination).Build(new PipelineOptions { MaxInFlightMessages = 20 }).RunAsync();
+
+        Assert.That(outcomes, Has.Count.EqualTo(200).And.All.EqualTo(AckOutcome.Acked));
+        Assert.That(Committed(_root), Has.Length.EqualTo(20));
+    }
+
+    [Test]
+    public async Task SendAsync_NullInRequiredColumn_FlushFailsNamingFileAndRow_MessageNacked()
+    {
+        var schema = new ParquetSchemaBuilder().Add("id", ParquetValueType.Int64, nullable: false).Build();
+        var options = new ParquetDestinationOptions<long?>
+        {
+            Storage = Storage(_root),
+            KeepAliveInterval = Timeout.InfiniteTimeSpan,
+            Batching = new BatchingOptions<long?> { MaxBatchSize = 1, MaxRetries = 0 },
+        };
+        await using var destination = ParquetDestination<long?>.CreateDynamic(options, m => new DynamicRow(schema, [m.Value]));
+        var good = new AckProbe();
+        var bad = new AckProbe();
+        await destination.SendAsync(good, new Message<long?>(1));
+        await destination.SendAsync(bad, new Message<long?>(null));
+
+        Assert.That((await bad.WaitAsync()).Kind, Is.EqualTo(AckKind.Nack), "a row that cannot be written is never acked");
+        var error = (await Assert.ThrowsAsync<BatchFlushException>(async () => await destination.FlushAsync()))!;
+        Assert.That(error.InnerException, Is.TypeOf<Kawa.Dataflow.Parquet.Writing.ParquetWriteException>().With.Message.Contain("part-").And.Message.Contain("Row 0"));
+    }
+
+    [Test]
     public void Options_SeveralInvalidSettings_AllReportedAtOnce()
     {
         var options = new ParquetDestinationOptions<SinkEvent>

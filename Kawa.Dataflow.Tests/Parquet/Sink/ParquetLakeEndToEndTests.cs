@@ -161,6 +161,29 @@ public sealed partial class ParquetLakeEndToEndTests
     }
 
     [Test]
+    public async Task ParquetSource_SingleFile_ReplaysItsRowsWithPathAndIndex()
+    {
+        await using (var destination = new ParquetDestination<SinkEvent>(new ParquetDestinationOptions<SinkEvent> { Storage = Storage(_root) }))
+        {
+            await destination.SendAsync(AckToken.None(), new Messages<SinkEvent>([Event(7), Event(8)]));
+            await destination.FlushAsync();
+        }
+
+        var file = _root.Combine(Committed(_root).Single());
+        await using var source = new ParquetSource<SinkEvent>(new ParquetSourceOptions { Path = file });
+        var first = await source.ReceiveAsync();
+        var second = await source.ReceiveAsync();
+
+        Assert.That(first.Message.Value.Id, Is.EqualTo(7));
+        Assert.That(second.Message.Value.Id, Is.EqualTo(8));
+        Assert.That(second.Message.Attributes.GetOrDefault(MessageAttributeKeys.Stream, ""), Is.EqualTo(file));
+        Assert.That(second.Message.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(1UL));
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
+        first.Ack.Nack();
+        Assert.That(source.NegativelyAcked, Is.EqualTo(1), "outcomes are only recorded");
+    }
+
+    [Test]
     public void ParquetSource_MissingPath_FailsNamingIt()
     {
         var error = Assert.Throws<ArgumentException>(() => _ = new ParquetSource<SinkEvent>(new ParquetSourceOptions { Path = _root.Combine("nope") }))!;
