@@ -583,6 +583,13 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         public void FileFailed()
         {
             _files--;
+            if (!_sealed)
+            {
+                // Its own flush is still running and is about to throw: the sink takes the acks back and retries.
+                _failed = true;
+                return;
+            }
+
             if (!_failed)
             {
                 _failed = true;

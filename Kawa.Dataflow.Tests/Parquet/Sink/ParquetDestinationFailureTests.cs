@@ -74,6 +74,34 @@ public sealed class ParquetDestinationFailureTests
     }
 
     [Test]
+    public async Task SendAsync_CommitFailsOnceOnRoll_SinkRetriesTheBatch_AllAckedNoRowLost()
+    {
+        var failures = 0;
+        var storage = new ControlledStorage(Storage(_root))
+        {
+            FailCommit = path => Interlocked.Increment(ref failures) == 1
+                ? new LakeWriteException(path, LakeWriteFailure.Unavailable, $"Lake file '{path}' could not be committed: unavailable.")
+                : null,
+        };
+        var options = Options(storage, batchSize: 5);
+        options.FileMaxRows = 5;
+        options.Batching.MaxRetries = 1;
+        options.Batching.RetryBaseDelay = TimeSpan.FromMilliseconds(1);
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var probes = Enumerable.Range(0, 5).Select(_ => new AckProbe()).ToList();
+        for (var i = 0; i < 5; i++)
+        {
+            await destination.SendAsync(probes[i], Event(i));
+        }
+
+        await destination.FlushAsync();
+
+        Assert.That(probes.Select(p => p.Outcome), Has.All.EqualTo(AckOutcome.Acked), "the failed attempt's acks went back to the sink, whose retry committed a new file");
+        Assert.That(probes.Select(p => p.Completions), Has.All.EqualTo(1));
+        Assert.That((await ReadAllAsync(_root)).Select(r => r.Id).Order(), Is.EqualTo(new long[] { 0, 1, 2, 3, 4 }), "the failed file was removed; its retry wrote each row once");
+    }
+
+    [Test]
     public async Task SendAsync_RealStorageCannotCreatePartitionDirectory_NacksAndNamesTheFile()
     {
         // A real OS failure, no fake: a regular file sits where the partition directory must be created.

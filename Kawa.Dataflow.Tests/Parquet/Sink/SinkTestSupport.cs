@@ -52,8 +52,8 @@ internal sealed class ControlledStorage(ILakeStorage inner) : ILakeStorage
     /// <summary>Completes when a commit starts waiting on <see cref="Gate"/>.</summary>
     public TaskCompletionSource CommitEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>When set, commits throw it (after aborting, as a real storage does).</summary>
-    public Func<string, Exception>? FailCommit { get; set; }
+    /// <summary>When set and returning an exception, commits throw it (after aborting, as a real storage does).</summary>
+    public Func<string, Exception?>? FailCommit { get; set; }
 
     public string InstanceId => inner.InstanceId;
 
@@ -90,10 +90,10 @@ internal sealed class ControlledStorage(ILakeStorage inner) : ILakeStorage
                 }
             }
 
-            if (owner.FailCommit is { } fail)
+            if (owner.FailCommit?.Invoke(inner.RelativePath) is { } failure)
             {
                 await inner.AbortAsync();
-                throw fail(inner.RelativePath);
+                throw failure;
             }
 
             await inner.CommitAsync(cancellationToken);
