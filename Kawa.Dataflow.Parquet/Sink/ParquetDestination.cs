@@ -20,9 +20,10 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has
 /// committed, in commit order. While a file is open its messages are reported in progress every
 /// <see cref="ParquetDestinationOptions{T}.KeepAliveInterval"/>.</item>
-/// <item>Failures: a failed write or commit removes the file (the storage deletes the temporary data), negatively acks
-/// every message it held, and fails the flush with a <see cref="LakeWriteException"/> naming the file and the cause; the
-/// batching sink then retries or applies its error handler. Rows of a failed flush that reached other files may be
+/// <item>Failures: a failed write or commit removes the file (the storage deletes the temporary data) and negatively
+/// acks the messages of earlier flushes it held; a failure inside a flush fails that flush with a
+/// <see cref="LakeWriteException"/> naming the file and the cause, and the batching sink retries that batch or applies
+/// its error handler. Rows of a failed flush that reached other files may be
 /// written twice after a retry (at-least-once, never lost).</item>
 /// <item>Drain (<see cref="FlushAsync"/>): every open file is committed and its messages acked. If the drain's token
 /// fires first, the remaining open files are aborted and their messages negatively acked.</item>
