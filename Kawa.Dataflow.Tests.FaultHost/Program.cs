@@ -39,6 +39,8 @@ internal static partial class Program
                 await LocalWriteAsync(root, path, long.Parse(size), instance, rest.Length > 0 ? Enum.Parse<FsyncMode>(rest[0]) : FsyncMode.Full, fault).ConfigureAwait(false),
             ["s3-write", var url, var bucket, var key, var size, var partSize, var instance] =>
                 await S3WriteAsync(url, bucket, key, long.Parse(size), int.Parse(partSize), instance, fault).ConfigureAwait(false),
+            ["sink-write", var root, var instance, var ackLog] =>
+                await SinkWriteAsync(root, instance, ackLog, fault).ConfigureAwait(false),
                 _ => Usage(),
             };
         }

@@ -1,0 +1,118 @@
+using Kawa.Dataflow.Parquet.Lake;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kawa.Dataflow.Parquet.Sink;
+
+/// <summary>
+/// The data-lake sink: writes messages as rows of Hive-partitioned Parquet files and acks them only after the file
+/// holding them is committed (durable and atomically visible) through an <see cref="ILakeStorage"/>.
+/// </summary>
+/// <typeparam name="T">The message payload type.</typeparam>
+/// <remarks>
+/// <para>Built on <see cref="BatchingDestination{T}"/>: messages are grouped into flushes (see
+/// <see cref="ParquetDestinationOptions{T}.Batching"/>); each flush is appended to the row-group buffer of its
+/// partition's open file, so many small flushes make one row group. Row groups are written out when full
+/// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>/<see cref="ParquetDestinationOptions{T}.RowGroupMaxBytes"/>)
+/// or when the buffers of all open files together pass <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>
+/// (the largest is written out; the budget may be passed by at most one flush while it is appended).</para>
+/// <list type="bullet">
+/// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has
+/// committed, in commit order. While a file is open its messages are reported in progress every
+/// <see cref="ParquetDestinationOptions{T}.KeepAliveInterval"/>.</item>
+/// <item>Failures: a failed write or commit removes the file (the storage deletes the temporary data) and negatively
+/// acks the messages of earlier flushes it held; a failure inside a flush fails that flush with a
+/// <see cref="LakeWriteException"/> naming the file and the cause, and the batching sink retries that batch or applies
+/// its error handler. Rows of a failed flush that reached other files may be
+/// written twice after a retry (at-least-once, never lost).</item>
+/// <item>Drain (<see cref="FlushAsync"/>): every open file is committed and its messages acked. If the drain's token
+/// fires first, the remaining open files are aborted and their messages negatively acked.</item>
+/// <item>Footer metadata: <c>kawa.schema.fingerprint</c> (see <see cref="SchemaFingerprint"/>) and <c>kawa.lineage</c>, a
+/// JSON array of <c>{"stream","first","last","rows"}</c> from the messages' <see cref="MessageAttributeKeys.Stream"/> and
+/// <see cref="MessageAttributeKeys.StreamSequence"/> attributes (empty when absent).</item>
+/// </list>
+/// </remarks>
+public sealed class ParquetDestination<T> : IDestination<T>, IAsyncDisposable
+{
+    private readonly BatchingDestination<T> _batching;
+    private readonly ParquetFileFlusher<T> _flusher;
+
+    /// <summary>Creates a sink that writes each payload as one row (its public properties are the columns).</summary>
+    /// <param name="options">The sink's options.</param>
+    /// <param name="timeProvider">The clock for file age, keep-alives and batching; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> has a property that cannot be mapped to Parquet.</exception>
+    public ParquetDestination(ParquetDestinationOptions<T> options, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+        : this(options, new TypedRowFormat<T, T>(static m => m.Value), timeProvider, loggerFactory)
+    {
+    }
+
+    private ParquetDestination(ParquetDestinationOptions<T> options, IRowFormat<T> format, TimeProvider? timeProvider, ILoggerFactory? loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("Invalid Parquet destination options: " + string.Join(" ", problems), nameof(options));
+        }
+
+        var time = timeProvider ?? TimeProvider.System;
+        var logs = loggerFactory ?? NullLoggerFactory.Instance;
+        _flusher = new ParquetFileFlusher<T>(options, format, time, logs);
+        _batching = new BatchingDestination<T>(_flusher, options.Batching, time, logs);
+    }
+
+    /// <summary>Row-group bytes buffered (not yet written out) across all open files now; at most about
+    /// <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/> between flushes.</summary>
+    public long BufferedBytes => _flusher.BufferedBytes;
+
+    /// <summary>The most row-group bytes that were buffered at the end of any flush so far (for monitoring the budget).</summary>
+    public long PeakBufferedBytes => _flusher.PeakBufferedBytes;
+
+    /// <summary>Files open (written to, not yet committed) now.</summary>
+    public int OpenFileCount => _flusher.OpenFileCount;
+
+    /// <summary>Creates a sink that writes one row of <typeparamref name="TRow"/> per message.</summary>
+    /// <typeparam name="TRow">The row type (a class or record; its public properties are the columns).</typeparam>
+    /// <param name="options">The sink's options.</param>
+    /// <param name="rowSelector">Makes the row of a message.</param>
+    /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    public static ParquetDestination<T> Create<TRow>(ParquetDestinationOptions<T> options, Func<Message<T>, TRow> rowSelector, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(rowSelector);
+        return new ParquetDestination<T>(options, new TypedRowFormat<T, TRow>(rowSelector), timeProvider, loggerFactory);
+    }
+
+    /// <summary>Creates a sink whose columns are declared at run time: each message becomes a <see cref="DynamicRow"/>.
+    /// Messages of a different schema go to a different file (a schema change in a partition commits the old file).</summary>
+    /// <param name="options">The sink's options.</param>
+    /// <param name="rowSelector">Makes the row (schema and values) of a message; reuse schema instances.</param>
+    /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    public static ParquetDestination<T> CreateDynamic(ParquetDestinationOptions<T> options, Func<Message<T>, DynamicRow> rowSelector, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(rowSelector);
+        return new ParquetDestination<T>(options, new DynamicRowFormat<T>(rowSelector), timeProvider, loggerFactory);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default) => _batching.SendAsync(ack, messages, cancellationToken);
+
+    /// <summary>The drain: flushes what is batched, commits every open file and acks; on <paramref name="cancellationToken"/>
+    /// aborts the open files and negatively acks what is not committed.</summary>
+    /// <param name="cancellationToken">The drain timeout.</param>
+    /// <exception cref="BatchFlushException">A flush failed fatally.</exception>
+    /// <exception cref="LakeWriteException">A file could not be committed at the drain (its messages were negatively acked).</exception>
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);
+
+    /// <summary>Stops without draining: aborts the open files and negatively acks every unsettled message.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _batching.DisposeAsync().ConfigureAwait(false);
+        await _flusher.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,616 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Kawa.Dataflow.Parquet.Lake;
+using Kawa.Dataflow.Parquet.Writing;
+using Microsoft.Extensions.Logging;
+
+namespace Kawa.Dataflow.Parquet.Sink;
+
+/// <summary>
+/// The batching sink's flusher behind <see cref="ParquetDestination{T}"/>: appends each flushed batch to the row-group
+/// buffer of its partition's open file, writes row groups out, commits files on their limits, and settles the
+/// batches' deferred acks when every file holding their rows has committed.
+/// </summary>
+/// <remarks>All file state is guarded by one lock: flushes (one at a time), age timers and the drain take it.</remarks>
+internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDisposable
+{
+    /// <summary>Footer key of the schema fingerprint (<see cref="SchemaFingerprint"/>).</summary>
+    internal const string FingerprintKey = "kawa.schema.fingerprint";
+
+    /// <summary>Footer key of the lineage: a JSON array of {stream, first, last, rows}.</summary>
+    internal const string LineageKey = "kawa.lineage";
+
+    private readonly ParquetDestinationOptions<T> _options;
+    private readonly ILakeStorage _storage;
+    private readonly PartitionPath<T> _partitioning;
+    private readonly IRowFormat<T> _format;
+    private readonly LakeFileNamer _namer;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _codec;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly Dictionary<string, OpenFile> _open = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<PendingAcks, byte> _held = new();
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly ITimer? _keepAlive;
+    private long _useClock;
+    private long _peakBuffered;
+
+    public ParquetFileFlusher(ParquetDestinationOptions<T> options, IRowFormat<T> format, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _storage = options.Storage!;
+        _partitioning = options.Partitioning;
+        _format = format;
+        _time = time;
+        _logger = loggerFactory.CreateLogger<ParquetDestination<T>>();
+        _namer = new LakeFileNamer(_storage.InstanceId, time);
+        _codec = options.Compression.ToString().ToLowerInvariant();
+        var keepAlive = options.EffectiveKeepAlive;
+        if (keepAlive != Timeout.InfiniteTimeSpan)
+        {
+            _keepAlive = time.CreateTimer(static state => ((ParquetFileFlusher<T>)state!).KeepAlive(), this, keepAlive, keepAlive);
+        }
+    }
+
+    /// <summary>Row-group bytes buffered across all open files now.</summary>
+    public long BufferedBytes
+    {
+        get
+        {
+            _lock.Wait();
+            try
+            {
+                return TotalBuffered();
+            }
+            finally
+            {
+                _lock.Release();
+            }
+        }
+    }
+
+    /// <summary>The most row-group bytes buffered at the end of any flush.</summary>
+    public long PeakBufferedBytes => Interlocked.Read(ref _peakBuffered);
+
+    /// <summary>Open (uncommitted) files now.</summary>
+    public int OpenFileCount
+    {
+        get
+        {
+            _lock.Wait();
+            try
+            {
+                return _open.Count;
+            }
+            finally
+            {
+                _lock.Release();
+            }
+        }
+    }
+
+    public async ValueTask FlushAsync(Batch<T> batch, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PendingAcks? pending = null;
+        try
+        {
+            pending = new PendingAcks(batch.DeferAcks(), _held);
+
+            // Group by file (partition and schema), keeping first-seen order so files fill in arrival order.
+            var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
+            var order = new List<Group>();
+            foreach (var message in batch.Messages)
+            {
+                var partition = _partitioning.Evaluate(message);
+                var fingerprint = _format.Fingerprint(message);
+                var key = partition + "\n" + fingerprint;
+                if (!groups.TryGetValue(key, out var group))
+                {
+                    group = new Group(key, partition, fingerprint);
+                    groups.Add(key, group);
+                    order.Add(group);
+                }
+
+                group.Messages.Add(message);
+            }
+
+            foreach (var group in order)
+            {
+                var file = await GetOrOpenAsync(group, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await file.Writer.WriteAsync(group.Messages, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ParquetWriteException ex)
+                {
+                    // Bad data: the writer rolled the batch back and the file stays usable; the batch fails.
+                    throw new ParquetWriteException($"Rows for lake file '{file.Path}' could not be written: {ex.Message}", ex);
+                }
+                catch (Exception ex)
+                {
+                    // A failed or cancelled write may leave the file torn: it is discarded and its batches nacked.
+                    var error = await FailFileAsync(file, ex, "written").ConfigureAwait(false);
+                    if (ex is OperationCanceledException)
+                    {
+                        throw;
+                    }
+
+                    throw error;
+                }
+
+                file.Hold(pending!);
+                file.Track(group.Messages);
+                file.LastUsed = ++_useClock;
+                if (file.Writer.RowCount >= _options.FileMaxRows || file.Writer.EstimatedSize >= _options.FileMaxBytes)
+                {
+                    await CommitAsync(file, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await EnforceBudgetAsync(cancellationToken).ConfigureAwait(false);
+            pending.Seal();
+        }
+        catch
+        {
+            // The sink takes this batch's acks back (retry, then its error handler).
+            pending?.Abandon();
+            throw;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async ValueTask CompleteAsync(CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            Exception? first = null;
+            foreach (var file in _open.Values.OrderBy(f => f.Opened).ToList())
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    await AbandonAsync(file, "the drain timed out").ConfigureAwait(false);
+                    continue;
+                }
+
+                try
+                {
+                    await CommitAsync(file, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    first ??= ex;
+                }
+            }
+
+            if (first is not null && !cancellationToken.IsCancellationRequested)
+            {
+                throw first;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        if (_keepAlive is not null)
+        {
+            await _keepAlive.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (var file in _open.Values.ToList())
+            {
+                await AbandonAsync(file, "the destination was disposed").ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private long TotalBuffered()
+    {
+        long total = 0;
+        foreach (var file in _open.Values)
+        {
+            total += file.Writer.BufferedBytes;
+        }
+
+        return total;
+    }
+
+    private async ValueTask<OpenFile> GetOrOpenAsync(Group group, CancellationToken cancellationToken)
+    {
+        if (_open.TryGetValue(group.Key, out var existing))
+        {
+            return existing;
+        }
+
+        // A new schema in a partition ends the file of the old schema there.
+        foreach (var other in _open.Values.Where(f => f.Partition == group.Partition).ToList())
+        {
+            LogSchemaChanged(_logger, other.Path);
+            await CommitAsync(other, cancellationToken).ConfigureAwait(false);
+        }
+
+        while (_open.Count >= _options.MaxOpenFiles)
+        {
+            var leastRecent = _open.Values.MinBy(f => f.LastUsed)!;
+            await CommitAsync(leastRecent, cancellationToken).ConfigureAwait(false);
+        }
+
+        var first = group.Messages[0];
+        var path = _partitioning.PathFor(first, _namer.Next(_codec));
+        var lake = await _storage.CreateAsync(path, cancellationToken).ConfigureAwait(false);
+        IRowFileWriter<T> writer;
+        var writerOptions = _options.WriterOptions();
+        writerOptions.KeyValueMetadata[FingerprintKey] = group.Fingerprint;
+        try
+        {
+            writer = _format.Open(lake.Stream, first, writerOptions);
+        }
+        catch
+        {
+            await lake.AbortAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var file = new OpenFile(group.Key, group.Partition, lake, writer, writerOptions, _time.GetTimestamp());
+        if (_options.FileMaxAge != Timeout.InfiniteTimeSpan)
+        {
+            file.AgeTimer = _time.CreateTimer(static state => { var (self, f) = ((ParquetFileFlusher<T>, OpenFile))state!; _ = self.RollAgedAsync(f); }, (this, file), _options.FileMaxAge, Timeout.InfiniteTimeSpan);
+        }
+
+        _open.Add(group.Key, file);
+        LogFileOpened(_logger, path);
+        return file;
+    }
+
+    private async Task RollAgedAsync(OpenFile file)
+    {
+        try
+        {
+            await _lock.WaitAsync(_disposed.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_open.TryGetValue(file.Key, out var current) && ReferenceEquals(current, file))
+            {
+                await CommitAsync(file, _disposed.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The file's messages were negatively acked by CommitAsync; nothing else to do on a timer thread.
+            LogAgeRollFailed(_logger, ex, file.Path);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask EnforceBudgetAsync(CancellationToken cancellationToken)
+    {
+        var total = TotalBuffered();
+        while (total > _options.MemoryBudgetBytes)
+        {
+            var largest = _open.Values.MaxBy(f => f.Writer.BufferedBytes);
+            if (largest is null || largest.Writer.BufferedRows == 0)
+            {
+                break;
+            }
+
+            try
+            {
+                await largest.Writer.FlushRowGroupAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                var error = await FailFileAsync(largest, ex, "written").ConfigureAwait(false);
+                if (ex is OperationCanceledException)
+                {
+                    throw;
+                }
+
+                throw error;
+            }
+
+            total = TotalBuffered();
+        }
+
+        long peak;
+        do
+        {
+            peak = Interlocked.Read(ref _peakBuffered);
+        }
+        while (total > peak && Interlocked.CompareExchange(ref _peakBuffered, total, peak) != peak);
+    }
+
+    /// <summary>Writes the footer and commits; then acks what only waited for this file. On failure the file is
+    /// removed, its messages are negatively acked, and the error (naming the file) is thrown.</summary>
+    private async ValueTask CommitAsync(OpenFile file, CancellationToken cancellationToken)
+    {
+        _open.Remove(file.Key);
+        file.AgeTimer?.Dispose();
+        try
+        {
+            file.WriterOptions.KeyValueMetadata[LineageKey] = file.LineageJson();
+            await file.Writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            await file.Lake.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await AbortQuietlyAsync(file).ConfigureAwait(false);
+            file.NackAll();
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
+            var error = ex as LakeWriteException ?? new LakeWriteException(file.Path, LakeWriteFailure.Other, $"Lake file '{file.Path}' could not be committed: {ex.Message}", ex);
+            LogFileFailed(_logger, error, file.Path, file.HeldCount);
+            throw error;
+        }
+
+        await file.Lake.DisposeAsync().ConfigureAwait(false);
+        LogFileCommitted(_logger, file.Path, file.Writer.RowCount, file.Lake.BytesWritten);
+        file.CommitAll();
+    }
+
+    private async ValueTask<Exception> FailFileAsync(OpenFile file, Exception error, string operation)
+    {
+        _open.Remove(file.Key);
+        file.AgeTimer?.Dispose();
+        await AbortQuietlyAsync(file).ConfigureAwait(false);
+        file.NackAll();
+        var wrapped = error as LakeWriteException ?? new LakeWriteException(file.Path, LakeWriteFailure.Other, $"Lake file '{file.Path}' could not be {operation}: {error.Message}", error);
+        LogFileFailed(_logger, wrapped, file.Path, file.HeldCount);
+        return wrapped;
+    }
+
+    private async ValueTask AbandonAsync(OpenFile file, string reason)
+    {
+        _open.Remove(file.Key);
+        file.AgeTimer?.Dispose();
+        await AbortQuietlyAsync(file).ConfigureAwait(false);
+        LogFileAbandoned(_logger, file.Path, reason, file.HeldCount);
+        file.NackAll();
+    }
+
+    private async ValueTask AbortQuietlyAsync(OpenFile file)
+    {
+        try
+        {
+            await file.Lake.AbortAsync().ConfigureAwait(false);
+            await file.Lake.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogAbortFailed(_logger, ex, file.Path);
+        }
+    }
+
+    private void KeepAlive()
+    {
+        foreach (var pending in _held.Keys)
+        {
+            pending.Acks.InProgress();
+        }
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "Parquet sink opened {RelativePath}")]
+    private static partial void LogFileOpened(ILogger logger, string relativePath);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Parquet sink committed {RelativePath}: {Rows} rows, {Bytes} bytes")]
+    private static partial void LogFileCommitted(ILogger logger, string relativePath, long rows, long bytes);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Error, Message = "Parquet sink file {RelativePath} failed; {Batches} batches negatively acked")]
+    private static partial void LogFileFailed(ILogger logger, Exception error, string relativePath, int batches);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "Parquet sink aborted {RelativePath} ({Reason}); {Batches} batches negatively acked")]
+    private static partial void LogFileAbandoned(ILogger logger, string relativePath, string reason, int batches);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Parquet sink could not abort {RelativePath}")]
+    private static partial void LogAbortFailed(ILogger logger, Exception error, string relativePath);
+
+    [LoggerMessage(EventId = 3106, Level = LogLevel.Error, Message = "Parquet sink could not commit {RelativePath} at its age limit")]
+    private static partial void LogAgeRollFailed(ILogger logger, Exception error, string relativePath);
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Debug, Message = "Parquet sink schema changed; committing {RelativePath}")]
+    private static partial void LogSchemaChanged(ILogger logger, string relativePath);
+
+    private sealed class Group(string key, string partition, string fingerprint)
+    {
+        public string Key { get; } = key;
+
+        public string Partition { get; } = partition;
+
+        public string Fingerprint { get; } = fingerprint;
+
+        public List<Message<T>> Messages { get; } = [];
+    }
+
+    /// <summary>One open file: its lake handle, its format writer, the batches waiting for it, its lineage.</summary>
+    private sealed class OpenFile(string key, string partition, ILakeFile lake, IRowFileWriter<T> writer, ParquetWriterOptions writerOptions, long opened)
+    {
+        private readonly HashSet<PendingAcks> _held = [];
+        private readonly Dictionary<string, (ulong First, ulong Last, long Rows)> _lineage = new(StringComparer.Ordinal);
+
+        public string Key { get; } = key;
+
+        public string Partition { get; } = partition;
+
+        public ILakeFile Lake { get; } = lake;
+
+        public string Path => Lake.RelativePath;
+
+        public IRowFileWriter<T> Writer { get; } = writer;
+
+        public ParquetWriterOptions WriterOptions { get; } = writerOptions;
+
+        public long Opened { get; } = opened;
+
+        public long LastUsed { get; set; }
+
+        public ITimer? AgeTimer { get; set; }
+
+        public int HeldCount => _held.Count;
+
+        public void Hold(PendingAcks pending)
+        {
+            if (_held.Add(pending))
+            {
+                pending.AddFile();
+            }
+        }
+
+        public void Track(List<Message<T>> messages)
+        {
+            foreach (var message in messages)
+            {
+                if (message.Attributes.TryGet(MessageAttributeKeys.Stream, out var stream) && message.Attributes.TryGet(MessageAttributeKeys.StreamSequence, out var sequence))
+                {
+                    _lineage[stream] = _lineage.TryGetValue(stream, out var range)
+                        ? (Math.Min(range.First, sequence), Math.Max(range.Last, sequence), range.Rows + 1)
+                        : (sequence, sequence, 1);
+                }
+            }
+        }
+
+        public string LineageJson()
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                json.WriteStartArray();
+                foreach (var (stream, range) in _lineage.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("stream", stream);
+                    json.WriteNumber("first", range.First);
+                    json.WriteNumber("last", range.Last);
+                    json.WriteNumber("rows", range.Rows);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
+            return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+
+        public void CommitAll()
+        {
+            foreach (var pending in _held)
+            {
+                pending.FileCommitted();
+            }
+
+            _held.Clear();
+        }
+
+        public void NackAll()
+        {
+            foreach (var pending in _held)
+            {
+                pending.FileFailed();
+            }
+
+            _held.Clear();
+        }
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Path} ({Writer.RowCount} rows)");
+    }
+
+    /// <summary>One batch's deferred acks and the files holding its rows: acked when the last of them commits, negatively
+    /// acked as soon as one of them fails.</summary>
+    private sealed class PendingAcks
+    {
+        private readonly ConcurrentDictionary<PendingAcks, byte> _registry;
+        private int _files;
+        private bool _sealed;
+        private bool _failed;
+
+        public PendingAcks(DeferredAcks acks, ConcurrentDictionary<PendingAcks, byte> registry)
+        {
+            Acks = acks;
+            _registry = registry;
+            registry.TryAdd(this, 0);
+        }
+
+        public DeferredAcks Acks { get; }
+
+        // All calls happen under the flusher's lock.
+        public void AddFile() => _files++;
+
+        public void Seal()
+        {
+            _sealed = true;
+            TryFinish();
+        }
+
+        public void FileCommitted()
+        {
+            _files--;
+            TryFinish();
+        }
+
+        public void FileFailed()
+        {
+            _files--;
+            if (!_sealed)
+            {
+                // Its own flush is still running and is about to throw: the sink takes the acks back and retries.
+                _failed = true;
+                return;
+            }
+
+            if (!_failed)
+            {
+                _failed = true;
+                Acks.Nack();
+                _registry.TryRemove(this, out _);
+            }
+        }
+
+        public void Abandon()
+        {
+            _failed = true;
+            _registry.TryRemove(this, out _);
+        }
+
+        private void TryFinish()
+        {
+            if (_sealed && _files == 0 && !_failed)
+            {
+                Acks.Ack();
+                _registry.TryRemove(this, out _);
+            }
+        }
+    }
+}

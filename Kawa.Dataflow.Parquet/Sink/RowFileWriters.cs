@@ -1,0 +1,165 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Kawa.Dataflow.Parquet.Schema;
+using Kawa.Dataflow.Parquet.Writing;
+
+namespace Kawa.Dataflow.Parquet.Sink;
+
+/// <summary>A row of a dynamic-schema sink: the columns (declared at run time) and one value per column.</summary>
+/// <param name="Schema">The row's schema; a different schema in the same partition starts a new file.</param>
+/// <param name="Values">One value per column of <paramref name="Schema"/>, in order.</param>
+public readonly record struct DynamicRow(ParquetSchema Schema, object?[] Values);
+
+/// <summary>Turns messages into rows and opens format writers: the typed and the dynamic shape of the sink.</summary>
+internal interface IRowFormat<T>
+{
+    /// <summary>The schema fingerprint of the file <paramref name="message"/> belongs in (same fingerprint, same file).</summary>
+    string Fingerprint(Message<T> message);
+
+    IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options);
+}
+
+/// <summary>One open file's format writer: buffers a row group, writes it out, completes the footer.</summary>
+internal interface IRowFileWriter<T>
+{
+    long BufferedBytes { get; }
+
+    long EstimatedSize { get; }
+
+    long RowCount { get; }
+
+    int BufferedRows { get; }
+
+    ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken);
+
+    ValueTask FlushRowGroupAsync(CancellationToken cancellationToken);
+
+    ValueTask CompleteAsync(CancellationToken cancellationToken);
+}
+
+internal sealed class TypedRowFormat<T, TRow>(Func<Message<T>, TRow> selector) : IRowFormat<T>
+{
+    private readonly string _fingerprint = SchemaFingerprint.Of(ParquetSchema.FromType<TRow>());
+
+    public string Fingerprint(Message<T> message) => _fingerprint;
+
+    public IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options) => new Writer(new ParquetWriter<TRow>(stream, options, leaveOpen: true), selector);
+
+    private sealed class Writer(ParquetWriter<TRow> writer, Func<Message<T>, TRow> selector) : IRowFileWriter<T>
+    {
+        private readonly List<TRow> _rows = [];
+
+        public long BufferedBytes => writer.EstimatedSize - writer.Position;
+
+        public long EstimatedSize => writer.EstimatedSize;
+
+        public long RowCount => writer.RowCount;
+
+        public int BufferedRows => writer.BufferedRows;
+
+        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken)
+        {
+            _rows.Clear();
+            foreach (var row in rows)
+            {
+                _rows.Add(selector(row));
+            }
+
+            try
+            {
+                await writer.WriteAsync(_rows, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _rows.Clear();
+            }
+        }
+
+        public ValueTask FlushRowGroupAsync(CancellationToken cancellationToken) => writer.FlushRowGroupAsync(cancellationToken);
+
+        public ValueTask CompleteAsync(CancellationToken cancellationToken) => writer.CompleteAsync(cancellationToken);
+    }
+}
+
+internal sealed class DynamicRowFormat<T>(Func<Message<T>, DynamicRow> selector) : IRowFormat<T>
+{
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ParquetSchema, string> _fingerprints = [];
+
+    public string Fingerprint(Message<T> message)
+    {
+        var schema = selector(message).Schema ?? throw new InvalidOperationException("The dynamic row selector returned a row without a schema.");
+        return _fingerprints.GetValue(schema, SchemaFingerprint.Of);
+    }
+
+    public IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options) =>
+        new Writer(new ParquetRowWriter(stream, selector(first).Schema, options, leaveOpen: true), selector);
+
+    private sealed class Writer(ParquetRowWriter writer, Func<Message<T>, DynamicRow> selector) : IRowFileWriter<T>
+    {
+        private readonly List<object?[]> _rows = [];
+
+        public long BufferedBytes => writer.EstimatedSize - writer.Position;
+
+        public long EstimatedSize => writer.EstimatedSize;
+
+        public long RowCount => writer.RowCount;
+
+        public int BufferedRows => writer.BufferedRows;
+
+        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken)
+        {
+            _rows.Clear();
+            foreach (var row in rows)
+            {
+                _rows.Add(selector(row).Values);
+            }
+
+            try
+            {
+                await writer.WriteAsync(_rows, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _rows.Clear();
+            }
+        }
+
+        public ValueTask FlushRowGroupAsync(CancellationToken cancellationToken) => writer.FlushRowGroupAsync(cancellationToken);
+
+        public ValueTask CompleteAsync(CancellationToken cancellationToken) => writer.CompleteAsync(cancellationToken);
+    }
+}
+
+/// <summary>A stable fingerprint of a schema: SHA-256 over a canonical description of every field.</summary>
+public static class SchemaFingerprint
+{
+    /// <summary>The fingerprint of <paramref name="schema"/> (lowercase hex, 64 characters): equal for equal column
+    /// names, types, nullability and nesting, whatever the CLR type they came from.</summary>
+    /// <param name="schema">The schema.</param>
+    public static string Of(ParquetSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        var text = new StringBuilder();
+        foreach (var field in schema.Fields)
+        {
+            Describe(field, text);
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    private static void Describe(ParquetField field, StringBuilder text)
+    {
+        text.Append(field.Name).Append(':').Append(field.Kind.ToString()).Append(':').Append(field.ValueType.ToString())
+            .Append(':').Append(field.IsNullable ? '?' : '!')
+            .Append(':').Append(field.DecimalPrecision.ToString(CultureInfo.InvariantCulture)).Append(',').Append(field.DecimalScale.ToString(CultureInfo.InvariantCulture))
+            .Append(':').Append(field.TimestampUnit.ToString()).Append('(');
+        foreach (var child in field.Children)
+        {
+            Describe(child, text);
+        }
+
+        text.Append(");");
+    }
+}
