@@ -313,6 +313,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
                 Volatile.Write(ref token.LastTouched, now);
                 token.InProgress();
                 Interlocked.Increment(ref _inProgressSent);
+                NatsPipelineTelemetry.KeepAlives.Add(1);
             }
         }
     }

@@ -383,9 +383,16 @@ internal sealed class HandlerStage<TIn, TOut>
                 break;
             default:
                 var group = new FanOutGroup(envelope.Ack, outputs.Count);
+                var index = 0;
                 foreach (var output in outputs)
                 {
-                    writer.Add(output, new FanOutChildToken(group));
+                    // Each fan-out output gets its own path ("2", or "1.2" after two fan-outs), so sinks can derive
+                    // distinct, redelivery-stable ids (e.g. JetStream Nats-Msg-Id) for outputs that share a token's origin.
+                    var path = output.Attributes.TryGet(MessageAttributeKeys.OutputPath, out var parent)
+                        ? string.Concat(parent, ".", index.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                        : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    index++;
+                    writer.Add(output with { Attributes = output.Attributes.With(MessageAttributeKeys.OutputPath, path) }, new FanOutChildToken(group));
                 }
 
                 break;
