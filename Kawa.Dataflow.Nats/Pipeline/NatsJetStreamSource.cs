@@ -264,7 +264,16 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
 
     private async Task<bool> IsDrainedAsync(CancellationToken cancellationToken)
     {
-        var info = await _js.GetConsumerAsync(_options.Stream, _options.Durable, cancellationToken).ConfigureAwait(false);
+        ConsumerInfo info;
+        try
+        {
+            info = await _js.GetConsumerAsync(_options.Stream, _options.Durable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsTimeoutException)
+        {
+            return false; // A slow or reconnecting server: look again at the next check, do not fail the run.
+        }
+
         return info.NumPending == 0 && info.NumAckPending == 0 && _outstanding.IsEmpty && !(_next?.IsCompleted ?? false);
     }
 
