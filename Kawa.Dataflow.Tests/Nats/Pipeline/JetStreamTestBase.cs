@@ -61,11 +61,14 @@ public abstract class JetStreamTestBase
     {
         public ConcurrentQueue<(ulong Sequence, long Deliveries)> Seen { get; } = new();
 
+        public ConcurrentQueue<(ulong Sequence, DateTimeOffset ReceivedAt)> Times { get; } = new();
+
         public async ValueTask SendAsync(AckToken ack, Messages<byte[]> messages, CancellationToken cancellationToken = default)
         {
             foreach (var m in messages)
             {
                 Seen.Enqueue((m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), m.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount)));
+                Times.Enqueue((m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), m.Attributes.GetOrDefault(MessageAttributeKeys.ReceivedAt)));
             }
 
             if (decide is null)

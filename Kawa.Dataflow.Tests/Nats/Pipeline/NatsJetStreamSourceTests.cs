@@ -82,6 +82,8 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
         await Build(source, destination).RunAsync().WaitAsync(TimeSpan.FromMinutes(1));
 
         Assert.That(destination.Seen.Where(s => s.Sequence == 5).Select(s => s.Deliveries), Is.EqualTo(new long[] { 1, 2 }));
+        var times = destination.Times.Where(t => t.Sequence == 5).Select(t => t.ReceivedAt).ToArray();
+        Assert.That(times[1] - times[0], Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(900)), "the server held the redelivery for the nack's 1 s delay (lower bound only)");
         Assert.That(destination.Seen.Where(s => s.Sequence != 5).Select(s => s.Deliveries), Is.All.EqualTo(1));
         Assert.That((await ConsumerAsync(stream)).NumAckPending, Is.Zero, "the drain waited for the redelivery and its ack");
     }
