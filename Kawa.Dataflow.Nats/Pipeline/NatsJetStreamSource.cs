@@ -239,8 +239,15 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var settled = _settled.WaitAsync(wait.Token);
             var tick = Task.Delay(_options.DrainCheckInterval, _time, wait.Token);
-            await Task.WhenAny(_next, settled, tick).WaitAsync(cancellationToken).ConfigureAwait(false);
-            await wait.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAny(_next, settled, tick).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Withdraw the semaphore waiter and the timer: a stale waiter would swallow a later settlement signal.
+                await wait.CancelAsync().ConfigureAwait(false);
+            }
         }
     }
 

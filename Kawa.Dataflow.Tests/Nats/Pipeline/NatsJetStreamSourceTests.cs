@@ -235,6 +235,17 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
     }
 
     [Test]
+    public async Task StartAsync_BindToExistingAckAllConsumer_RefusedWithReason()
+    {
+        var stream = await StreamAsync(0);
+        await Js.CreateConsumerAsync(stream, new Kawa.Dataflow.Nats.JetStream.ConsumerConfig { DurableName = "all", AckPolicy = Kawa.Dataflow.Nats.JetStream.AckPolicy.All });
+        var options = new NatsJetStreamSourceOptions { Stream = stream, Durable = "all", CreateOrUpdate = false };
+
+        var error = await Assert.ThrowsAsync<NotSupportedException>(() => NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(Server), options));
+        Assert.That(error!.Message, Does.Contain("'all'").And.Contain("only explicit acks"));
+    }
+
+    [Test]
     public async Task StartAsync_BindToMissingConsumer_ThrowsFromServer()
     {
         var stream = await StreamAsync(0);
