@@ -274,12 +274,12 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
             if (ack.Duplicate)
             {
                 Interlocked.Increment(ref _duplicates);
-                NatsPipelineTelemetry.Duplicates.Add(1);
+                NatsPipelineTelemetry.Duplicates.Add(1, new KeyValuePair<string, object?>("nats.stream", ack.Stream));
             }
             else
             {
                 Interlocked.Increment(ref _published);
-                NatsPipelineTelemetry.Published.Add(1);
+                NatsPipelineTelemetry.Published.Add(1, new KeyValuePair<string, object?>("nats.stream", ack.Stream));
             }
         }
         finally

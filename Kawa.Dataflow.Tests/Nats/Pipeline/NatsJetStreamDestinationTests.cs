@@ -42,6 +42,26 @@ public class NatsJetStreamDestinationTests : JetStreamTestBase
         var source = await StreamAsync(count);
         var target = await TargetAsync();
         await using var destination = Destination(target);
+        var duplicatesMetric = 0L;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == Kawa.Dataflow.Nats.NatsTelemetry.MeterName && instrument.Name == "nats.jetstream.duplicates")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "nats.stream" && (string?)tag.Value == target)
+                {
+                    Interlocked.Add(ref duplicatesMetric, value);
+                }
+            }
+        });
+        listener.Start();
 
         await CopyAsync(source, "first", destination);
         Assert.That(await CountAsync(target), Is.EqualTo((ulong)count));
@@ -55,6 +75,7 @@ public class NatsJetStreamDestinationTests : JetStreamTestBase
         Assert.That(await CountAsync(target), Is.EqualTo((ulong)count), "the stream dropped the copies by Nats-Msg-Id");
         Assert.That(again.Duplicates, Is.EqualTo(count));
         Assert.That(again.Published, Is.Zero);
+        Assert.That(Interlocked.Read(ref duplicatesMetric), Is.EqualTo(count), "metric nats.jetstream.duplicates, tagged with the target stream");
         Assert.That((await ConsumerAsync(source, "second")).NumAckPending, Is.Zero, "duplicates are acked too: the data is durable");
     }
 
