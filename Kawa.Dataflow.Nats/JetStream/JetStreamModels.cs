@@ -191,6 +191,9 @@ internal sealed class ConsumerConfig
 
     public string? FilterSubject { get; set; }
 
+    /// <summary>Several filter subjects (nats-server 2.10 and later).</summary>
+    public string[]? FilterSubjects { get; set; }
+
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public ReplayPolicy ReplayPolicy { get; set; }
 

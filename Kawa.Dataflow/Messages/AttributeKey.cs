@@ -39,6 +39,11 @@ public static class MessageAttributeKeys
     /// <summary>Transport headers in wire order; a name may repeat.</summary>
     public static readonly AttributeKey<IReadOnlyList<KeyValuePair<string, string>>> Headers = new("headers");
 
+    /// <summary>Set by the pipeline on each output of a fan-out (a handler emitting more than one message): its index,
+    /// dot-joined across successive fan-outs ("1", "1.0"). Absent for one-to-one outputs. Lets a sink build ids that
+    /// are distinct per output yet the same when the source message is redelivered.</summary>
+    public static readonly AttributeKey<string> OutputPath = new("output.path");
+
     /// <summary>Payload size in bytes as received, for sinks and in-flight accounting.</summary>
     public static readonly AttributeKey<int> PayloadSize = new("payload.size");
 }

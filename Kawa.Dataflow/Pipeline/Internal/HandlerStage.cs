@@ -389,9 +389,17 @@ internal sealed class HandlerStage<TIn, TOut>
                 break;
             default:
                 var group = new FanOutGroup(envelope.Ack, outputs.Count);
+                var fanOutIndex = 0;
                 foreach (var output in outputs)
                 {
-                    writer.Add(output, new FanOutChildToken(group), index);
+                    // Each fan-out output gets its own path ("2", or "1.2" after two fan-outs), so sinks can derive
+                    // distinct, redelivery-stable ids (e.g. JetStream Nats-Msg-Id) for outputs that share a token's origin.
+                    var part = fanOutIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    var path = output.Attributes.TryGet(MessageAttributeKeys.OutputPath, out var parent)
+                        ? string.Concat(parent, ".", part)
+                        : part;
+                    fanOutIndex++;
+                    writer.Add(output with { Attributes = output.Attributes.With(MessageAttributeKeys.OutputPath, path) }, new FanOutChildToken(group), index);
                 }
 
                 break;

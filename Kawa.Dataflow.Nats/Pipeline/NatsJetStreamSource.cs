@@ -1,0 +1,363 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
+using Microsoft.Extensions.Logging;
+
+namespace Kawa.Dataflow.Nats.Pipeline;
+
+/// <summary>
+/// Reads a durable JetStream PULL consumer as raw payload bytes: at-least-once, one ack token per delivery.
+/// </summary>
+/// <remarks>
+/// <para><b>Acks.</b> <see cref="AckToken.Ack"/> sends <c>+ACK</c>, <see cref="AckToken.Nack"/> <c>-NAK</c> (with
+/// <c>{"delay": ns}</c> when a delay is given), <see cref="AckToken.Terminate"/> <c>+TERM</c>, and
+/// <see cref="AckToken.InProgress"/> <c>+WPI</c>. Outcomes are queued and sent in the background, never blocking the
+/// caller; an ack lost with the connection means the server redelivers after the ack wait (a duplicate, never a loss).</para>
+/// <para><b>Automatic keep-alive.</b> One timer scans the messages handed out and sends <c>+WPI</c> for each that has
+/// waited for its outcome longer than <see cref="NatsJetStreamSourceOptions.AutoInProgressFraction"/> of the ack wait,
+/// so a slow handler or a sink holding rows for a commit does not cause a redelivery.</para>
+/// <para><b>Decoding.</b> The payload is handed on as bytes. Decode in a handler (for example
+/// <c>JsonHandlers.Deserialize(MyContext.Default.MyType)</c>) so a payload that does not decode goes through that
+/// stage's error policy (dead-letter, terminate, ...) instead of stopping the source.</para>
+/// <para><b>Poison messages.</b> With <see cref="NatsJetStreamSourceOptions.MaxDeliver"/> set, the last allowed
+/// delivery carries <see cref="NatsAttributeKeys.LastDelivery"/>; the message's delivery count is in
+/// <see cref="MessageAttributeKeys.DeliveryCount"/>.</para>
+/// <para><b>Drain mode</b> (<see cref="NatsJetStreamSourceOptions.StopAtEnd"/>): <see cref="ReceiveAsync"/> returns
+/// <see cref="Delivery{T}.EndOfStream"/> once every token handed out has its final outcome and the consumer reports
+/// nothing pending and nothing awaiting an ack, so messages nacked with a delay are waited for and read again.</para>
+/// <para>Dispose after the pipeline ended: outcomes already given are sent, buffered (prefetched) messages are not
+/// acked and are redelivered after the ack wait.</para>
+/// </remarks>
+public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
+{
+    private readonly NatsConnection _connection;
+    private readonly bool _ownsConnection;
+    private readonly NatsJetStreamSourceOptions _options;
+    private readonly NatsPullConsumer _consumer;
+    private readonly JetStreamContext _js;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<SourceAckToken, byte> _outstanding = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ITimer? _keepAlive;
+    private readonly long _maxDeliver;
+    private readonly TimeSpan _keepAliveAfter;
+    private readonly SemaphoreSlim _settled = new(0);
+    private Task<JetStreamMsg>? _next;
+    private bool _ended;
+    private long _inProgressSent;
+
+    private NatsJetStreamSource(NatsConnection connection, bool ownsConnection, JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerInfo info, NatsPullConsumer consumer)
+    {
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+        _js = js;
+        _options = options;
+        _consumer = consumer;
+        _time = connection.TimeProvider;
+        var config = info.Config ?? new ConsumerConfig();
+        AckWait = config.AckWait > TimeSpan.Zero ? config.AckWait : TimeSpan.FromSeconds(30);
+        MaxAckPending = config.MaxAckPending;
+        _maxDeliver = config.MaxDeliver;
+        if (options.AutoInProgressFraction > 0)
+        {
+            _keepAliveAfter = AckWait * options.AutoInProgressFraction;
+            var tick = _keepAliveAfter / 2;
+            _keepAlive = _time.CreateTimer(static s => ((NatsJetStreamSource)s!).KeepAlive(), this, tick, tick);
+        }
+    }
+
+    /// <summary>The consumer's ack wait as the server reports it.</summary>
+    public TimeSpan AckWait { get; }
+
+    /// <summary>The consumer's <c>max_ack_pending</c> as the server reports it (-1 or 0: no limit).</summary>
+    public long MaxAckPending { get; }
+
+    /// <summary>Messages handed out whose final outcome is not given yet.</summary>
+    public int Outstanding => _outstanding.Count;
+
+    /// <summary>Automatic <c>+WPI</c> keep-alives sent so far.</summary>
+    public long InProgressSent => Interlocked.Read(ref _inProgressSent);
+
+    /// <summary>Connects, creates or binds the consumer and starts pulling.</summary>
+    /// <param name="connection">How to reach NATS; the source owns this connection and closes it on dispose.</param>
+    /// <param name="options">The consumer and how to read it.</param>
+    /// <param name="loggerFactory">Where to log; nothing by default.</param>
+    /// <param name="timeProvider">The clock for keep-alives and timeouts; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
+    /// <exception cref="NotSupportedException">Several filter subjects on a server older than 2.10.</exception>
+    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer.</exception>
+    public static async Task<NatsJetStreamSource> StartAsync(
+        NatsConnectionOptions connection,
+        NatsJetStreamSourceOptions options,
+        ILoggerFactory? loggerFactory = null,
+        TimeProvider? timeProvider = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ThrowIfInvalid(options);
+        var nats = new NatsConnection(connection, loggerFactory, timeProvider);
+        try
+        {
+            await nats.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            return await StartAsync(nats, ownsConnection: true, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await nats.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    internal static async Task<NatsJetStreamSource> StartAsync(NatsConnection connection, bool ownsConnection, NatsJetStreamSourceOptions options, CancellationToken cancellationToken = default)
+    {
+        ThrowIfInvalid(options);
+        var js = new JetStreamContext(connection);
+        ConsumerInfo info;
+        if (options.CreateOrUpdate)
+        {
+            if (options.FilterSubjects.Count > 1 && !SupportsMultipleFilters(connection.ServerInfo.Version))
+            {
+                throw new NotSupportedException(
+                    $"Consumer '{options.Durable}' asks for {options.FilterSubjects.Count} filter subjects, which needs nats-server 2.10 or later; " +
+                    $"the server is {connection.ServerInfo.Version ?? "of unknown version"}. Use one filter subject (a wildcard), or one consumer per subject.");
+            }
+
+            var config = new ConsumerConfig
+            {
+                DurableName = options.Durable,
+                AckPolicy = AckPolicy.Explicit,
+                AckWait = options.AckWait,
+                MaxDeliver = options.MaxDeliver,
+                MaxAckPending = options.MaxAckPending,
+                DeliverPolicy = options.DeliverPolicy switch
+                {
+                    JetStreamDeliverPolicy.New => DeliverPolicy.New,
+                    JetStreamDeliverPolicy.Last => DeliverPolicy.Last,
+                    _ => DeliverPolicy.All,
+                },
+                FilterSubject = options.FilterSubjects.Count == 1 ? options.FilterSubjects[0] : null,
+                FilterSubjects = options.FilterSubjects.Count > 1 ? [.. options.FilterSubjects] : null,
+            };
+            info = await js.CreateConsumerAsync(options.Stream, config, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            info = await js.GetConsumerAsync(options.Stream, options.Durable, cancellationToken).ConfigureAwait(false);
+            if (info.Config is { } existing && existing.AckPolicy != AckPolicy.Explicit)
+            {
+                throw new NotSupportedException(
+                    $"Consumer '{options.Durable}' on stream '{options.Stream}' uses ack policy '{existing.AckPolicy}'; only explicit acks are supported " +
+                    "(AckAll lets one process's ack settle messages another still holds; AckNone loses messages on a crash).");
+            }
+        }
+
+        var consumer = js.CreatePullConsumer(options.Stream, options.Durable, new NatsPullConsumerOptions
+        {
+            BatchSize = options.PrefetchMessages,
+            MaxBytes = options.PrefetchBytes,
+            Expires = options.PullExpires,
+            IdleHeartbeat = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, options.PullExpires.Ticks / 2)),
+        });
+        await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new NatsJetStreamSource(connection, ownsConnection, js, options, info, consumer);
+    }
+
+    /// <summary>
+    /// Start-up check: throws when the pipeline could hold more messages unacked than the consumer allows, or when the
+    /// sink holds messages longer than the ack wait.
+    /// </summary>
+    /// <param name="pipeline">The built pipeline reading this source.</param>
+    /// <param name="longestSinkHold">The longest a destination holds a message before acking (for example a Parquet
+    /// file's maximum age), or <see cref="TimeSpan.Zero"/> when it acks at once.</param>
+    /// <remarks>
+    /// The most messages delivered and not acked by this process is <c>pipeline.MaxUnsettledMessages +
+    /// PrefetchMessages</c> (read but unsettled, plus requested ahead). Above the consumer's <c>max_ack_pending</c> the
+    /// server, not the pipeline, becomes the limit, and several processes sharing the consumer starve each other.
+    /// A hold as long as the ack wait makes the server redeliver messages the sink still holds (duplicates): raise the
+    /// ack wait above the hold. Every problem is reported at once.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">A limit does not fit; the message names both figures.</exception>
+    public void ValidateAgainst(Kawa.Dataflow.Pipeline pipeline, TimeSpan longestSinkHold = default)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var errors = new List<string>();
+        var most = (long)pipeline.MaxUnsettledMessages + _options.PrefetchMessages;
+        if (MaxAckPending > 0 && most > MaxAckPending)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture,
+                $"pipeline '{pipeline.Name}' can hold {most} messages unacked (MaxUnsettledMessages {pipeline.MaxUnsettledMessages} + PrefetchMessages {_options.PrefetchMessages}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
+        }
+
+        if (longestSinkHold >= AckWait)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture,
+                $"the sink holds messages up to {longestSinkHold} before acking, not less than consumer '{_options.Durable}''s ack wait {AckWait}: the server would redeliver them. Raise AckWait above the hold."));
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("The JetStream source does not fit the pipeline: " + string.Join(" ", errors));
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<Delivery<byte[]>> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_ended)
+        {
+            return Delivery<byte[]>.EndOfStream;
+        }
+
+        if (!_options.StopAtEnd)
+        {
+            var msg = await _consumer.NextAsync(cancellationToken).ConfigureAwait(false);
+            return Deliver(msg);
+        }
+
+        while (true)
+        {
+            // One pending read, kept across calls: cancelling a caller's wait never drops a message.
+            _next ??= _consumer.NextAsync(_stop.Token).AsTask();
+            if (_next.IsCompleted)
+            {
+                var next = _next;
+                _next = null;
+                return Deliver(await next.ConfigureAwait(false));
+            }
+
+            if (_outstanding.IsEmpty && await IsDrainedAsync(cancellationToken).ConfigureAwait(false))
+            {
+                _ended = true;
+                await _stop.CancelAsync().ConfigureAwait(false);
+                return Delivery<byte[]>.EndOfStream;
+            }
+
+            // Wake on a message, on a settlement (which may finish the drain), or after the check interval.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var settled = _settled.WaitAsync(wait.Token);
+            var tick = Task.Delay(_options.DrainCheckInterval, _time, wait.Token);
+            try
+            {
+                await Task.WhenAny(_next, settled, tick).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Withdraw the semaphore waiter and the timer: a stale waiter would swallow a later settlement signal.
+                await wait.CancelAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_keepAlive is not null)
+        {
+            await _keepAlive.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _consumer.DisposeAsync().ConfigureAwait(false);
+        if (_ownsConnection)
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task<bool> IsDrainedAsync(CancellationToken cancellationToken)
+    {
+        ConsumerInfo info;
+        try
+        {
+            info = await _js.GetConsumerAsync(_options.Stream, _options.Durable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsTimeoutException)
+        {
+            return false; // A slow or reconnecting server: look again at the next check, do not fail the run.
+        }
+
+        return info.NumPending == 0 && info.NumAckPending == 0 && _outstanding.IsEmpty && !(_next?.IsCompleted ?? false);
+    }
+
+    private Delivery<byte[]> Deliver(JetStreamMsg msg)
+    {
+        var meta = msg.Metadata;
+        var attributes = MessageAttributes.CreateBuilder(12)
+            .Set(MessageAttributeKeys.Subject, msg.Subject)
+            .Set(MessageAttributeKeys.Stream, meta.Stream)
+            .Set(MessageAttributeKeys.StreamSequence, meta.StreamSequence)
+            .Set(MessageAttributeKeys.ConsumerSequence, meta.ConsumerSequence)
+            .Set(MessageAttributeKeys.DeliveryCount, meta.NumDelivered)
+            .Set(MessageAttributeKeys.Timestamp, meta.Timestamp)
+            .Set(MessageAttributeKeys.ReceivedAt, _time.GetUtcNow())
+            .Set(MessageAttributeKeys.PayloadSize, msg.Data.Length)
+            .Set(NatsAttributeKeys.Consumer, meta.Consumer)
+            .Set(NatsAttributeKeys.LastDelivery, _maxDeliver > 0 && meta.NumDelivered >= _maxDeliver);
+        if (msg.Headers is { Count: > 0 } headers)
+        {
+            attributes.Set(MessageAttributeKeys.Headers, headers.Entries);
+        }
+
+        var token = new SourceAckToken(this, msg, _time.GetTimestamp());
+        _outstanding.TryAdd(token, 0);
+        return new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes.Build()), token);
+    }
+
+    private void OnSettled(SourceAckToken token, AckOutcome outcome)
+    {
+        _consumer.EnqueueAck(token.Message, outcome.Kind, outcome.Delay);
+        _outstanding.TryRemove(token, out _);
+        if (_settled.CurrentCount == 0)
+        {
+            _settled.Release();
+        }
+    }
+
+    // One scan for every outstanding message, not a timer per message.
+    private void KeepAlive()
+    {
+        var now = _time.GetTimestamp();
+        foreach (var token in _outstanding.Keys)
+        {
+            if (!token.IsCompleted && _time.GetElapsedTime(Volatile.Read(ref token.LastTouched), now) >= _keepAliveAfter)
+            {
+                Volatile.Write(ref token.LastTouched, now);
+                token.InProgress();
+                Interlocked.Increment(ref _inProgressSent);
+                NatsPipelineTelemetry.KeepAlives.Add(1);
+            }
+        }
+    }
+
+    private static bool SupportsMultipleFilters(string? version)
+    {
+        var core = version?.Split('-', '+')[0];
+        return Version.TryParse(core, out var parsed) && parsed >= new Version(2, 10);
+    }
+
+    private static void ThrowIfInvalid(NatsJetStreamSourceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid NatsJetStreamSourceOptions: " + string.Join(" ", errors), nameof(options));
+        }
+    }
+
+    private sealed class SourceAckToken(NatsJetStreamSource owner, JetStreamMsg message, long handedOut) : AckToken
+    {
+        public long LastTouched = handedOut;
+
+        public JetStreamMsg Message { get; } = message;
+
+        protected override void OnCompleted(AckOutcome outcome) => owner.OnSettled(this, outcome);
+
+        protected override void OnInProgress() => owner._consumer.EnqueueAck(Message, kind: null, TimeSpan.Zero);
+    }
+}

@@ -1,0 +1,170 @@
+namespace Kawa.Dataflow.Nats.Pipeline;
+
+/// <summary>Which messages a newly created JetStream consumer starts with.</summary>
+public enum JetStreamDeliverPolicy
+{
+    /// <summary>Every message in the stream (the default).</summary>
+    All,
+
+    /// <summary>Only messages published after the consumer was created.</summary>
+    New,
+
+    /// <summary>The last message of the stream, then everything newer.</summary>
+    Last,
+}
+
+/// <summary>How a JetStream consumer expects acks.</summary>
+public enum JetStreamAckPolicy
+{
+    /// <summary>Each message is acked on its own (the only policy <see cref="NatsJetStreamSource"/> accepts).</summary>
+    Explicit,
+
+    /// <summary>Acking one message acks every earlier one: rejected, see <see cref="NatsJetStreamSourceOptions.AckPolicy"/>.</summary>
+    All,
+}
+
+/// <summary>Options of a <see cref="NatsJetStreamSource"/>: the durable pull consumer and how it is read.</summary>
+/// <remarks>Validated once by <see cref="Validate"/>, which lists every problem with its property name.</remarks>
+public sealed class NatsJetStreamSourceOptions
+{
+    /// <summary>The stream to consume (required).</summary>
+    public string Stream { get; set; } = string.Empty;
+
+    /// <summary>The durable consumer's name (required). Several processes using the same name share the work.</summary>
+    public string Durable { get; set; } = string.Empty;
+
+    /// <summary>Create the consumer if missing, or update it, from these options (default <see langword="true"/>);
+    /// <see langword="false"/> binds to an existing consumer and uses its configuration as it is.</summary>
+    public bool CreateOrUpdate { get; set; } = true;
+
+    /// <summary>Subjects the consumer filters on; empty (the default) for the whole stream. More than one needs
+    /// nats-server 2.10 or later: older servers are refused at start with an error saying so.</summary>
+    public IList<string> FilterSubjects { get; } = [];
+
+    /// <summary>Where a new consumer starts; default <see cref="JetStreamDeliverPolicy.All"/>.</summary>
+    public JetStreamDeliverPolicy DeliverPolicy { get; set; } = JetStreamDeliverPolicy.All;
+
+    /// <summary>Must be <see cref="JetStreamAckPolicy.Explicit"/> (the default). <c>AckAll</c> is refused: an ack for one
+    /// message acks every earlier one, so when processes share a durable consumer (or a pipeline finishes messages out of
+    /// order) one process's ack settles messages another still holds, and they are lost if it crashes.</summary>
+    public JetStreamAckPolicy AckPolicy { get; set; } = JetStreamAckPolicy.Explicit;
+
+    /// <summary>How long the server waits for an outcome before redelivering; default 30 s.</summary>
+    public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Deliveries per message at most, or -1 (the default) for no limit. A message delivered for the last
+    /// allowed time carries <see cref="NatsAttributeKeys.LastDelivery"/> = <see langword="true"/>.</summary>
+    public long MaxDeliver { get; set; } = -1;
+
+    /// <summary>Messages delivered and not yet acked at most, across every process sharing the consumer; default 1000.
+    /// Must be at least the pipeline's <c>MaxUnsettledMessages</c> plus <see cref="PrefetchMessages"/>: see
+    /// <see cref="NatsJetStreamSource.ValidateAgainst"/>.</summary>
+    public long MaxAckPending { get; set; } = 1000;
+
+    /// <summary>Messages requested from the server ahead of the pipeline (pull batch); default 256. Set it from the
+    /// pipeline's bounded capacity: a larger window only holds messages whose ack wait is already running.</summary>
+    public int PrefetchMessages { get; set; } = 256;
+
+    /// <summary>Byte budget per pull request, 0 (the default) for none.</summary>
+    public long PrefetchBytes { get; set; }
+
+    /// <summary>How long a pull request stays open on the server; default 30 s.</summary>
+    public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Automatic keep-alive: a message still without a final outcome after this fraction of
+    /// <see cref="AckWait"/> gets <c>+WPI</c>, and again every such interval until its outcome; default 0.5, 0 disables.</summary>
+    public double AutoInProgressFraction { get; set; } = 0.5;
+
+    /// <summary>Drain mode for batch jobs (default <see langword="false"/>): read what the consumer has pending at start,
+    /// then end the stream once every message handed out has its final outcome and the consumer has nothing pending or
+    /// awaiting an ack (redeliveries after a nack delay included).</summary>
+    public bool StopAtEnd { get; set; }
+
+    /// <summary>In drain mode, how often the consumer's state is checked while waiting; default 200 ms.</summary>
+    public TimeSpan DrainCheckInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Every problem, each naming its property; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!IsName(Stream))
+        {
+            errors.Add($"{nameof(Stream)}: required, without spaces, dots or wildcards (was '{Stream}').");
+        }
+
+        if (!IsName(Durable))
+        {
+            errors.Add($"{nameof(Durable)}: required, without spaces, dots or wildcards (was '{Durable}').");
+        }
+
+        if (AckPolicy != JetStreamAckPolicy.Explicit)
+        {
+            errors.Add($"{nameof(AckPolicy)}: only Explicit is supported. AckAll settles every earlier message with one ack, so when processes share a durable consumer (or messages finish out of order) one process's ack settles messages another still holds, and a crash loses them.");
+        }
+
+        if (FilterSubjects.Any(string.IsNullOrWhiteSpace))
+        {
+            errors.Add($"{nameof(FilterSubjects)}: subjects must not be empty.");
+        }
+
+        if (AckWait < TimeSpan.FromMilliseconds(100))
+        {
+            errors.Add($"{nameof(AckWait)}: must be at least 100 ms (was {AckWait}).");
+        }
+
+        if (MaxDeliver is 0 or < -1)
+        {
+            errors.Add($"{nameof(MaxDeliver)}: must be -1 (no limit) or at least 1 (was {MaxDeliver}).");
+        }
+
+        if (MaxAckPending is 0 or < -1)
+        {
+            errors.Add($"{nameof(MaxAckPending)}: must be -1 (no limit) or at least 1 (was {MaxAckPending}).");
+        }
+
+        if (PrefetchMessages < 1)
+        {
+            errors.Add($"{nameof(PrefetchMessages)}: must be at least 1 (was {PrefetchMessages}).");
+        }
+
+        if (PrefetchBytes < 0)
+        {
+            errors.Add($"{nameof(PrefetchBytes)}: must not be negative.");
+        }
+
+        if (PullExpires < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{nameof(PullExpires)}: must be at least 1 s (was {PullExpires}).");
+        }
+
+        if (AutoInProgressFraction is < 0 or >= 1 || double.IsNaN(AutoInProgressFraction))
+        {
+            errors.Add($"{nameof(AutoInProgressFraction)}: must be in [0, 1) (was {AutoInProgressFraction}).");
+        }
+
+        if (DrainCheckInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"{nameof(DrainCheckInterval)}: must be positive.");
+        }
+
+        return errors;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> InvalidNameChars = System.Buffers.SearchValues.Create(" \t\r\n.*>");
+
+    private static bool IsName(string? name) => !string.IsNullOrEmpty(name) && name.AsSpan().IndexOfAny(InvalidNameChars) < 0;
+}
+
+/// <summary>Attributes the NATS sources add besides <see cref="MessageAttributeKeys"/>.</summary>
+public static class NatsAttributeKeys
+{
+    /// <summary>The JetStream consumer that delivered the message.</summary>
+    public static readonly AttributeKey<string> Consumer = new("nats.consumer");
+
+    /// <summary><see langword="true"/> when this is the last delivery the consumer's <c>max_deliver</c> allows: a nack
+    /// will not bring it back. A stage's error policy can test it to dead-letter or terminate poison messages.</summary>
+    public static readonly AttributeKey<bool> LastDelivery = new("nats.last_delivery");
+
+    /// <summary>The core NATS reply subject, when the publisher set one.</summary>
+    public static readonly AttributeKey<string> ReplyTo = new("nats.reply_to");
+}
