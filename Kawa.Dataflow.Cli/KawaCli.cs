@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Kawa.Dataflow.Cli.Configuration;
+using Kawa.Dataflow.Cli.Running;
+using Microsoft.Extensions.Logging;
 
 namespace Kawa.Dataflow.Cli;
 
@@ -26,7 +28,8 @@ internal static class KawaCli
             return ExitCodes.Usage;
         }
 
-        return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        // kawa run handles SIGINT/SIGTERM itself (drain, then a second signal forces the exit).
+        return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
     }
 
     /// <summary>The command tree.</summary>
@@ -58,7 +61,13 @@ internal static class KawaCli
         run.SetAction(parse =>
         {
             var loaded = Load(parse.GetRequiredValue(configOption), parse.GetValue(setOption) ?? [], stderr);
-            return loaded is null ? ExitCodes.ConfigInvalid : NotAvailable("run", stderr);
+            if (loaded is null)
+            {
+                return ExitCodes.ConfigInvalid;
+            }
+
+            using var loggerFactory = CreateLoggerFactory();
+            return DaemonRunner.RunAsync(loaded, parse.GetValue(drainOption), stderr, loggerFactory).GetAwaiter().GetResult();
         });
 
         var publish = new Command("publish", "Publish each line of a file (or standard input, '-') to a NATS subject.");
@@ -135,6 +144,17 @@ internal static class KawaCli
             stderr.WriteLine($"  {error}");
         }
     }
+
+    /// <summary>Console logs on standard error (standard output carries data), one line each.</summary>
+    internal static ILoggerFactory CreateLoggerFactory() => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("KAWA_LOG_LEVEL"), ignoreCase: true, out var level) ? level : LogLevel.Information)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+            o.UseUtcTimestamp = true;
+        })
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
     private static int NotAvailable(string command, TextWriter stderr)
     {
