@@ -74,7 +74,14 @@ internal static partial class DaemonRunner
             var status = new StatusReporter(metrics, Console.IsErrorRedirected ? null : stderr, logger, time);
             await using var statusScope = status.ConfigureAwait(false);
             var run = pipeline.RunAsync(signals.DrainRequested);
-            var finished = await Task.WhenAny(run, signals.Forced).ConfigureAwait(false);
+            var finished = await Task.WhenAny(run, signals.Forced, HungDrainAsync(pipelineOptions.Limits.DrainTimeout, time, signals.DrainRequested)).ConfigureAwait(false);
+            if (finished != run && !signals.Forced.IsCompleted)
+            {
+                stderr.WriteLine($"\nkawa run: the drain did not finish within {pipelineOptions.Limits.DrainTimeout} plus {HungDrainGrace.TotalSeconds:0} s (a component ignores cancellation); exiting. Messages not yet acked are redelivered by the source.");
+                disposables.Clear();
+                return ExitCodes.DrainTimeout;
+            }
+
             if (finished != run)
             {
                 stderr.WriteLine($"\nkawa run: second signal ({signals.Forced.Result}): exiting now without finishing the drain. Messages not yet acked were not lost: the source redelivers them (JetStream after ackWait; a file or stdin must be read again).");
@@ -112,6 +119,22 @@ internal static partial class DaemonRunner
                 await endpoint.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>How long after the drain timeout the process waits for an aborted run to return before it exits anyway.</summary>
+    internal static readonly TimeSpan HungDrainGrace = TimeSpan.FromSeconds(5);
+
+    // Completes once a drain was asked for and has had its timeout plus a grace period: the last resort when a
+    // component ignores cancellation, so SIGTERM always ends the process.
+    private static async Task HungDrainAsync(TimeSpan drainTimeout, TimeProvider time, CancellationToken drainRequested)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (drainRequested.Register(() => started.TrySetResult()))
+        {
+            await started.Task.ConfigureAwait(false);
+        }
+
+        await Task.Delay(drainTimeout + HungDrainGrace, time, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>Maps the validated configuration onto the core builder.</summary>
