@@ -181,6 +181,61 @@ public class RunCommandTests
         Assert.That(await daemon.WaitForExitAsync(), Is.EqualTo(ExitCodes.Ok), daemon.Stderr);
     }
 
+    [Test]
+    public async Task Run_SecondSignalWhileDrainWaits_ExitsInterruptedAtOnce()
+    {
+        // A message stuck in a long retry back-off keeps the drain waiting (drain timeout 10 min).
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "stuck", "source": { "type": "stdin" },
+                "handlers": [ { "type": "parse", "name": "json", "format": "json",
+                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
+                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:10:00" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        await daemon.Stdin.WriteLineAsync("not json");
+        await daemon.Stdin.FlushAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+
+        await daemon.SignalAsync("TERM");
+        await PollAsync(() => Task.FromResult(daemon.Stderr.Contains("SIGTERM received: draining", StringComparison.Ordinal)), "the drain began");
+        await daemon.SignalAsync("TERM");
+        var exit = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(exit, Is.EqualTo(ExitCodes.Interrupted), daemon.Stderr);
+        Assert.That(daemon.Stderr, Does.Contain("second signal"));
+        Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
+    }
+
+    private static async Task<string> TryGetAsync(HttpClient http, string path)
+    {
+        try
+        {
+            return await http.GetStringAsync(path);
+        }
+        catch (HttpRequestException)
+        {
+            return string.Empty;
+        }
+    }
+
+    // Bounded polling of an external process's state (no other signal crosses the process boundary).
+    private static async Task PollAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting until {what}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
