@@ -68,10 +68,43 @@ internal static class DaemonComponents
     /// <summary>The destination the options describe.</summary>
     /// <param name="options">Validated destination options.</param>
     /// <param name="stdout">Standard output (for tests); default the process's.</param>
+    /// <param name="stdoutLock">Shared by every stdout destination of one pipeline, so a destination's and a dead-letter destination's lines never interleave.</param>
     /// <exception cref="NotSupportedException">The destination type needs an adapter this build lacks.</exception>
-    public static IDestination<EventRecord> CreateDestination(KawaDestinationOptions options, Stream? stdout = null) => options switch
+    public static IDestination<EventRecord> CreateDestination(KawaDestinationOptions options, Stream? stdout = null, SemaphoreSlim? stdoutLock = null) => options switch
     {
-        StdoutDestinationOptions s => new StdoutDestination(stdout ?? Console.OpenStandardOutput(), s.Format),
+        StdoutDestinationOptions s => new StdoutDestination(stdout ?? Console.OpenStandardOutput(), s.Format, stdoutLock),
         _ => throw new NotSupportedException($"destination type '{options.Type}' is not available in this build"),
+    };
+
+    /// <summary>
+    /// The source for <c>kawa run</c>: the built-in ones (file, stdin) or an adapter's through <see cref="AdapterComponents"/>.
+    /// </summary>
+    /// <param name="options">Validated source options.</param>
+    /// <param name="drain">Whether the run should end once the source is caught up (<c>--drain</c>).</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    /// <exception cref="NotSupportedException">The source type needs an adapter this build lacks, or cannot drain.</exception>
+    public static Task<ISource<EventRecord>> CreateSourceAsync(SourceOptions options, bool drain, TimeProvider timeProvider, CancellationToken cancellationToken) => options switch
+    {
+        NatsJetStreamSourceOptions js => AdapterComponents.CreateJetStreamSourceAsync(js, drain, timeProvider, cancellationToken),
+        FileSourceOptions { Mode: "follow" } when drain => throw new NotSupportedException(
+            "--drain cannot be used with a file source in follow mode (it never catches up for good); use mode 'read' for a one-off run"),
+        NatsSourceOptions => throw new NotSupportedException(
+            "source type 'nats' (core NATS, at-most-once) is not available in this build; use 'nats-jetstream'"),
+        _ => Task.FromResult(CreateSource(options, timeProvider: timeProvider)),
+    };
+
+    /// <summary>The destination for <c>kawa run</c>: stdout, or an adapter's through <see cref="AdapterComponents"/>.</summary>
+    /// <param name="options">Validated destination options.</param>
+    /// <param name="deadLetter">Whether this is the dead-letter destination (a Parquet one then defaults to the dead-letter columns).</param>
+    /// <param name="stdoutLock">Shared lock for stdout destinations.</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    /// <exception cref="NotSupportedException">The destination type needs an adapter this build lacks.</exception>
+    public static Task<IDestination<EventRecord>> CreateDestinationAsync(KawaDestinationOptions options, bool deadLetter, SemaphoreSlim stdoutLock, TimeProvider timeProvider, CancellationToken cancellationToken) => options switch
+    {
+        ParquetDestinationOptions parquet => AdapterComponents.CreateParquetDestinationAsync(parquet, deadLetter, timeProvider, cancellationToken),
+        NatsJetStreamDestinationOptions js => AdapterComponents.CreateJetStreamDestinationAsync(js, cancellationToken),
+        _ => Task.FromResult(CreateDestination(options, stdoutLock: stdoutLock)),
     };
 }

@@ -23,9 +23,9 @@ internal static class ExitCodes
     /// <summary>A graceful stop did not finish within <c>limits.drainTimeout</c>; what was not durable was negatively acked for redelivery.</summary>
     public const int DrainTimeout = 5;
 
-    /// <summary>The command exists but this build does not include it yet.</summary>
+    /// <summary>A component the configuration asks for (JetStream source/destination, Parquet destination) is not wired into this build yet; nothing was started.</summary>
     public const int NotAvailable = 6;
 
-    /// <summary>Interrupted (SIGINT / Ctrl+C) before a graceful stop could begin: 128 + signal 2, the shell convention.</summary>
+    /// <summary>A second SIGINT/SIGTERM during a drain (exit at once), or a signal while still starting: 128 + SIGINT, the shell convention.</summary>
     public const int Interrupted = 130;
 }

@@ -1,5 +1,9 @@
 using System.CommandLine;
 using Kawa.Dataflow.Cli.Configuration;
+using Kawa.Dataflow.Cli.Inspect;
+using Kawa.Dataflow.Cli.Publish;
+using Kawa.Dataflow.Cli.Running;
+using Microsoft.Extensions.Logging;
 
 namespace Kawa.Dataflow.Cli;
 
@@ -26,7 +30,8 @@ internal static class KawaCli
             return ExitCodes.Usage;
         }
 
-        return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        // kawa run handles SIGINT/SIGTERM itself (drain, then a second signal forces the exit).
+        return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
     }
 
     /// <summary>The command tree.</summary>
@@ -58,24 +63,56 @@ internal static class KawaCli
         run.SetAction(parse =>
         {
             var loaded = Load(parse.GetRequiredValue(configOption), parse.GetValue(setOption) ?? [], stderr);
-            return loaded is null ? ExitCodes.ConfigInvalid : NotAvailable("run", stderr);
+            if (loaded is null)
+            {
+                return ExitCodes.ConfigInvalid;
+            }
+
+            using var loggerFactory = CreateLoggerFactory();
+            return DaemonRunner.RunAsync(loaded, parse.GetValue(drainOption), stderr, loggerFactory).GetAwaiter().GetResult();
         });
 
         var publish = new Command("publish", "Publish each line of a file (or standard input, '-') to a NATS subject.");
         var urlOption = new Option<string>("--url") { Description = "NATS server URL, e.g. nats://127.0.0.1:4222.", Required = true };
         var subjectOption = new Option<string>("--subject") { Description = "The subject to publish to.", Required = true };
         var inputArgument = new Argument<string>("FILE") { Description = "The file to publish, one message per line; '-' for standard input." };
+        var windowOption = new Option<int>("--window") { Description = "Publishes awaiting their PubAck at most (pipelining). Default 256.", DefaultValueFactory = _ => 256 };
+        var createStreamOption = new Option<string>("--create-stream") { Description = "Create this stream (file storage, capturing --subject) if it does not exist yet." };
         publish.Options.Add(urlOption);
         publish.Options.Add(subjectOption);
+        publish.Options.Add(windowOption);
+        publish.Options.Add(createStreamOption);
         publish.Arguments.Add(inputArgument);
-        publish.SetAction(_ => NotAvailable("publish", stderr));
+        publish.SetAction(parse =>
+        {
+            using var loggerFactory = CreateLoggerFactory(LogLevel.Warning);
+            return PublishCommand.RunAsync(
+                parse.GetRequiredValue(urlOption),
+                parse.GetRequiredValue(subjectOption),
+                parse.GetRequiredValue(inputArgument),
+                parse.GetValue(windowOption),
+                parse.GetValue(createStreamOption),
+                stdout,
+                stderr,
+                loggerFactory).GetAwaiter().GetResult();
+        });
 
         var inspect = new Command("inspect", "Show the schema, row groups and rows of a Parquet file or directory.");
         var pathArgument = new Argument<string>("PATH") { Description = "A Parquet file, or a directory of them." };
         var jsonOption = new Option<bool>("--json") { Description = "Print as JSON." };
+        var rowsOption = new Option<int>("--rows") { Description = "How many first rows to show per file. Default 5.", DefaultValueFactory = _ => 5 };
+        var topOption = new Option<string>("--top") { Description = "Also count the values of this column over every row (the 10 most frequent)." };
         inspect.Arguments.Add(pathArgument);
         inspect.Options.Add(jsonOption);
-        inspect.SetAction(_ => NotAvailable("inspect", stderr));
+        inspect.Options.Add(rowsOption);
+        inspect.Options.Add(topOption);
+        inspect.SetAction(parse => InspectCommand.RunAsync(
+            parse.GetRequiredValue(pathArgument),
+            parse.GetValue(jsonOption),
+            Math.Max(0, parse.GetValue(rowsOption)),
+            parse.GetValue(topOption),
+            stdout,
+            stderr).GetAwaiter().GetResult());
 
         var root = new RootCommand("kawa: run Kawa.Dataflow pipelines from a JSON configuration.");
         root.Subcommands.Add(run);
@@ -136,9 +173,15 @@ internal static class KawaCli
         }
     }
 
-    private static int NotAvailable(string command, TextWriter stderr)
-    {
-        stderr.WriteLine($"kawa {command}: not yet available in this build (it needs the pipeline engine, NATS and Parquet adapters). Exit code {ExitCodes.NotAvailable}.");
-        return ExitCodes.NotAvailable;
-    }
+    /// <summary>Console logs on standard error (standard output carries data), one line each.</summary>
+    /// <param name="defaultLevel">The level unless <c>KAWA_LOG_LEVEL</c> says otherwise.</param>
+    internal static ILoggerFactory CreateLoggerFactory(LogLevel defaultLevel = LogLevel.Information) => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("KAWA_LOG_LEVEL"), ignoreCase: true, out var level) ? level : defaultLevel)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+            o.UseUtcTimestamp = true;
+        })
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 }

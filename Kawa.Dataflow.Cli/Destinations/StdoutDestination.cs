@@ -19,15 +19,19 @@ internal sealed class StdoutDestination : IDestination<EventRecord>, IDisposable
 
     private readonly Stream _output;
     private readonly bool _raw;
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly SemaphoreSlim _lock;
+    private readonly bool _ownsLock;
 
     /// <summary>Creates the destination.</summary>
     /// <param name="output">Where lines go (standard output in the daemon). Not disposed here.</param>
     /// <param name="format"><c>json</c> or <c>raw</c>.</param>
-    public StdoutDestination(Stream output, string format = "json")
+    /// <param name="sharedLock">A lock shared with other writers of the same stream (default: one of its own), so whole lines never interleave.</param>
+    public StdoutDestination(Stream output, string format = "json", SemaphoreSlim? sharedLock = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         _output = output;
+        _ownsLock = sharedLock is null;
+        _lock = sharedLock ?? new SemaphoreSlim(1, 1);
         _raw = format switch
         {
             "raw" => true,
@@ -77,5 +81,11 @@ internal sealed class StdoutDestination : IDestination<EventRecord>, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _lock.Dispose();
+    public void Dispose()
+    {
+        if (_ownsLock)
+        {
+            _lock.Dispose();
+        }
+    }
 }

@@ -28,6 +28,7 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     private readonly Lock _gate = new();
     private readonly Queue<(Entry Entry, DateTimeOffset Due)> _redeliveries = new();
     private readonly SemaphoreSlim _outcomes = new(0);
+    private Task<ReadResult>? _pendingRead;
     private long _lineNumber;
     private bool _exhausted;
     private int _outstanding;
@@ -156,7 +157,21 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     {
         while (true)
         {
-            var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result;
+            var read = _pendingRead is null ? _reader.ReadAsync(cancellationToken) : default;
+            if (_pendingRead is null && read.IsCompletedSuccessfully)
+            {
+                result = read.Result;
+            }
+            else
+            {
+                // Standard input ignores cancellation while it blocks in read(2): stop waiting for it instead, and keep
+                // the read for the next call (a drain must not hang on a pipe that stays open).
+                _pendingRead ??= read.AsTask();
+                result = await _pendingRead.WaitAsync(cancellationToken).ConfigureAwait(false);
+                _pendingRead = null;
+            }
+
             var buffer = result.Buffer;
             var newline = buffer.PositionOf((byte)'\n');
             if (newline is null && !result.IsCompleted)

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+
+namespace Kawa.Dataflow.Cli.Monitoring;
+
+/// <summary>
+/// Listens to the Kawa meters (<c>Kawa.Dataflow</c>: pipeline and lake; <c>Kawa.Dataflow.Nats</c>) with a
+/// <see cref="MeterListener"/> and keeps running totals per instrument and tag set, for the status line, the final
+/// summary and the Prometheus endpoint.
+/// </summary>
+/// <remarks>Counters and up-down counters keep their sum; histograms keep count and sum. Thread-safe.</remarks>
+internal sealed class MetricsCollector : IDisposable
+{
+    private static readonly string[] s_meters = [Telemetry.MeterName, "Kawa.Dataflow.Nats"];
+
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<(string Name, string Labels), Series> _series = new();
+
+    /// <summary>Starts listening.</summary>
+    public MetricsCollector()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (Array.IndexOf(s_meters, instrument.Meter.Name) >= 0)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
+        _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
+        _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
+        _listener.Start();
+    }
+
+    /// <summary>The sum of an instrument over all its tag sets (0 if never recorded).</summary>
+    public double Total(string instrument)
+    {
+        double total = 0;
+        foreach (var (key, series) in _series)
+        {
+            if (key.Name == instrument)
+            {
+                total += series.Sum;
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>Writes every series in the Prometheus text exposition format (version 0.0.4).</summary>
+    public void WritePrometheus(TextWriter writer)
+    {
+        foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
+        {
+            var first = group.First().Value;
+            var name = PrometheusName(group.Key);
+            switch (first.Kind)
+            {
+                case SeriesKind.Counter:
+                    writer.Write($"# HELP {name}_total {first.Description}\n# TYPE {name}_total counter\n");
+                    foreach (var (key, series) in group)
+                    {
+                        writer.Write($"{name}_total{Braces(key.Labels)} {Number(series.Sum)}\n");
+                    }
+
+                    break;
+                case SeriesKind.Gauge:
+                    writer.Write($"# HELP {name} {first.Description}\n# TYPE {name} gauge\n");
+                    foreach (var (key, series) in group)
+                    {
+                        writer.Write($"{name}{Braces(key.Labels)} {Number(series.Sum)}\n");
+                    }
+
+                    break;
+                default:
+                    writer.Write($"# HELP {name} {first.Description}\n# TYPE {name} summary\n");
+                    foreach (var (key, series) in group)
+                    {
+                        writer.Write($"{name}_sum{Braces(key.Labels)} {Number(series.Sum)}\n{name}_count{Braces(key.Labels)} {series.Count}\n");
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _listener.Dispose();
+
+    private void Record<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        where T : struct, IConvertible
+    {
+        var labels = Labels(tags);
+        var series = _series.GetOrAdd((instrument.Name, labels), static (_, i) => new Series(i), instrument);
+        series.Add(value.ToDouble(CultureInfo.InvariantCulture));
+    }
+
+    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (tags.IsEmpty)
+        {
+            return string.Empty;
+        }
+
+        var sorted = tags.ToArray();
+        Array.Sort(sorted, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var builder = new StringBuilder();
+        foreach (var (key, value) in sorted)
+        {
+            if (builder.Length > 0)
+            {
+                builder.Append(',');
+            }
+
+            builder.Append(PrometheusName(key)).Append("=\"");
+            foreach (var c in Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty)
+            {
+                builder.Append(c switch { '\\' => "\\\\", '"' => "\\\"", '\n' => "\\n", _ => c.ToString() });
+            }
+
+            builder.Append('"');
+        }
+
+        return builder.ToString();
+    }
+
+    private static string Braces(string labels) => labels.Length == 0 ? string.Empty : "{" + labels + "}";
+
+    private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Prometheus names allow <c>[a-zA-Z_:][a-zA-Z0-9_:]*</c>: dots and dashes become underscores.</summary>
+    internal static string PrometheusName(string name)
+    {
+        var chars = name.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            if (!(char.IsAsciiLetterOrDigit(chars[i]) || chars[i] is '_' or ':'))
+            {
+                chars[i] = '_';
+            }
+        }
+
+        return new string(chars);
+    }
+
+    private enum SeriesKind
+    {
+        Counter,
+        Gauge,
+        Summary,
+    }
+
+    private sealed class Series(Instrument instrument)
+    {
+        private readonly Lock _gate = new();
+        private double _sum;
+        private long _count;
+
+        public SeriesKind Kind { get; } = instrument.GetType().Name.StartsWith("UpDownCounter", StringComparison.Ordinal) ? SeriesKind.Gauge
+            : instrument.GetType().Name.StartsWith("Counter", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("ObservableCounter", StringComparison.Ordinal) ? SeriesKind.Counter
+            : SeriesKind.Summary;
+
+        public string Description { get; } = (instrument.Description ?? instrument.Name).Replace('\n', ' ');
+
+        public double Sum
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _sum;
+                }
+            }
+        }
+
+        public long Count
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _count;
+                }
+            }
+        }
+
+        public void Add(double value)
+        {
+            lock (_gate)
+            {
+                _sum += value;
+                _count++;
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Kawa.Dataflow.Cli;
+
+namespace Kawa.Dataflow.Tests.Cli.Commands;
+
+/// <summary><c>kawa run</c> as a real child process.</summary>
+public class RunCommandTests
+{
+    private string _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("kawa-run-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private string Config(string json)
+    {
+        var path = Path.Combine(_dir, "config.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    private static string FileToStdout(string path, string errorPolicy = "deadLetter", string deadLetter = """, "deadLetter": { "type": "stdout" }""") => $$"""
+        {
+          "pipeline": {
+            "name": "test-run",
+            "source": { "type": "file", "path": {{JsonSerializer.Serialize(path)}}, "mode": "read" },
+            "handlers": [ { "type": "parse", "name": "combined", "format": "combined", "parallelism": 2, "errorPolicy": { "type": "{{errorPolicy}}" } } ],
+            "destination": { "type": "stdout" }{{deadLetter}}
+          },
+          "metrics": { "port": 0 }
+        }
+        """;
+
+    [Test]
+    public async Task Run_FileWithCombinedParser_ExitsOkWithEveryLineOnStdout()
+    {
+        var lines = File.ReadAllLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).ToArray();
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", Config(FileToStdout(TestPaths.AccessLog10k)));
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var output = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(output, Has.Length.EqualTo(lines.Length));
+        var paths = output.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("path").GetString()).ToList();
+        Assert.That(paths, Is.EquivalentTo(lines.Select(l => l.Split('"')[1].Split(' ')[1])), "every line parsed once, none lost or duplicated");
+        Assert.That(result.Stderr, Does.Contain($"{lines.Length} received, {lines.Length} acked"));
+    }
+
+    [Test]
+    public async Task Run_MalformedLine_GoesToDeadLetterWithReasonAndTheRunContinues()
+    {
+        var good = File.ReadLines(TestPaths.AccessLog10k).Take(4).ToArray();
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, [good[0], good[1], "this is not a combined log line", good[2], good[3]]);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", Config(FileToStdout(input)));
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var output = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.That(output, Has.Count.EqualTo(5), "four events and one dead letter");
+        var dead = output.Single(e => e.TryGetProperty("dead_letter.reason", out _));
+        Assert.Multiple(() =>
+        {
+            Assert.That(dead.GetProperty("dead_letter.stage").GetString(), Is.EqualTo("handler:combined"));
+            Assert.That(dead.GetProperty("dead_letter.reason").GetString(), Is.Not.Empty);
+            Assert.That(output.Count(e => e.TryGetProperty("status", out _)), Is.EqualTo(4));
+            // The malformed line was acked only once its dead letter was written: all five are acked.
+            Assert.That(result.Stderr, Does.Contain("5 received, 5 acked, 0 negatively acked, 0 terminated, 1 dead-lettered"));
+        });
+    }
+
+    [Test]
+    public async Task Run_MalformedLineUnderFatalPolicy_ExitsRuntimeFailureNamingStageInputAndFix()
+    {
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, ["garbage"]);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", Config(FileToStdout(input, "fatal", deadLetter: string.Empty)));
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.RuntimeFailure), result.Stderr);
+        Assert.That(result.Stdout, Is.Empty, "nothing was written or acked");
+        Assert.That(result.Stderr, Does.Contain("stage 'handler:combined' failed").And.Contain(input).And.Contain("errorPolicy of 'deadLetter'"));
+    }
+
+    [Test]
+    public async Task Run_InvalidConfig_ExitsConfigInvalidWithEveryError()
+    {
+        var config = Config("""
+            { "pipeline": { "name": "bad name!", "source": { "type": "file" },
+              "handlers": [ { "type": "parse", "format": "combined", "paralelism": 2 } ],
+              "destination": { "type": "stdout", "format": "xml" } } }
+            """);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.ConfigInvalid));
+        Assert.That(result.Stderr, Does.Contain("invalid configuration")
+            .And.Contain("pipeline.name")
+            .And.Contain("pipeline.source.path")
+            .And.Contain("pipeline.handlers[0].paralelism")
+            .And.Contain("pipeline.destination.format"));
+        Assert.That(result.Stdout, Is.Empty);
+    }
+
+    [Test]
+    public async Task Run_MissingInputFile_ExitsConfigInvalidNamingThePath()
+    {
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", Config(FileToStdout(Path.Combine(_dir, "nope.log"))));
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.ConfigInvalid), result.Stderr);
+        Assert.That(result.Stderr, Does.Contain("pipeline.source").And.Contain("nope.log"));
+    }
+
+    [Test]
+    public async Task Run_ParquetDestinationNotWiredYet_ExitsNotAvailableNamingIt()
+    {
+        var result = await KawaProcess.RunAsync(TestPaths.RepoRoot, null, "run", "--config", "examples/access-log-to-parquet.json", "--set", "metrics.port=0");
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.NotAvailable), result.Stderr);
+        Assert.That(result.Stderr, Does.Contain("pipeline.destination: type 'parquet' is not available in this build"));
+    }
+
+    [Test]
+    public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk()
+    {
+        var config = Config("""
+            { "pipeline": { "name": "stdin-run", "source": { "type": "stdin" }, "destination": { "type": "stdout", "format": "raw" } },
+              "metrics": { "port": 0 } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        for (var i = 1; i <= 3; i++)
+        {
+            await daemon.Stdin.WriteLineAsync($"line {i}");
+        }
+
+        await daemon.Stdin.FlushAsync();
+        await daemon.WaitForLinesAsync(3);
+
+        await daemon.SignalAsync("TERM");
+        var exit = await daemon.WaitForExitAsync();
+
+        Assert.That(exit, Is.EqualTo(ExitCodes.Ok), daemon.Stderr);
+        Assert.That(daemon.StdoutLines, Is.EqualTo(new[] { "line 1", "line 2", "line 3" }));
+        Assert.That(daemon.Stderr, Does.Contain("SIGTERM received: draining").And.Contain("3 received, 3 acked"));
+    }
+
+    [Test]
+    public async Task Run_MetricsPort_ServesPrometheusTextAndHealth()
+    {
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "metrics-run", "source": { "type": "stdin" }, "destination": { "type": "stdout", "format": "raw" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        await daemon.Stdin.WriteLineAsync("one");
+        await daemon.Stdin.WriteLineAsync("two");
+        await daemon.Stdin.FlushAsync();
+        await daemon.WaitForLinesAsync(2);
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var metrics = await http.GetAsync("/metrics");
+        var body = await metrics.Content.ReadAsStringAsync();
+        var health = await http.GetAsync("/healthz");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(metrics.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(metrics.Content.Headers.ContentType!.MediaType, Is.EqualTo("text/plain"));
+            Assert.That(body, Does.Contain("# TYPE kawa_messages_received_total counter"));
+            Assert.That(body, Does.Contain("kawa_messages_received_total{kawa_pipeline=\"metrics-run\",kawa_stage=\"source\"} 2"));
+            Assert.That(body, Does.Contain("kawa_messages_acked_total{kawa_pipeline=\"metrics-run\"} 2"));
+            Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        });
+
+        await daemon.SignalAsync("TERM");
+        Assert.That(await daemon.WaitForExitAsync(), Is.EqualTo(ExitCodes.Ok), daemon.Stderr);
+    }
+
+    [Test]
+    public async Task Run_SecondSignalWhileDrainWaits_ExitsInterruptedAtOnce()
+    {
+        // A message stuck in a long retry back-off keeps the drain waiting (drain timeout 10 min).
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "stuck", "source": { "type": "stdin" },
+                "handlers": [ { "type": "parse", "name": "json", "format": "json",
+                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
+                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:10:00" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        await daemon.Stdin.WriteLineAsync("not json");
+        await daemon.Stdin.FlushAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+
+        await daemon.SignalAsync("TERM");
+        await PollAsync(() => Task.FromResult(daemon.Stderr.Contains("SIGTERM received: draining", StringComparison.Ordinal)), "the drain began");
+        await daemon.SignalAsync("TERM");
+        var exit = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(exit, Is.EqualTo(ExitCodes.Interrupted), daemon.Stderr);
+        Assert.That(daemon.Stderr, Does.Contain("second signal"));
+        Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
+    }
+
+    private static async Task<string> TryGetAsync(HttpClient http, string path)
+    {
+        try
+        {
+            return await http.GetStringAsync(path);
+        }
+        catch (HttpRequestException)
+        {
+            return string.Empty;
+        }
+    }
+
+    // Bounded polling of an external process's state (no other signal crosses the process boundary).
+    private static async Task PollAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting until {what}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,73 @@
+using Kawa.Dataflow.Cli;
+using Kawa.Dataflow.Cli.Configuration;
+using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Running;
+
+namespace Kawa.Dataflow.Tests.Cli.Running;
+
+public class DaemonRunnerTests
+{
+    [Test]
+    public void ToPolicy_RetryThenDeadLetter_MapsAttemptsToRetriesAndTheFallback()
+    {
+        var dlq = new DeadLetterDestination(new Recording());
+        var options = new ErrorPolicyOptions { Type = "retry", MaxAttempts = 4, InitialDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(1), Then = "deadLetter" };
+
+        var policy = (RetryErrorPolicy)DaemonRunner.ToPolicy(options, dlq, "test");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(policy.MaxRetries, Is.EqualTo(3), "maxAttempts counts the first attempt");
+            Assert.That(policy.BaseDelay, Is.EqualTo(TimeSpan.FromMilliseconds(10)));
+            Assert.That(policy.MaxDelay, Is.EqualTo(TimeSpan.FromSeconds(1)));
+            Assert.That(policy.Fallback.ToString(), Is.EqualTo("DeadLetter"));
+        });
+    }
+
+    [TestCase("fatal", "Fatal")]
+    [TestCase("skip", "Skip")]
+    [TestCase("nack", "NegativeAck(00:00:02)")]
+    public void ToPolicy_SimplePolicies_Map(string type, string expected)
+    {
+        var policy = DaemonRunner.ToPolicy(new ErrorPolicyOptions { Type = type, NackDelay = TimeSpan.FromSeconds(2) }, null, "test");
+
+        Assert.That(policy.ToString(), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task CreateSourceAsync_DrainWithFollowFile_IsRefusedWithAReason()
+    {
+        var options = new FileSourceOptions { Type = "file", Path = "x.log", Mode = "follow", OffsetFile = "x.offset" };
+
+        var ex = await Assert.ThrowsAsync<NotSupportedException>(() => DaemonComponents.CreateSourceAsync(options, drain: true, TimeProvider.System, CancellationToken.None));
+
+        Assert.That(ex!.Message, Does.Contain("--drain cannot be used with a file source in follow mode"));
+    }
+
+    [Test]
+    public async Task DeadLetterDestination_SendsTheOriginalWithReasonAndPassesTheTokenThrough()
+    {
+        var inner = new Recording();
+        var dlq = new DeadLetterDestination(inner);
+        var original = new Message<EventRecord>(new EventRecord("bad line"u8.ToArray()));
+        var token = AckToken.None();
+
+        await dlq.SendAsync(token, new Message<DeadLetter<EventRecord>>(new DeadLetter<EventRecord>(original, "handler:p", "X", "why", 1, DateTimeOffset.UnixEpoch)));
+
+        var (ack, messages) = inner.Sent.Single();
+        Assert.That(ack, Is.SameAs(token), "the inner destination acks the dead letter's own token");
+        Assert.That(messages.Single().Value.Contains(DeadLetterRecords.Reason), Is.True);
+        Assert.That(messages.Single().Value.Raw.ToArray(), Is.EqualTo("bad line"u8.ToArray()));
+    }
+
+    private sealed class Recording : IDestination<EventRecord>
+    {
+        public List<(AckToken Ack, List<Message<EventRecord>> Messages)> Sent { get; } = [];
+
+        public ValueTask SendAsync(AckToken ack, Messages<EventRecord> messages, CancellationToken cancellationToken = default)
+        {
+            Sent.Add((ack, messages.ToList()));
+            return ValueTask.CompletedTask;
+        }
+    }
+}
