@@ -35,6 +35,8 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 
 if [ ! -d tools/node/node_modules/@duckdb/node-api ] || [ tools/node/package-lock.json -nt tools/node/node_modules/.package-lock.json ]; then
-  echo "ensure-test-deps: installing Node.js test peers (npm ci in tools/node)"
-  (cd tools/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "ensure-test-deps: installing Node.js test peers (npm install in tools/node)"
+  # Not `npm ci`: the lock lists DuckDB's optional bindings for other platforms without versions (the registry
+  # copy here lacks them), which `npm ci` rejects as out of sync; `npm install` follows the lock for the rest.
+  (cd tools/node && npm install --no-audit --no-fund --loglevel=error)
 fi
