@@ -54,11 +54,30 @@ internal static class AdapterComponents
         var destination = new NatsJetStreamDestinationOptions<EventRecord>
         {
             SubjectSelector = m => template.Render(m.Value),
-            // The payload goes on unchanged: what the source delivered is what the next stream stores.
-            Serializer = static record => record.Raw,
+            Serializer = Payload,
         };
         var connection = NatsConnectionMapping.From(options, "kawa-publisher");
         return await NatsJetStreamDestination<EventRecord>.ConnectAsync(connection, destination, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What the JetStream destination publishes: the record's fields as one JSON object (so parse, filter and field
+    /// handlers show downstream), or the raw payload unchanged when no handler produced fields.
+    /// </summary>
+    internal static ReadOnlyMemory<byte> Payload(EventRecord record)
+    {
+        if (record.Count == 0)
+        {
+            return record.Raw;
+        }
+
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            EventRecordJson.Write(writer, record);
+        }
+
+        return buffer.WrittenMemory;
     }
 
     private static JetStreamDeliverPolicy DeliverPolicyOf(string policy) => policy switch

@@ -204,6 +204,54 @@ public class RunCommandTests
     }
 
     [Test]
+    public async Task Run_DrainFromJetStreamToJetStream_PublishesEachParsedRecordAsJsonOnItsTemplatedSubject()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        var lines = File.ReadLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).Take(300).ToArray();
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, lines);
+        var publish = await KawaProcess.RunAsync(_dir, null, "publish", "--url", server.Url, "--subject", "access.raw", "--create-stream", "ACCESS", input);
+        Assert.That(publish.ExitCode, Is.EqualTo(ExitCodes.Ok), publish.Stderr);
+        await using (var connection = new NatsConnection(new NatsConnectionOptions { Servers = [server.Url] }))
+        {
+            await connection.ConnectAsync();
+            await new JetStreamContext(connection).CreateStreamAsync(new StreamConfig { Name = "OUT", Subjects = ["out.status.*"], Storage = StorageType.File });
+        }
+
+        var relay = await KawaProcess.RunAsync(_dir, null, "run", "--drain", "--config", Config($$"""
+            {
+              "pipeline": {
+                "name": "relay",
+                "source": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "stream": "ACCESS", "durable": "relay" },
+                "handlers": [ { "type": "parse", "format": "combined" } ],
+                "destination": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "subjectTemplate": "out.status.{status}" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """));
+        Assert.That(relay.ExitCode, Is.EqualTo(ExitCodes.Ok), relay.Stderr);
+        Assert.That(relay.Stderr, Does.Contain($"{lines.Length} received, {lines.Length} acked"));
+
+        // Read back only the 200s: the subject carries each record's own status.
+        var readBack = await KawaProcess.RunAsync(_dir, null, "run", "--drain", "--config", Config($$"""
+            {
+              "pipeline": {
+                "name": "read-back",
+                "source": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "stream": "OUT", "durable": "check", "filterSubjects": [ "out.status.200" ] },
+                "destination": { "type": "stdout", "format": "raw" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """));
+        Assert.That(readBack.ExitCode, Is.EqualTo(ExitCodes.Ok), readBack.Stderr);
+        var records = readBack.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var expected = lines.Count(l => l.Split('"')[2].Trim().StartsWith("200 ", StringComparison.Ordinal));
+        Assert.That(expected, Is.GreaterThan(0), "the sample has 200s");
+        Assert.That(records, Has.Count.EqualTo(expected));
+        Assert.That(records.Select(r => r.GetProperty("status").GetInt64()), Is.All.EqualTo(200L), "published as the parsed fields in JSON");
+    }
+
+    [Test]
     public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk()
     {
         var config = Config("""
