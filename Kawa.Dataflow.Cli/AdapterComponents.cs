@@ -1,5 +1,9 @@
+using Kawa.Dataflow.Cli.Adapters;
 using Kawa.Dataflow.Cli.Configuration;
 using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Templates;
+using Kawa.Dataflow.Nats.Pipeline;
+using AdapterSourceOptions = Kawa.Dataflow.Nats.Pipeline.NatsJetStreamSourceOptions;
 
 namespace Kawa.Dataflow.Cli;
 
@@ -17,17 +21,70 @@ namespace Kawa.Dataflow.Cli;
 internal static class AdapterComponents
 {
     /// <summary>The <c>nats-jetstream</c> source (a durable pull consumer); <paramref name="drain"/>: end once caught up (<c>kawa run --drain</c>).</summary>
-    public static Task<ISource<EventRecord>> CreateJetStreamSourceAsync(NatsJetStreamSourceOptions options, bool drain, TimeProvider timeProvider, CancellationToken cancellationToken)
-        => throw NotInThisBuild(options.Type, "the JetStream source adapter (Kawa.Dataflow.Nats/Pipeline)");
+    public static async Task<ISource<EventRecord>> CreateJetStreamSourceAsync(Configuration.NatsJetStreamSourceOptions options, bool drain, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        var consumer = new AdapterSourceOptions
+        {
+            Stream = options.Stream!,
+            Durable = options.Durable!,
+            DeliverPolicy = DeliverPolicyOf(options.DeliverPolicy),
+            AckWait = options.AckWait,
+            MaxAckPending = options.MaxAckPending,
+            PrefetchMessages = options.Prefetch,
+            StopAtEnd = drain,
+        };
+        foreach (var subject in options.FilterSubjects)
+        {
+            consumer.FilterSubjects.Add(subject);
+        }
+
+        var connection = NatsConnectionMapping.From(options, "kawa-" + options.Durable);
+        var source = await NatsJetStreamSource.StartAsync(connection, consumer, timeProvider: timeProvider, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new JetStreamEventSource(source);
+    }
 
     /// <summary>The <c>parquet</c> destination (local directory or S3), acking at each file commit.</summary>
     public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, CancellationToken cancellationToken)
-        => throw NotInThisBuild(options.Type, "the Parquet destination (Kawa.Dataflow.Parquet/Sink)");
+        => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, cancellationToken);
 
     /// <summary>The <c>nats-jetstream</c> destination, acking after the stream's publish ack.</summary>
-    public static Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(NatsJetStreamDestinationOptions options, CancellationToken cancellationToken)
-        => throw NotInThisBuild(options.Type, "the JetStream destination adapter (Kawa.Dataflow.Nats/Pipeline)");
+    public static async Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(Configuration.NatsJetStreamDestinationOptions options, CancellationToken cancellationToken)
+    {
+        var template = FieldTemplate.Parse(options.SubjectTemplate!);
+        var destination = new NatsJetStreamDestinationOptions<EventRecord>
+        {
+            SubjectSelector = m => template.Render(m.Value),
+            Serializer = Payload,
+        };
+        var connection = NatsConnectionMapping.From(options, "kawa-publisher");
+        return await NatsJetStreamDestination<EventRecord>.ConnectAsync(connection, destination, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
 
-    private static NotSupportedException NotInThisBuild(string type, string what)
-        => new($"type '{type}' is not available in this build: it needs {what}, which is not wired into kawa yet");
+    /// <summary>
+    /// What the JetStream destination publishes: the record's fields as one JSON object (so parse, filter and field
+    /// handlers show downstream), or the raw payload unchanged when no handler produced fields.
+    /// </summary>
+    internal static ReadOnlyMemory<byte> Payload(EventRecord record)
+    {
+        if (record.Count == 0)
+        {
+            return record.Raw;
+        }
+
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            EventRecordJson.Write(writer, record);
+        }
+
+        return buffer.WrittenMemory;
+    }
+
+    private static JetStreamDeliverPolicy DeliverPolicyOf(string policy) => policy switch
+    {
+        "all" => JetStreamDeliverPolicy.All,
+        "last" => JetStreamDeliverPolicy.Last,
+        "new" => JetStreamDeliverPolicy.New,
+        _ => throw new NotSupportedException($"deliverPolicy '{policy}' is not supported by the JetStream source adapter yet (use all, last or new)"),
+    };
 }

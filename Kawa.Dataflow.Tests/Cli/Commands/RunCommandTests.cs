@@ -2,6 +2,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Kawa.Dataflow.Cli;
+using Kawa.Dataflow.Nats;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
+using Kawa.Dataflow.Tests.Nats.Infrastructure;
+using Kawa.Dataflow.Tests.Parquet;
 
 namespace Kawa.Dataflow.Tests.Cli.Commands;
 
@@ -116,12 +121,134 @@ public class RunCommandTests
     }
 
     [Test]
-    public async Task Run_ParquetDestinationNotWiredYet_ExitsNotAvailableNamingIt()
+    public async Task Run_ExampleAccessLogToParquet_WritesEverySampleLineToTheLake()
     {
-        var result = await KawaProcess.RunAsync(TestPaths.RepoRoot, null, "run", "--config", "examples/access-log-to-parquet.json", "--set", "metrics.port=0");
+        var lake = Path.Combine(_dir, "lake");
+        var sample = Path.Combine(TestPaths.RepoRoot, "samples", "access.log");
+        var lines = File.ReadAllLines(sample).Count(l => l.Length > 0);
 
-        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.NotAvailable), result.Stderr);
-        Assert.That(result.Stderr, Does.Contain("pipeline.destination: type 'parquet' is not available in this build"));
+        var result = await KawaProcess.RunAsync(TestPaths.RepoRoot, null, "run", "--config", "examples/access-log-to-parquet.json",
+            "--set", "metrics.port=0", "--set", $"pipeline.destination.path={lake}", "--set", $"pipeline.deadLetter.path={Path.Combine(_dir, "dead")}",
+            "--set", "pipeline.destination.rollAge=00:00:01");
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        Assert.That(result.Stderr, Does.Contain($"{lines} received, {lines} acked, 0 negatively acked, 0 terminated, 0 dead-lettered"));
+        var rows = DuckDb.Query($"SELECT count(*) AS n, count(DISTINCT dt) AS days, count(*) FILTER (WHERE _extra IS NULL) AS no_extra FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, hive_partitioning=true)");
+        Assert.That(rows.Long(0, "n"), Is.EqualTo(lines), "every sample line is one row, none lost or duplicated");
+        Assert.That(rows.Long(0, "days"), Is.GreaterThan(1), "partitioned by the event's day, not the run's");
+        Assert.That(rows.Long(0, "no_extra"), Is.Zero, "ident has no column, so it lands in _extra");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "dead")) ? Directory.GetFiles(Path.Combine(_dir, "dead"), "*.parquet", SearchOption.AllDirectories) : [], Is.Empty);
+    }
+
+    [Test]
+    public async Task Run_FileToParquetLake_EveryLineIsARowWithItsParsedFields()
+    {
+        var lines = File.ReadLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).Take(1000).ToArray();
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, lines);
+        var lake = Path.Combine(_dir, "lake");
+        var config = Config($$"""
+            {
+              "pipeline": {
+                "name": "file-lake",
+                "source": { "type": "file", "path": {{JsonSerializer.Serialize(input)}}, "mode": "read" },
+                "handlers": [ { "type": "parse", "name": "combined", "format": "combined" } ],
+                "destination": {
+                  "type": "parquet", "path": {{JsonSerializer.Serialize(lake)}}, "partitionBy": "dt={ts:yyyy-MM-dd}",
+                  "columns": [ { "name": "ts", "type": "timestamp", "nullable": false }, { "name": "path" }, { "name": "status", "type": "long", "nullable": false } ],
+                  "rollAge": "00:00:01"
+                }
+              },
+              "metrics": { "port": 0 }
+            }
+            """);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var rows = DuckDb.Query($"SELECT count(*) AS n, sum(status) AS s FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, hive_partitioning=true)");
+        var statusSum = lines.Sum(l => long.Parse(l.Split('"')[2].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Multiple(() =>
+        {
+            Assert.That(rows.Long(0, "n"), Is.EqualTo(lines.Length), "every line is one row");
+            Assert.That(rows.Long(0, "s"), Is.EqualTo(statusSum), "each row carries its own line's status");
+            Assert.That(result.Stderr, Does.Contain($"{lines.Length} received, {lines.Length} acked"));
+        });
+    }
+
+    [Test]
+    public async Task Run_DrainFromJetStreamToParquet_WritesEveryPublishedLineAndAcksThemAll()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, File.ReadLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).Take(500));
+        var publish = await KawaProcess.RunAsync(_dir, null, "publish", "--url", server.Url, "--subject", "access.log", "--create-stream", "ACCESS", input);
+        Assert.That(publish.ExitCode, Is.EqualTo(ExitCodes.Ok), publish.Stderr);
+        var lake = Path.Combine(_dir, "lake");
+
+        var result = await KawaProcess.RunAsync(TestPaths.RepoRoot, null, "run", "--drain", "--config", "examples/jetstream-access-log-to-lake.json",
+            "--set", $"pipeline.source.servers[0]={server.Url}", "--set", $"pipeline.destination.path={lake}",
+            "--set", $"pipeline.deadLetter.path={Path.Combine(_dir, "dead")}", "--set", "pipeline.destination.rollAge=00:00:01");
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var rows = DuckDb.Query($"SELECT count(*) AS n FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, hive_partitioning=true)");
+        Assert.That(rows.Long(0, "n"), Is.EqualTo(500));
+        await using var connection = new NatsConnection(new NatsConnectionOptions { Servers = [server.Url] });
+        await connection.ConnectAsync();
+        var consumer = await new JetStreamContext(connection).GetConsumerAsync("ACCESS", "kawa-access-lake");
+        Assert.Multiple(() =>
+        {
+            Assert.That(consumer.NumPending, Is.Zero, "nothing left to deliver");
+            Assert.That(consumer.NumAckPending, Is.Zero, "every message was acked after its file committed");
+        });
+    }
+
+    [Test]
+    public async Task Run_DrainFromJetStreamToJetStream_PublishesEachParsedRecordAsJsonOnItsTemplatedSubject()
+    {
+        await using var server = await NatsServerProcess.StartAsync();
+        var lines = File.ReadLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).Take(300).ToArray();
+        var input = Path.Combine(_dir, "in.log");
+        File.WriteAllLines(input, lines);
+        var publish = await KawaProcess.RunAsync(_dir, null, "publish", "--url", server.Url, "--subject", "access.raw", "--create-stream", "ACCESS", input);
+        Assert.That(publish.ExitCode, Is.EqualTo(ExitCodes.Ok), publish.Stderr);
+        await using (var connection = new NatsConnection(new NatsConnectionOptions { Servers = [server.Url] }))
+        {
+            await connection.ConnectAsync();
+            await new JetStreamContext(connection).CreateStreamAsync(new StreamConfig { Name = "OUT", Subjects = ["out.status.*"], Storage = StorageType.File });
+        }
+
+        var relay = await KawaProcess.RunAsync(_dir, null, "run", "--drain", "--config", Config($$"""
+            {
+              "pipeline": {
+                "name": "relay",
+                "source": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "stream": "ACCESS", "durable": "relay" },
+                "handlers": [ { "type": "parse", "format": "combined" } ],
+                "destination": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "subjectTemplate": "out.status.{status}" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """));
+        Assert.That(relay.ExitCode, Is.EqualTo(ExitCodes.Ok), relay.Stderr);
+        Assert.That(relay.Stderr, Does.Contain($"{lines.Length} received, {lines.Length} acked"));
+
+        // Read back only the 200s: the subject carries each record's own status.
+        var readBack = await KawaProcess.RunAsync(_dir, null, "run", "--drain", "--config", Config($$"""
+            {
+              "pipeline": {
+                "name": "read-back",
+                "source": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "stream": "OUT", "durable": "check", "filterSubjects": [ "out.status.200" ] },
+                "destination": { "type": "stdout", "format": "raw" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """));
+        Assert.That(readBack.ExitCode, Is.EqualTo(ExitCodes.Ok), readBack.Stderr);
+        var records = readBack.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var expected = lines.Count(l => l.Split('"')[2].Trim().StartsWith("200 ", StringComparison.Ordinal));
+        Assert.That(expected, Is.GreaterThan(0), "the sample has 200s");
+        Assert.That(records, Has.Count.EqualTo(expected));
+        Assert.That(records.Select(r => r.GetProperty("status").GetInt64()), Is.All.EqualTo(200L), "published as the parsed fields in JSON");
     }
 
     [Test]

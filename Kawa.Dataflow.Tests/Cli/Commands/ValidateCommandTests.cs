@@ -110,7 +110,7 @@ public class ValidateCommandTests
     }
 
     [Test]
-    public void Run_ValidConfig_ExitsNotAvailableButInvalidConfigExitsConfigInvalidFirst()
+    public void Run_ValidConfigWithUnreachableServer_ExitsConnectionFailureButInvalidConfigExitsConfigInvalidFirst()
     {
         var bad = Path.Combine(_dir, "bad.json");
         File.WriteAllText(bad, "{ \"pipeline\": { } }");
@@ -118,7 +118,9 @@ public class ValidateCommandTests
         using var stderr = new StringWriter();
         var good = Path.Combine(TestPaths.RepoRoot, "examples", "jetstream-to-jetstream.json");
 
-        Assert.That(KawaCli.Run(["run", "--config", good, "--drain"], stdout, stderr), Is.EqualTo(ExitCodes.NotAvailable));
+        var nowhere = $"nats://127.0.0.1:{Kawa.Dataflow.Tests.Nats.Infrastructure.NatsServerProcess.FreePort()}";
+
+        Assert.That(KawaCli.Run(["run", "--config", good, "--drain", "--set", "metrics.port=0", "--set", $"pipeline.source.servers[0]={nowhere}"], stdout, stderr), Is.EqualTo(ExitCodes.ConnectionFailure));
         Assert.That(KawaCli.Run(["run", "--config", bad], stdout, stderr), Is.EqualTo(ExitCodes.ConfigInvalid));
         Assert.That(stderr.ToString(), Does.Contain("pipeline.name: missing required value"));
     }

@@ -1,0 +1,130 @@
+using System.Globalization;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.S3;
+using Kawa.Dataflow.Cli.Configuration;
+using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Mapping;
+using Kawa.Dataflow.Parquet.Lake;
+using Kawa.Dataflow.Parquet.Schema;
+using Kawa.Dataflow.Parquet.Sink;
+using Kawa.Dataflow.Parquet.Writing;
+
+namespace Kawa.Dataflow.Cli.Adapters;
+
+/// <summary>
+/// Builds the daemon's <c>parquet</c> destination: a dynamic-row <see cref="ParquetDestination{T}"/> whose columns come
+/// from <see cref="ColumnMapper"/>, over a local or S3 lake cleaned of a crashed run's leftovers before first use.
+/// </summary>
+internal static class ParquetEventDestination
+{
+    /// <summary>Creates the destination (and cleans up the lake's abandoned temporary files).</summary>
+    /// <param name="options">Validated destination options.</param>
+    /// <param name="deadLetter">Whether it receives dead letters (default columns then describe the failure).</param>
+    /// <param name="timeProvider">The clock for rolls and partition fallbacks.</param>
+    /// <param name="cancellationToken">Cancels the startup cleanup.</param>
+    public static async Task<IDestination<EventRecord>> CreateAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        var mapper = ColumnMapper.From(options, deadLetter);
+        var schema = SchemaOf(mapper);
+        var storage = CreateStorage(options, timeProvider);
+        // A crashed run's temporary files were never acked: remove them before writing (their messages are redelivered).
+        await storage.CleanupAsync(cancellationToken).ConfigureAwait(false);
+
+        var sinkOptions = new ParquetDestinationOptions<EventRecord>
+        {
+            Storage = storage,
+            Partitioning = string.IsNullOrEmpty(options.PartitionBy)
+                ? PartitionPath<EventRecord>.None
+                : PartitionPath<EventRecord>.Parse(options.PartitionBy, new PartitionPathOptions<EventRecord>
+                {
+                    Timestamp = EventTime,
+                    Field = static (m, name) => m.Value[name].ToObject(),
+                    TimeProvider = timeProvider,
+                }),
+            Compression = options.Codec.ToLowerInvariant() switch
+            {
+                "gzip" => ParquetCompression.Gzip,
+                "none" => ParquetCompression.Uncompressed,
+                _ => ParquetCompression.Snappy,
+            },
+            FileMaxRows = options.RollRows,
+            FileMaxBytes = options.RollBytes,
+            FileMaxAge = options.RollAge,
+        };
+        sinkOptions.KeyValueMetadata["kawa.columns"] = string.Join(",", mapper.Columns.Select(c => c.Name));
+        return ParquetDestination<EventRecord>.CreateDynamic(sinkOptions, m => new DynamicRow(schema, mapper.Map(m)), timeProvider);
+    }
+
+    /// <summary>The Parquet schema of the mapper's columns (JSON columns are strings).</summary>
+    internal static ParquetSchema SchemaOf(ColumnMapper mapper)
+    {
+        var builder = new ParquetSchemaBuilder();
+        foreach (var column in mapper.Columns)
+        {
+            builder.Add(column.Name, column.Type switch
+            {
+                ColumnType.Long => ParquetValueType.Int64,
+                ColumnType.Int => ParquetValueType.Int32,
+                ColumnType.Double => ParquetValueType.Double,
+                ColumnType.Bool => ParquetValueType.Boolean,
+                ColumnType.Timestamp => ParquetValueType.Timestamp,
+                ColumnType.Binary => ParquetValueType.Binary,
+                _ => ParquetValueType.String,
+            }, column.Nullable);
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// The event time for <c>{ts:...}</c>: the record's <c>ts</c> field (a timestamp, or ISO 8601 text), else
+    /// <see langword="null"/> so the partitioner falls back to the message's timestamp attribute, then the clock.
+    /// </summary>
+    private static DateTimeOffset? EventTime(Message<EventRecord> message)
+    {
+        if (!message.Value.TryGet("ts", out var ts))
+        {
+            return null;
+        }
+
+        return ts.Kind switch
+        {
+            FieldKind.Timestamp => ts.AsTimestamp(),
+            FieldKind.String when DateTimeOffset.TryParse(ts.AsString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) => parsed,
+            _ => null,
+        };
+    }
+
+    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider)
+    {
+        var path = options.Path!;
+        if (!path.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
+        {
+            return new LocalLakeStorage(
+                new LocalLakeStorageOptions { RootPath = Path.GetFullPath(path), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None },
+                timeProvider: timeProvider);
+        }
+
+        var rest = path["s3://".Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? rest : rest[..slash];
+        var prefix = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
+        var s3 = options.S3 ?? new S3Options();
+        var config = new AmazonS3Config { ForcePathStyle = s3.ForcePathStyle };
+        if (s3.Endpoint is not null)
+        {
+            config.ServiceURL = s3.Endpoint;
+            config.AuthenticationRegion = s3.Region ?? "us-east-1";
+        }
+        else if (s3.Region is not null)
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(s3.Region);
+        }
+
+        var client = s3.AccessKey is not null
+            ? new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config)
+            : new AmazonS3Client(config);
+        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix }, timeProvider: timeProvider);
+    }
+}
