@@ -27,6 +27,12 @@ internal static class MemoryJson
         var inFlight = MemoryHarness.IntOption(args, "--in-flight", 65_536);
         var parallelism = MemoryHarness.IntOption(args, "--parallelism", Environment.ProcessorCount);
         var batch = MemoryHarness.IntOption(args, "--batch", 4096);
+        // The shape: the core batching sink collects and acks. `--sink collecting` measures the engine alone.
+        var sink = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "batching";
+        if (sink is not ("batching" or "collecting"))
+        {
+            throw new ArgumentException($"--sink must be 'batching' or 'collecting', not '{sink}'.");
+        }
         var typeInfo = PerfJsonContext.Default.LogLine;
         var random = new Random(7);
         var messages = new Message<byte[]>[count];
@@ -45,7 +51,16 @@ internal static class MemoryJson
 
         async Task Measured()
         {
-            var destination = new CollectingDestination<LogLine>(batch);
+            long collected = 0;
+            IDestination<LogLine> destination = sink == "batching"
+                ? new BatchingDestination<LogLine>(
+                    (rows, _) =>
+                    {
+                        collected += rows.Count;
+                        return ValueTask.CompletedTask;
+                    },
+                    new BatchingOptions<LogLine> { MaxBatchSize = batch })
+                : new CollectingDestination<LogLine>(batch);
             await Pipeline.Create("perf-json")
                 .From(source)
                 .Handle("parse", parse, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
@@ -53,9 +68,14 @@ internal static class MemoryJson
                 .Build(options)
                 .RunAsync();
             source.Verify();
-            if (destination.Collected != count)
+            if (destination is CollectingDestination<LogLine> collecting)
             {
-                throw new InvalidOperationException($"collected {destination.Collected} of {count}");
+                collected = collecting.Collected;
+            }
+
+            if (collected != count)
+            {
+                throw new InvalidOperationException($"collected {collected} of {count}");
             }
         }
 
@@ -85,6 +105,7 @@ internal static class MemoryJson
             ["handlerParallelism"] = parallelism,
             ["ensureOrdered"] = false,
             ["destinationParallelism"] = 1,
+            ["sink"] = sink,
             ["sinkBatch"] = batch,
             ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
         });
