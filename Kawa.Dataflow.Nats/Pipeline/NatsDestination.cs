@@ -1,4 +1,3 @@
-using System.Text;
 using Kawa.Dataflow.Nats.Client;
 using Microsoft.Extensions.Logging;
 
@@ -52,7 +51,7 @@ public sealed class NatsDestination<T> : IDestination<T>, IAsyncDisposable
         _ownsConnection = ownsConnection;
         _options = options;
         _template = options.SubjectSelector is null ? NatsSubjectTemplate.Parse(options.Subject!) : null;
-        _serialize = options.Serializer ?? DefaultSerializer();
+        _serialize = options.Serializer ?? PayloadSerializer.Default<T>();
         _batching = new BatchingDestination<T>(PublishBatchAsync, options.Batching, connection.TimeProvider, loggerFactory);
     }
 
@@ -112,21 +111,6 @@ public sealed class NatsDestination<T> : IDestination<T>, IAsyncDisposable
         }
 
         await _connection.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static Func<T, ReadOnlyMemory<byte>> DefaultSerializer()
-    {
-        if (typeof(T) == typeof(byte[]))
-        {
-            return static v => (byte[])(object)v!;
-        }
-
-        if (typeof(T) == typeof(ReadOnlyMemory<byte>))
-        {
-            return static v => (ReadOnlyMemory<byte>)(object)v!;
-        }
-
-        return static v => Encoding.UTF8.GetBytes((string)(object)v!);
     }
 
     private static void ThrowIfInvalid(NatsDestinationOptions<T> options)

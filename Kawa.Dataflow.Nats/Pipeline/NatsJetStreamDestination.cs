@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Kawa.Dataflow.Nats.Client;
@@ -149,7 +148,7 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
         _js = new JetStreamContext(connection);
         _options = options;
         _template = options.SubjectSelector is null ? NatsSubjectTemplate.Parse(options.Subject!) : null;
-        _serialize = options.Serializer ?? DefaultSerializer();
+        _serialize = options.Serializer ?? PayloadSerializer.Default<T>();
         _window = new SemaphoreSlim(options.MaxOutstandingPubAcks);
         _batching = new BatchingDestination<T>(PublishBatchAsync, options.Batching, connection.TimeProvider, loggerFactory);
     }
@@ -286,21 +285,6 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
         {
             _window.Release();
         }
-    }
-
-    private static Func<T, ReadOnlyMemory<byte>> DefaultSerializer()
-    {
-        if (typeof(T) == typeof(byte[]))
-        {
-            return static v => (byte[])(object)v!;
-        }
-
-        if (typeof(T) == typeof(ReadOnlyMemory<byte>))
-        {
-            return static v => (ReadOnlyMemory<byte>)(object)v!;
-        }
-
-        return static v => Encoding.UTF8.GetBytes((string)(object)v!);
     }
 
     private static void ThrowIfInvalid(NatsJetStreamDestinationOptions<T> options)
