@@ -113,6 +113,20 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
         dictionary ? IndexBytes(dictionaryCount) : Unsafe.SizeOf<T>();
 
     protected static byte[] Bytes(T value) => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
+
+    /// <summary>The smallest and largest value in the order of <typeparamref name="TNumber"/> (signed or unsigned).</summary>
+    protected static (TNumber Min, TNumber Max) MinMax<TNumber>(ReadOnlySpan<TNumber> values)
+        where TNumber : System.Numerics.INumber<TNumber>, System.Numerics.IMinMaxValue<TNumber>
+    {
+        TNumber min = TNumber.MaxValue, max = TNumber.MinValue;
+        foreach (var x in values)
+        {
+            min = TNumber.Min(min, x);
+            max = TNumber.Max(max, x);
+        }
+
+        return (min, max);
+    }
 }
 
 internal sealed class Int32ColumnWriter(ColumnDescriptor column, bool unsigned) : PrimitiveColumnWriter<int>(column, PhysicalType.Int32)
@@ -124,27 +138,12 @@ internal sealed class Int32ColumnWriter(ColumnDescriptor column, bool unsigned) 
         var v = Values;
         if (unsigned)
         {
-            var u = MemoryMarshal.Cast<int, uint>(v);
-            uint min = uint.MaxValue, max = 0;
-            foreach (uint x in u)
-            {
-                min = Math.Min(min, x);
-                max = Math.Max(max, x);
-            }
-
-            return (Bytes((int)min), Bytes((int)max), true);
+            var (umin, umax) = MinMax(MemoryMarshal.Cast<int, uint>(v));
+            return (Bytes((int)umin), Bytes((int)umax), true);
         }
-        else
-        {
-            int min = int.MaxValue, max = int.MinValue;
-            foreach (int x in v)
-            {
-                min = Math.Min(min, x);
-                max = Math.Max(max, x);
-            }
 
-            return (Bytes(min), Bytes(max), true);
-        }
+        var (min, max) = MinMax(v);
+        return (Bytes(min), Bytes(max), true);
     }
 }
 
@@ -157,27 +156,12 @@ internal sealed class Int64ColumnWriter(ColumnDescriptor column, bool unsigned) 
         var v = Values;
         if (unsigned)
         {
-            var u = MemoryMarshal.Cast<long, ulong>(v);
-            ulong min = ulong.MaxValue, max = 0;
-            foreach (ulong x in u)
-            {
-                min = Math.Min(min, x);
-                max = Math.Max(max, x);
-            }
-
-            return (Bytes((long)min), Bytes((long)max), true);
+            var (umin, umax) = MinMax(MemoryMarshal.Cast<long, ulong>(v));
+            return (Bytes((long)umin), Bytes((long)umax), true);
         }
-        else
-        {
-            long min = long.MaxValue, max = long.MinValue;
-            foreach (long x in v)
-            {
-                min = Math.Min(min, x);
-                max = Math.Max(max, x);
-            }
 
-            return (Bytes(min), Bytes(max), true);
-        }
+        var (min, max) = MinMax(v);
+        return (Bytes(min), Bytes(max), true);
     }
 }
 
