@@ -123,15 +123,7 @@ internal sealed class FollowFileSource : ISource<EventRecord>, IAsyncDisposable
 
     private Delivery<EventRecord> Deliver(Pending line)
     {
-        var attributes = MessageAttributes.CreateBuilder(7)
-            .Set(MessageAttributeKeys.Subject, _path)
-            .Set(MessageAttributeKeys.Stream, _path)
-            .Set(MessageAttributeKeys.StreamSequence, (ulong)line.LineNumber)
-            .Set(MessageAttributeKeys.DeliveryCount, (long)line.DeliveryCount)
-            .Set(MessageAttributeKeys.ReceivedAt, _time.GetUtcNow())
-            .Set(MessageAttributeKeys.PayloadSize, line.Raw.Length)
-            .Build();
-        var message = new Message<EventRecord>(new EventRecord(line.Raw), Topic: _path, Attributes: attributes);
+        var message = LineMessage.Create(_path, line.Raw, line.LineNumber, line.DeliveryCount, _time.GetUtcNow());
         return new Delivery<EventRecord>(message, AckToken.Create(outcome => OnOutcome(line, outcome)));
     }
 

@@ -111,15 +111,7 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     private Delivery<EventRecord> Deliver(Entry entry)
     {
         _outstanding++;
-        var attributes = MessageAttributes.CreateBuilder(7)
-            .Set(MessageAttributeKeys.Subject, _name)
-            .Set(MessageAttributeKeys.Stream, _name)
-            .Set(MessageAttributeKeys.StreamSequence, (ulong)entry.LineNumber)
-            .Set(MessageAttributeKeys.DeliveryCount, (long)entry.DeliveryCount)
-            .Set(MessageAttributeKeys.ReceivedAt, _time.GetUtcNow())
-            .Set(MessageAttributeKeys.PayloadSize, entry.Raw.Length)
-            .Build();
-        var message = new Message<EventRecord>(new EventRecord(entry.Raw), Topic: _name, Attributes: attributes);
+        var message = LineMessage.Create(_name, entry.Raw, entry.LineNumber, entry.DeliveryCount, _time.GetUtcNow());
         return new Delivery<EventRecord>(message, AckToken.Create(outcome => OnOutcome(entry, outcome)));
     }
 
