@@ -9,24 +9,18 @@ namespace Kawa.Dataflow.Tests.Nats.JetStream;
 [NonParallelizable]
 public class JetStreamApiTests
 {
-    private NatsServerProcess _server = null!;
-    private NatsConnection _connection = null!;
+    private ConnectedNatsServer _nats = null!;
     private JetStreamContext _js = null!;
 
     [OneTimeSetUp]
     public async Task Start()
     {
-        _server = await NatsServerProcess.StartAsync();
-        _connection = await NatsTestHelpers.ConnectAsync(_server);
-        _js = new JetStreamContext(_connection);
+        _nats = await ConnectedNatsServer.StartAsync();
+        _js = new JetStreamContext(_nats.Connection);
     }
 
     [OneTimeTearDown]
-    public async Task Stop()
-    {
-        await _connection.DisposeAsync();
-        await _server.DisposeAsync();
-    }
+    public ValueTask Stop() => _nats.DisposeAsync();
 
     private static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..8];
 

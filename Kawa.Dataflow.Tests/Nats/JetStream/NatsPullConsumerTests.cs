@@ -9,24 +9,18 @@ namespace Kawa.Dataflow.Tests.Nats.JetStream;
 [NonParallelizable]
 public class NatsPullConsumerTests
 {
-    private NatsServerProcess _server = null!;
-    private NatsConnection _connection = null!;
+    private ConnectedNatsServer _nats = null!;
     private JetStreamContext _js = null!;
 
     [OneTimeSetUp]
     public async Task Start()
     {
-        _server = await NatsServerProcess.StartAsync();
-        _connection = await NatsTestHelpers.ConnectAsync(_server);
-        _js = new JetStreamContext(_connection);
+        _nats = await ConnectedNatsServer.StartAsync();
+        _js = new JetStreamContext(_nats.Connection);
     }
 
     [OneTimeTearDown]
-    public async Task Stop()
-    {
-        await _connection.DisposeAsync();
-        await _server.DisposeAsync();
-    }
+    public ValueTask Stop() => _nats.DisposeAsync();
 
     private async Task<string> StreamWithConsumerAsync(TimeSpan ackWait, int messages = 0)
     {
@@ -35,10 +29,10 @@ public class NatsPullConsumerTests
         await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit, AckWait = ackWait });
         for (var i = 0; i < messages; i++)
         {
-            await _connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
+            await _nats.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
         }
 
-        await _connection.FlushAsync();
+        await _nats.Connection.FlushAsync();
         return stream;
     }
 
@@ -58,7 +52,7 @@ public class NatsPullConsumerTests
             await _js.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
         }
 
-        await _connection.FlushAsync();
+        await _nats.Connection.FlushAsync();
         await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 500 });
         await consumer.StartAsync();
 
@@ -99,10 +93,10 @@ public class NatsPullConsumerTests
         await consumer.StartAsync();
 
         var first = await NextAsync(consumer);
-        var nakAt = _connection.TimeProvider.GetTimestamp();
+        var nakAt = _nats.Connection.TimeProvider.GetTimestamp();
         await first.NakAsync(TimeSpan.FromSeconds(1));
         var again = await NextAsync(consumer);
-        var waited = _connection.TimeProvider.GetElapsedTime(nakAt);
+        var waited = _nats.Connection.TimeProvider.GetElapsedTime(nakAt);
         await again.AckAsync();
 
         Assert.That(again.Metadata.StreamSequence, Is.EqualTo(first.Metadata.StreamSequence));
@@ -154,10 +148,10 @@ public class NatsPullConsumerTests
         await consumer.StartAsync();
 
         var msg = await NextAsync(consumer);
-        var started = _connection.TimeProvider.GetTimestamp();
+        var started = _nats.Connection.TimeProvider.GetTimestamp();
         using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(300));
         // Pacing, not synchronization: a slow handler reporting progress three times per ack wait for 2.5 ack waits.
-        while (_connection.TimeProvider.GetElapsedTime(started) < TimeSpan.FromSeconds(2.5))
+        while (_nats.Connection.TimeProvider.GetElapsedTime(started) < TimeSpan.FromSeconds(2.5))
         {
             await msg.InProgressAsync();
             await ticker.WaitForNextTickAsync();
@@ -237,7 +231,7 @@ public class NatsPullConsumerTests
     [Test]
     public async Task ConnectionDisposedWhileWaiting_NextThrowsInsteadOfHanging()
     {
-        var connection = await NatsTestHelpers.ConnectAsync(_server);
+        var connection = await NatsTestHelpers.ConnectAsync(_nats.Server);
         var js = new JetStreamContext(connection);
         var stream = "CD" + Guid.NewGuid().ToString("N")[..8];
         await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
@@ -291,7 +285,7 @@ public class NatsPullConsumerTests
         consumer.StopFetching();
         for (var i = 0; i < 25; i++)
         {
-            await _connection.PublishAsync($"{stream}.m", new byte[1]);
+            await _nats.Connection.PublishAsync($"{stream}.m", new byte[1]);
         }
 
         for (var i = 0; i < 10; i++)

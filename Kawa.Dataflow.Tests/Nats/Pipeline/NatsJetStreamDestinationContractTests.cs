@@ -12,24 +12,18 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 [NonParallelizable]
 public class NatsJetStreamDestinationContractTests : DestinationContractTests<byte[]>
 {
-    private NatsServerProcess _server = null!;
-    private NatsConnection _connection = null!;
+    private ConnectedNatsServer _nats = null!;
 
     [OneTimeSetUp]
     public async Task StartServer()
     {
-        _server = await NatsServerProcess.StartAsync();
-        _connection = await NatsTestHelpers.ConnectAsync(_server);
+        _nats = await ConnectedNatsServer.StartAsync();
     }
 
     [OneTimeTearDown]
-    public async Task StopServer()
-    {
-        await _connection.DisposeAsync();
-        await _server.DisposeAsync();
-    }
+    public ValueTask StopServer() => _nats.DisposeAsync();
 
-    protected override DestinationContract<byte[]> Contract => new JetStreamContract(_connection);
+    protected override DestinationContract<byte[]> Contract => new JetStreamContract(_nats.Connection);
 
     private sealed class JetStreamContract(NatsConnection connection) : DestinationContract<byte[]>
     {

@@ -14,24 +14,18 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 [NonParallelizable]
 public class NatsJetStreamSourceContractTests : SourceContractTests<byte[]>
 {
-    private NatsServerProcess _server = null!;
-    private NatsConnection _connection = null!;
+    private ConnectedNatsServer _nats = null!;
 
     [OneTimeSetUp]
     public async Task StartServer()
     {
-        _server = await NatsServerProcess.StartAsync();
-        _connection = await NatsTestHelpers.ConnectAsync(_server);
+        _nats = await ConnectedNatsServer.StartAsync();
     }
 
     [OneTimeTearDown]
-    public async Task StopServer()
-    {
-        await _connection.DisposeAsync();
-        await _server.DisposeAsync();
-    }
+    public ValueTask StopServer() => _nats.DisposeAsync();
 
-    protected override SourceContract<byte[]> Contract => new JetStreamContract(_server, _connection);
+    protected override SourceContract<byte[]> Contract => new JetStreamContract(_nats.Server, _nats.Connection);
 
     private sealed class JetStreamContract(NatsServerProcess server, NatsConnection connection) : SourceContract<byte[]>
     {
