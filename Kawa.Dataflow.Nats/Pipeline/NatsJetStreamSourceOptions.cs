@@ -83,6 +83,10 @@ public sealed class NatsJetStreamSourceOptions
     /// <summary>In drain mode, how often the consumer's state is checked while waiting; default 200 ms.</summary>
     public TimeSpan DrainCheckInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>What <see cref="NatsJetStreamSource{T}"/> does with a payload its codec cannot decode; default
+    /// <see cref="NatsDecodeFailure.Terminate"/>. Ignored by the raw-bytes <see cref="NatsJetStreamSource"/>.</summary>
+    public NatsDecodeFailure DecodeFailure { get; set; } = NatsDecodeFailure.Terminate;
+
     /// <summary>Every problem, each naming its property; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -145,6 +149,11 @@ public sealed class NatsJetStreamSourceOptions
         if (DrainCheckInterval <= TimeSpan.Zero)
         {
             errors.Add($"{nameof(DrainCheckInterval)}: must be positive.");
+        }
+
+        if (!Enum.IsDefined(DecodeFailure))
+        {
+            errors.Add($"{nameof(DecodeFailure)}: unknown value {(int)DecodeFailure}.");
         }
 
         return errors;
