@@ -170,9 +170,10 @@ public static class NatsAttributeKeys
     /// <summary>The JetStream consumer that delivered the message.</summary>
     public static readonly AttributeKey<string> Consumer = new("nats.consumer");
 
-    /// <summary><see langword="true"/> when this is the last delivery the consumer's <c>max_deliver</c> allows: a nack
-    /// will not bring it back. A stage's error policy can test it to dead-letter or terminate poison messages.</summary>
-    public static readonly AttributeKey<bool> LastDelivery = new("nats.last_delivery");
+    /// <summary>The same key as <see cref="MessageAttributeKeys.LastDelivery"/>: <see langword="true"/> on the last
+    /// delivery the consumer's <c>max_deliver</c> allows, where a nack will not bring the message back. Handler stages
+    /// then apply their <see cref="StageOptions.PoisonPolicy"/> (terminate, or dead-letter and terminate).</summary>
+    public static readonly AttributeKey<bool> LastDelivery = MessageAttributeKeys.LastDelivery;
 
     /// <summary>The core NATS reply subject, when the publisher set one.</summary>
     public static readonly AttributeKey<string> ReplyTo = new("nats.reply_to");

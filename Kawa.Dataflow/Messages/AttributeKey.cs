@@ -30,6 +30,11 @@ public static class MessageAttributeKeys
     /// <summary>How many times the source has delivered this message, this delivery included (1 = first).</summary>
     public static readonly AttributeKey<long> DeliveryCount = new("delivery.count");
 
+    /// <summary><see langword="true"/> when the source will not deliver this message again after a negative ack (its
+    /// delivery limit, such as a JetStream consumer's <c>max_deliver</c>, is reached). A handler stage then applies its
+    /// <see cref="StageOptions.PoisonPolicy"/> instead of a negative ack, so the message is not silently dropped.</summary>
+    public static readonly AttributeKey<bool> LastDelivery = new("last.delivery");
+
     /// <summary>When the message was stored or produced at its origin (UTC).</summary>
     public static readonly AttributeKey<DateTimeOffset> Timestamp = new("timestamp");
 

@@ -32,6 +32,18 @@ public sealed class StageOptions
     /// <summary>What to do when the handler throws. Default <see cref="ErrorPolicy.Fatal"/>: the pipeline stops.</summary>
     public ErrorPolicy ErrorPolicy { get; set; } = ErrorPolicy.Fatal;
 
+    /// <summary>
+    /// What to do instead of a negative ack when the failed message is on its last delivery
+    /// (<see cref="MessageAttributeKeys.LastDelivery"/>): a nack would not bring it back, so it would be lost without a
+    /// trace. Default <see cref="ErrorPolicy.Terminate"/>. <see cref="ErrorPolicy.DeadLetter{T}"/> writes it to the
+    /// dead-letter destination and then terminates it (the source is told it is poison, not that it succeeded);
+    /// <see cref="ErrorPolicy.Skip"/> and <see cref="ErrorPolicy.Fatal"/> are allowed too. A negative ack or retry is
+    /// refused when the pipeline is built.
+    /// </summary>
+    /// <remarks>Applies where <see cref="ErrorPolicy"/> (or a retry's fallback) would negatively ack. A fatal policy
+    /// stays fatal; a message nacked because the pipeline is stopping is not poison and is nacked as usual.</remarks>
+    public ErrorPolicy PoisonPolicy { get; set; } = ErrorPolicy.Terminate;
+
     internal StageOptions Clone() => (StageOptions)MemberwiseClone();
 
     internal void Validate(string path, Type inputType, List<string> errors)
@@ -53,6 +65,19 @@ public sealed class StageOptions
         else
         {
             ErrorPolicy.Validate($"{path}.{nameof(ErrorPolicy)}", inputType, errors);
+        }
+
+        if (PoisonPolicy is null)
+        {
+            errors.Add($"{path}.{nameof(PoisonPolicy)} must not be null.");
+        }
+        else if (PoisonPolicy.Kind is ErrorPolicyKind.NegativeAck or ErrorPolicyKind.Retry)
+        {
+            errors.Add($"{path}.{nameof(PoisonPolicy)} must settle the message for good (Terminate, DeadLetter, Skip or Fatal); {PoisonPolicy} would ask for a redelivery that will not come.");
+        }
+        else
+        {
+            PoisonPolicy.Validate($"{path}.{nameof(PoisonPolicy)}", inputType, errors);
         }
     }
 }

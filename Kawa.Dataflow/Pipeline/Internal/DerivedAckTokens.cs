@@ -49,13 +49,13 @@ internal sealed class FanOutChildToken(FanOutGroup group) : AckToken
 /// The token of a dead-letter record: acking it acks the original message; a negative ack or termination of the
 /// record negatively acks the original (it was not made durable anywhere, so it must come back).
 /// </summary>
-internal sealed class DeadLetterAckToken(AckToken original, Action onAcked) : AckToken
+internal sealed class DeadLetterAckToken(AckToken original, Action onAcked, AckOutcome onWritten) : AckToken
 {
     protected override void OnCompleted(AckOutcome outcome)
     {
         if (outcome.Kind == AckKind.Ack)
         {
-            original.Complete(AckOutcome.Acked);
+            original.Complete(onWritten);
             onAcked();
         }
         else

@@ -19,6 +19,7 @@ internal sealed class HandlerStage<TIn, TOut>
     private readonly PipelineRun _run;
     private readonly IHandler<TIn, TOut> _handler;
     private readonly ErrorPolicy _policy;
+    private readonly ErrorPolicy _poisonPolicy;
     private readonly string _stage;
     private readonly int _segmentSize;
     private readonly int _downstreamParallelism;
@@ -32,6 +33,7 @@ internal sealed class HandlerStage<TIn, TOut>
         _run = run;
         _handler = handler;
         _policy = options.ErrorPolicy;
+        _poisonPolicy = options.PoisonPolicy;
         _stage = PipelineStage.Handler(name);
         _segmentSize = run.Options.SegmentSize;
         _downstreamParallelism = target.Parallelism;
@@ -44,6 +46,10 @@ internal sealed class HandlerStage<TIn, TOut>
             }
         };
         RegisterDeadLetterFlushes(_policy);
+        if (_poisonPolicy is DeadLetterErrorPolicy { Destination: var poisonDestination } && !ReferenceEquals(poisonDestination, DeadLetterDestinationOf(_policy)))
+        {
+            RegisterDeadLetterFlushes(_poisonPolicy);
+        }
 
         if (!options.KeyOrdered || options.MaxDegreeOfParallelism == 1)
         {
@@ -93,6 +99,16 @@ internal sealed class HandlerStage<TIn, TOut>
     }
 
     public StageInput<TIn> Input { get; }
+
+    private static object? DeadLetterDestinationOf(ErrorPolicy policy)
+    {
+        while (policy is RetryErrorPolicy retry)
+        {
+            policy = retry.Fallback;
+        }
+
+        return (policy as DeadLetterErrorPolicy)?.Destination;
+    }
 
     private void RegisterDeadLetterFlushes(ErrorPolicy policy)
     {
@@ -299,6 +315,14 @@ internal sealed class HandlerStage<TIn, TOut>
 
             if (policy is not RetryErrorPolicy retry)
             {
+                if (policy.Kind == ErrorPolicyKind.NegativeAck && envelope.Message.Attributes.GetOrDefault(MessageAttributeKeys.LastDelivery))
+                {
+                    // A nack would not bring it back: settle it for good, visibly, instead of losing it.
+                    Log.Poisoned(_run.Logger, _run.Name, _stage, _poisonPolicy.ToString()!, envelope.Message.Key, failure);
+                    await SettleAsync(envelope, _poisonPolicy, failure, attempts, poison: true).ConfigureAwait(false);
+                    return default;
+                }
+
                 await SettleAsync(envelope, policy, failure, attempts).ConfigureAwait(false);
                 return default;
             }
@@ -328,7 +352,7 @@ internal sealed class HandlerStage<TIn, TOut>
         }
     }
 
-    private async ValueTask SettleAsync(Envelope<TIn> envelope, ErrorPolicy policy, Exception failure, int attempts)
+    private async ValueTask SettleAsync(Envelope<TIn> envelope, ErrorPolicy policy, Exception failure, int attempts, bool poison = false)
     {
         switch (policy.Kind)
         {
@@ -350,7 +374,7 @@ internal sealed class HandlerStage<TIn, TOut>
                 envelope.Ack.Complete(AckOutcome.Terminated);
                 break;
             case ErrorPolicyKind.DeadLetter:
-                await DeadLetterAsync(envelope, (IDestination<DeadLetter<TIn>>)((DeadLetterErrorPolicy)policy).Destination, failure, attempts).ConfigureAwait(false);
+                await DeadLetterAsync(envelope, (IDestination<DeadLetter<TIn>>)((DeadLetterErrorPolicy)policy).Destination, failure, attempts, poison ? AckOutcome.Terminated : AckOutcome.Acked).ConfigureAwait(false);
                 break;
             default:
                 _run.ReportFatal(_stage, failure);
@@ -359,12 +383,12 @@ internal sealed class HandlerStage<TIn, TOut>
         }
     }
 
-    private async ValueTask DeadLetterAsync(Envelope<TIn> envelope, IDestination<DeadLetter<TIn>> destination, Exception failure, int attempts)
+    private async ValueTask DeadLetterAsync(Envelope<TIn> envelope, IDestination<DeadLetter<TIn>> destination, Exception failure, int attempts, AckOutcome onWritten)
     {
         Log.DeadLettering(_run.Logger, _run.Name, _stage, attempts, envelope.Message.Key, failure);
         var original = envelope.Message;
         var record = new DeadLetter<TIn>(original, _stage, failure.GetType().FullName ?? failure.GetType().Name, failure.Message, attempts, _run.Options.TimeProvider.GetUtcNow());
-        var token = new DeadLetterAckToken(envelope.Ack, _onDeadLettered);
+        var token = new DeadLetterAckToken(envelope.Ack, _onDeadLettered, onWritten);
         try
         {
             await destination.SendAsync(token, new Message<DeadLetter<TIn>>(record, original.Key, original.Topic, original.Attributes), _run.AbortToken).ConfigureAwait(false);
