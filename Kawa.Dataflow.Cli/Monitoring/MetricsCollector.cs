@@ -49,6 +49,13 @@ internal sealed class MetricsCollector : IDisposable
         return total;
     }
 
+    /// <summary>Sets a gauge that no instrument reports (such as a consumer lag probed from a server).</summary>
+    /// <param name="name">The gauge's name.</param>
+    /// <param name="description">Its help text.</param>
+    /// <param name="value">Its current value.</param>
+    public void SetGauge(string name, string description, double value)
+        => _series.GetOrAdd((name, string.Empty), static (_, d) => new Series(SeriesKind.Gauge, d), description).Set(value);
+
     /// <summary>Writes every series in the Prometheus text exposition format (version 0.0.4).</summary>
     public void WritePrometheus(TextWriter writer)
     {
@@ -152,17 +159,30 @@ internal sealed class MetricsCollector : IDisposable
         Summary,
     }
 
-    private sealed class Series(Instrument instrument)
+    private sealed class Series
     {
         private readonly Lock _gate = new();
         private double _sum;
         private long _count;
 
-        public SeriesKind Kind { get; } = instrument.GetType().Name.StartsWith("UpDownCounter", StringComparison.Ordinal) ? SeriesKind.Gauge
-            : instrument.GetType().Name.StartsWith("Counter", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("ObservableCounter", StringComparison.Ordinal) ? SeriesKind.Counter
-            : SeriesKind.Summary;
+        public Series(Instrument instrument)
+        {
+            var type = instrument.GetType().Name;
+            Kind = type.StartsWith("UpDownCounter", StringComparison.Ordinal) ? SeriesKind.Gauge
+                : type.StartsWith("Counter", StringComparison.Ordinal) || type.StartsWith("ObservableCounter", StringComparison.Ordinal) ? SeriesKind.Counter
+                : SeriesKind.Summary;
+            Description = (instrument.Description ?? instrument.Name).Replace('\n', ' ');
+        }
 
-        public string Description { get; } = (instrument.Description ?? instrument.Name).Replace('\n', ' ');
+        public Series(SeriesKind kind, string description)
+        {
+            Kind = kind;
+            Description = description.Replace('\n', ' ');
+        }
+
+        public SeriesKind Kind { get; }
+
+        public string Description { get; }
 
         public double Sum
         {
@@ -192,6 +212,15 @@ internal sealed class MetricsCollector : IDisposable
             {
                 _sum += value;
                 _count++;
+            }
+        }
+
+        public void Set(double value)
+        {
+            lock (_gate)
+            {
+                _sum = value;
+                _count = 1;
             }
         }
     }

@@ -7,10 +7,19 @@ namespace Kawa.Dataflow.Cli.Monitoring;
 /// Reports progress while a pipeline runs: a live status line rewritten in place on a terminal (every second), or a
 /// structured log entry every <see cref="LogInterval"/> when standard error is not a terminal; and a final summary.
 /// </summary>
+/// <remarks>With a lag probe (a JetStream source), each tick also asks how many messages the consumer has not delivered
+/// yet, shows it as <c>lag</c>, and publishes it as the gauge <see cref="LagGauge"/>. A probe that fails or takes longer
+/// than <see cref="LagTimeout"/> shows <c>lag ?</c>; it never stops the run.</remarks>
 internal sealed partial class StatusReporter : IAsyncDisposable
 {
     /// <summary>How often progress is logged when standard error is not a terminal.</summary>
     public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>The gauge the consumer lag is published as.</summary>
+    public const string LagGauge = "kawa.source.lag";
+
+    /// <summary>How long one lag probe may take.</summary>
+    public static readonly TimeSpan LagTimeout = TimeSpan.FromSeconds(2);
 
     private readonly MetricsCollector _metrics;
     private readonly TextWriter? _terminal;
@@ -19,6 +28,7 @@ internal sealed partial class StatusReporter : IAsyncDisposable
     private readonly long _started;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly Func<CancellationToken, ValueTask<long>>? _lagProbe;
     private double _lastIn;
     private double _lastOut;
     private long _lastTick;
@@ -28,9 +38,11 @@ internal sealed partial class StatusReporter : IAsyncDisposable
     /// <param name="terminal">The terminal to draw the status line on, or <see langword="null"/> to log instead.</param>
     /// <param name="logger">The logger.</param>
     /// <param name="timeProvider">The clock.</param>
-    public StatusReporter(MetricsCollector metrics, TextWriter? terminal, ILogger logger, TimeProvider timeProvider)
+    /// <param name="lagProbe">Asks the source how many messages it has not delivered yet, or <see langword="null"/> when it cannot tell.</param>
+    public StatusReporter(MetricsCollector metrics, TextWriter? terminal, ILogger logger, TimeProvider timeProvider, Func<CancellationToken, ValueTask<long>>? lagProbe = null)
     {
         _metrics = metrics;
+        _lagProbe = lagProbe;
         _terminal = terminal;
         _logger = logger;
         _time = timeProvider;
@@ -73,7 +85,8 @@ internal sealed partial class StatusReporter : IAsyncDisposable
     }
 
     /// <summary>The status line's text for the figures since the last tick.</summary>
-    internal string Line()
+    /// <param name="lag">The consumer lag, or <see langword="null"/> when unknown; nothing is shown without a probe.</param>
+    internal string Line(long? lag = null)
     {
         var now = _time.GetTimestamp();
         var seconds = Math.Max(_time.GetElapsedTime(_lastTick, now).TotalSeconds, 1e-3);
@@ -84,7 +97,32 @@ internal sealed partial class StatusReporter : IAsyncDisposable
         (_lastIn, _lastOut, _lastTick) = (received, acked, now);
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"in {inRate,8:N0}/s  out {outRate,8:N0}/s  in flight {_metrics.Total("kawa.messages.in_flight"),7:N0}  acked {acked,10:N0}  dead-lettered {_metrics.Total("kawa.messages.dead_lettered"):N0}  files {_metrics.Total("kawa.lake.files.committed"):N0}");
+            $"in {inRate,8:N0}/s  out {outRate,8:N0}/s  in flight {_metrics.Total("kawa.messages.in_flight"),7:N0}  acked {acked,10:N0}  dead-lettered {_metrics.Total("kawa.messages.dead_lettered"):N0}  files {_metrics.Total("kawa.lake.files.committed"):N0}{LagText(lag)}");
+    }
+
+    private string LagText(long? lag) => _lagProbe is null ? string.Empty : lag is { } value ? string.Create(CultureInfo.InvariantCulture, $"  lag {value:N0}") : "  lag ?";
+
+    /// <summary>One probe: the lag, published as a gauge, or <see langword="null"/> if the source did not answer in time.</summary>
+    internal async Task<long?> ProbeLagAsync(CancellationToken cancellationToken)
+    {
+        if (_lagProbe is null)
+        {
+            return null;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(LagTimeout);
+        try
+        {
+            var lag = await _lagProbe(timeout.Token).ConfigureAwait(false);
+            _metrics.SetGauge(LagGauge, "Messages the source's consumer has not delivered yet.", lag);
+            return lag;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogLagUnknown(_logger, ex.Message);
+            return null;
+        }
     }
 
     private async Task StopAsync()
@@ -108,7 +146,7 @@ internal sealed partial class StatusReporter : IAsyncDisposable
         using var timer = new PeriodicTimer(_terminal is null ? LogInterval : TimeSpan.FromSeconds(1), _time);
         while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
         {
-            var line = Line();
+            var line = Line(await ProbeLagAsync(_stop.Token).ConfigureAwait(false));
             if (_terminal is not null)
             {
                 _terminal.Write("\r\u001b[K" + line);
@@ -120,6 +158,9 @@ internal sealed partial class StatusReporter : IAsyncDisposable
             }
         }
     }
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Debug, Message = "consumer lag unknown: {Reason}")]
+    private static partial void LogLagUnknown(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "progress: {Status}")]
     private static partial void LogProgress(ILogger logger, string status);

@@ -71,7 +71,7 @@ internal static partial class DaemonRunner
                 return ReportStartFailure(ex, stderr);
             }
 
-            var status = new StatusReporter(metrics, Console.IsErrorRedirected ? null : stderr, logger, time);
+            var status = new StatusReporter(metrics, Console.IsErrorRedirected ? null : stderr, logger, time, LagProbe(disposables));
             await using var statusScope = status.ConfigureAwait(false);
             var run = pipeline.RunAsync(signals.DrainRequested);
             var finished = await Task.WhenAny(run, signals.Forced, HungDrainAsync(pipelineOptions.Limits.DrainTimeout, time, signals.DrainRequested)).ConfigureAwait(false);
@@ -121,6 +121,17 @@ internal static partial class DaemonRunner
         }
     }
 
+    /// <summary>The consumer lag of a JetStream source (messages not yet delivered), for the status line and /metrics.</summary>
+    internal static Func<CancellationToken, ValueTask<long>>? LagProbe(IEnumerable<object> components)
+    {
+        if (components.OfType<Adapters.JetStreamEventSource>().FirstOrDefault() is not { } jetStream)
+        {
+            return null;
+        }
+
+        return async cancellationToken => (await jetStream.Inner.GetLagAsync(cancellationToken).ConfigureAwait(false)).Pending;
+    }
+
     /// <summary>How long after the drain timeout the process waits for an aborted run to return before it exits anyway.</summary>
     internal static readonly TimeSpan HungDrainGrace = TimeSpan.FromSeconds(5);
 
@@ -165,6 +176,9 @@ internal static partial class DaemonRunner
                 BoundedCapacity = Math.Max(1, (stage.Options.Capacity + segment - 1) / segment),
                 KeyOrdered = stage.Options.KeyOrdered,
                 ErrorPolicy = ToPolicy(stage.Options.ErrorPolicy, deadLetters, $"pipeline handler '{stage.Name}'"),
+                // A message failing on its last allowed delivery (a source's delivery limit) is kept in the
+                // dead-letter target when there is one, rather than only terminated.
+                PoisonPolicy = deadLetters is null ? ErrorPolicy.Terminate : ErrorPolicy.DeadLetter(deadLetters),
             });
         }
 

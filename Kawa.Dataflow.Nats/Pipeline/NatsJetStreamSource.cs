@@ -202,6 +202,17 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         }
     }
 
+    /// <summary>Asks the server how far behind the consumer is (one <c>$JS.API.CONSUMER.INFO</c> request).</summary>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The consumer's figures across every process sharing it.</returns>
+    /// <exception cref="JetStreamApiException">The consumer is gone.</exception>
+    /// <exception cref="NatsTimeoutException">The server did not answer in time.</exception>
+    public async ValueTask<NatsConsumerLag> GetLagAsync(CancellationToken cancellationToken = default)
+    {
+        var info = await _js.GetConsumerAsync(_options.Stream, _options.Durable, cancellationToken).ConfigureAwait(false);
+        return new NatsConsumerLag((long)Math.Min(info.NumPending, long.MaxValue), info.NumAckPending, info.NumRedelivered);
+    }
+
     /// <inheritdoc/>
     public async ValueTask<Delivery<byte[]>> ReceiveAsync(CancellationToken cancellationToken = default)
     {
@@ -361,3 +372,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         protected override void OnInProgress() => owner._consumer.EnqueueAck(Message, kind: null, TimeSpan.Zero);
     }
 }
+
+/// <summary>How far behind a JetStream consumer is, as the server reports it.</summary>
+/// <param name="Pending">Messages matching the consumer's filter not yet delivered (the lag).</param>
+/// <param name="AckPending">Messages delivered and waiting for an outcome, across every process sharing the consumer.</param>
+/// <param name="Redelivered">Messages delivered more than once and still unacknowledged.</param>
+public sealed record NatsConsumerLag(long Pending, long AckPending, long Redelivered);
