@@ -56,10 +56,11 @@ public sealed class NatsJetStreamSourceOptions
     /// allowed time carries <see cref="NatsAttributeKeys.LastDelivery"/> = <see langword="true"/>.</summary>
     public long MaxDeliver { get; set; } = -1;
 
-    /// <summary>Messages delivered and not yet acked at most, across every process sharing the consumer; default 1000.
-    /// Must be at least the pipeline's <c>MaxUnsettledMessages</c> plus <see cref="PrefetchMessages"/>: see
-    /// <see cref="NatsJetStreamSource.ValidateAgainst"/>.</summary>
-    public long MaxAckPending { get; set; } = 1000;
+    /// <summary>Messages delivered and not yet acked at most, across every process sharing the consumer; default 20,000:
+    /// a pipeline with default limits holds up to 4,096 + <see cref="PrefetchMessages"/>, so four processes fit. Must be
+    /// at least the pipeline's <c>MaxUnsettledMessages</c> plus <see cref="PrefetchMessages"/> (times the number of
+    /// processes sharing the durable): see <see cref="NatsJetStreamSource.ValidateAgainst"/>.</summary>
+    public long MaxAckPending { get; set; } = 20_000;
 
     /// <summary>Messages requested from the server ahead of the pipeline (pull batch); default 256. Set it from the
     /// pipeline's bounded capacity: a larger window only holds messages whose ack wait is already running.</summary>
