@@ -103,7 +103,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
         if (policy is DeadLetterErrorPolicy deadLetter && deadLetter.Destination is IDestination<DeadLetter<TIn>> destination)
         {
-            _run.AddFlush(_stage, destination, destination.FlushAsync);
+            _run.AddFlush(_stage, destination, destination.FlushAsync, destination.CommitHeldAsync);
         }
     }
 
@@ -129,6 +129,7 @@ internal sealed class HandlerStage<TIn, TOut>
         catch (Exception ex)
         {
             _run.ReportFatal(_stage, ex);
+            _run.Passed(input.Count, 0);
             input.NackRemainingAndReturn(0);
             return;
         }
@@ -158,6 +159,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
             if (!accepted)
             {
+                _run.Passed(part.Count, 0);
                 part.NackRemainingAndReturn(0);
             }
         }
@@ -408,6 +410,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
     private IEnumerable<Segment<TOut>> Finish(Segment<TIn> input, SegmentWriter<TOut> writer, int handled)
     {
+        _run.Passed(input.Count, writer.Total);
         if (!writer.HoldsInput)
         {
             Segment<TIn>.Return(input.Items);
