@@ -22,6 +22,11 @@ internal sealed class JetStreamEventSource(NatsJetStreamSource inner) : ISource<
             return Delivery<EventRecord>.EndOfStream;
         }
 
+        if (delivery.IsIdle)
+        {
+            return Delivery<EventRecord>.Idle;
+        }
+
         var message = delivery.Message;
         return new Delivery<EventRecord>(message.With(new EventRecord(message.Value)), delivery.Ack);
     }

@@ -29,4 +29,7 @@ internal sealed class DeadLetterDestination(IDestination<EventRecord> inner) : I
 
     /// <inheritdoc/>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => inner.CommitHeldAsync(cancellationToken);
 }

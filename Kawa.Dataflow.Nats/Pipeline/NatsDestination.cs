@@ -93,6 +93,9 @@ public sealed class NatsDestination<T> : IDestination<T>, IAsyncDisposable
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => _batching.CommitHeldAsync(cancellationToken);
+
+    /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
         await _batching.DisposeAsync().ConfigureAwait(false);

@@ -23,9 +23,21 @@ namespace Kawa.Dataflow.Nats.Pipeline;
 /// <para><b>Poison messages.</b> With <see cref="NatsJetStreamSourceOptions.MaxDeliver"/> set, the last allowed
 /// delivery carries <see cref="NatsAttributeKeys.LastDelivery"/>; the message's delivery count is in
 /// <see cref="MessageAttributeKeys.DeliveryCount"/>.</para>
-/// <para><b>Drain mode</b> (<see cref="NatsJetStreamSourceOptions.StopAtEnd"/>): <see cref="ReceiveAsync"/> returns
-/// <see cref="Delivery{T}.EndOfStream"/> once every token handed out has its final outcome and the consumer reports
-/// nothing pending and nothing awaiting an ack, so messages nacked with a delay are waited for and read again.</para>
+/// <para><b>Drain mode</b> (<see cref="NatsJetStreamSourceOptions.StopAtEnd"/>), for batch jobs: the stream's last
+/// sequence is recorded at start, and only messages up to it are consumed.</para>
+/// <list type="bullet">
+/// <item>A message with a higher stream sequence (published after the start) is not handed out nor counted: it is
+/// given back at once with <c>-NAK</c> and a delay of the consumer's ack wait, so the server does not hand it straight
+/// back to this run's open pull request (which would loop, and with a <c>max_deliver</c> could use up its deliveries).
+/// Another process sharing the consumer, or the next run, gets it after that delay.</item>
+/// <item>Once every message up to the start sequence has been delivered and the source waits only for outcomes, it
+/// returns <see cref="Delivery{T}.Idle"/> (once per idle period), so the pipeline's sink commits what it holds (a
+/// Parquet file that would otherwise wait for its roll age).</item>
+/// <item>It returns <see cref="Delivery{T}.EndOfStream"/> once every token it handed out has its final outcome and the
+/// consumer has nothing up to the start sequence awaiting an ack (its ack floor reached the start sequence, or nothing
+/// is pending at all): messages nacked with a delay, and messages another process or a crashed run held, are waited
+/// for, redelivered and read again before the run ends.</item>
+/// </list>
 /// <para>Dispose after the pipeline ended: outcomes already given are sent, buffered (prefetched) messages are not
 /// acked and are redelivered after the ack wait.</para>
 /// </remarks>
@@ -43,12 +55,18 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private readonly long _maxDeliver;
     private readonly TimeSpan _keepAliveAfter;
     private readonly SemaphoreSlim _settled = new(0);
+    private readonly ulong _endSequence;
     private Task<JetStreamMsg>? _next;
     private bool _ended;
+    private bool _tailReached;
+    private bool _idleSent;
+    private long _lastCheck;
+    private long _beyondEnd;
     private long _inProgressSent;
 
-    private NatsJetStreamSource(NatsConnection connection, bool ownsConnection, JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerInfo info, NatsPullConsumer consumer)
+    private NatsJetStreamSource(NatsConnection connection, bool ownsConnection, JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerInfo info, NatsPullConsumer consumer, ulong endSequence)
     {
+        _endSequence = endSequence;
         _connection = connection;
         _ownsConnection = ownsConnection;
         _js = js;
@@ -75,6 +93,12 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
 
     /// <summary>Messages handed out whose final outcome is not given yet.</summary>
     public int Outstanding => _outstanding.Count;
+
+    /// <summary>In drain mode, the stream's last sequence at start: the last message this source consumes. 0 otherwise.</summary>
+    public ulong EndSequence => _endSequence;
+
+    /// <summary>In drain mode, deliveries of messages published after the start that were given back (<c>-NAK</c>).</summary>
+    public long BeyondEndReturned => Interlocked.Read(ref _beyondEnd);
 
     /// <summary>Automatic <c>+WPI</c> keep-alives sent so far.</summary>
     public long InProgressSent => Interlocked.Read(ref _inProgressSent);
@@ -153,6 +177,10 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             }
         }
 
+        // Drain mode consumes up to the stream's last sequence as of now; recorded before the first pull.
+        var endSequence = options.StopAtEnd
+            ? (await js.GetStreamAsync(options.Stream, cancellationToken).ConfigureAwait(false)).State?.LastSeq ?? 0
+            : 0;
         var consumer = js.CreatePullConsumer(options.Stream, options.Durable, new NatsPullConsumerOptions
         {
             BatchSize = options.PrefetchMessages,
@@ -161,7 +189,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             IdleHeartbeat = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, options.PullExpires.Ticks / 2)),
         });
         await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new NatsJetStreamSource(connection, ownsConnection, js, options, info, consumer);
+        return new NatsJetStreamSource(connection, ownsConnection, js, options, info, consumer, endSequence);
     }
 
     /// <summary>
@@ -228,6 +256,12 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             return Deliver(msg);
         }
 
+        return await ReceiveDrainingAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Drain mode: messages up to the start sequence, Idle while only outcomes are awaited, then the end.</summary>
+    private async ValueTask<Delivery<byte[]>> ReceiveDrainingAsync(CancellationToken cancellationToken)
+    {
         while (true)
         {
             // One pending read, kept across calls: cancelling a caller's wait never drops a message.
@@ -236,14 +270,38 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             {
                 var next = _next;
                 _next = null;
-                return Deliver(await next.ConfigureAwait(false));
+                var msg = await next.ConfigureAwait(false);
+                if (msg.Metadata.StreamSequence > _endSequence)
+                {
+                    // Published after the start: first deliveries come in stream order, so everything up to the start
+                    // sequence has been delivered at least once. Not ours to process: give it back, uncounted.
+                    _tailReached = true;
+                    GiveBack(msg);
+                    continue;
+                }
+
+                _idleSent = false;
+                return Deliver(msg);
             }
 
-            if (_outstanding.IsEmpty && await IsDrainedAsync(cancellationToken).ConfigureAwait(false))
+            // Ask the server only when it can change the answer: the end needs nothing outstanding here, and Idle
+            // needs to know everything up to the start sequence was delivered.
+            if (_outstanding.IsEmpty || (!_tailReached && _time.GetElapsedTime(_lastCheck) >= _options.DrainCheckInterval))
             {
-                _ended = true;
-                await _stop.CancelAsync().ConfigureAwait(false);
-                return Delivery<byte[]>.EndOfStream;
+                if (await IsDrainedAsync(cancellationToken).ConfigureAwait(false) && _outstanding.IsEmpty && !_next.IsCompleted)
+                {
+                    _ended = true;
+                    await _stop.CancelAsync().ConfigureAwait(false);
+                    GiveBackLate(_next);
+                    return Delivery<byte[]>.EndOfStream;
+                }
+            }
+
+            if (_tailReached && !_outstanding.IsEmpty && !_idleSent && !_next.IsCompleted)
+            {
+                // Nothing more to read; the sink may hold the rest until a size or age limit: let it commit now.
+                _idleSent = true;
+                return Delivery<byte[]>.Idle;
             }
 
             // Wake on a message, on a settlement (which may finish the drain), or after the check interval.
@@ -259,6 +317,27 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
                 // Withdraw the semaphore waiter and the timer: a stale waiter would swallow a later settlement signal.
                 await wait.CancelAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>A message beyond the start sequence: <c>-NAK</c> with the ack wait as delay, so this run's open pull
+    /// does not get it straight back (see the class remarks).</summary>
+    private void GiveBack(JetStreamMsg msg)
+    {
+        _consumer.EnqueueAck(msg, AckKind.Nack, AckWait);
+        Interlocked.Increment(ref _beyondEnd);
+    }
+
+    /// <summary>A read that completed as the drain ended: only a message beyond the start sequence can arrive then.</summary>
+    private void GiveBackLate(Task<JetStreamMsg> next)
+    {
+        if (next.IsCompletedSuccessfully)
+        {
+            GiveBack(next.Result);
+        }
+        else
+        {
+            _ = next.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -280,8 +359,14 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>
+    /// Asks the consumer's state. Records whether everything up to the start sequence has been delivered at least once
+    /// (the consumer delivered past it, or has nothing undelivered), and returns whether nothing up to it still awaits
+    /// an outcome anywhere (the ack floor reached it, or nothing is pending at all).
+    /// </summary>
     private async Task<bool> IsDrainedAsync(CancellationToken cancellationToken)
     {
+        _lastCheck = _time.GetTimestamp();
         ConsumerInfo info;
         try
         {
@@ -292,7 +377,14 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             return false; // A slow or reconnecting server: look again at the next check, do not fail the run.
         }
 
-        return info.NumPending == 0 && info.NumAckPending == 0 && _outstanding.IsEmpty && !(_next?.IsCompleted ?? false);
+        var delivered = info.Delivered?.StreamSeq ?? 0;
+        if (delivered >= _endSequence || info.NumPending == 0)
+        {
+            _tailReached = true;
+        }
+
+        var settled = info.NumAckPending == 0 || (info.AckFloor?.StreamSeq ?? 0) >= _endSequence;
+        return _tailReached && settled && _outstanding.IsEmpty;
     }
 
     private Delivery<byte[]> Deliver(JetStreamMsg msg)

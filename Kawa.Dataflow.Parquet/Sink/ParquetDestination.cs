@@ -27,6 +27,11 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// written twice after a retry (at-least-once, never lost).</item>
 /// <item>Drain (<see cref="FlushAsync"/>): every open file is committed and its messages acked. If the drain's token
 /// fires first, the remaining open files are aborted and their messages negatively acked.</item>
+/// <item>Checkpoint (<see cref="CommitHeldAsync"/>, called by the pipeline when its source is idle, for example a drain
+/// run that has read everything): what is batched is flushed and every open file is committed at once, whatever its
+/// age, so the deferred acks settle and a batch job ends promptly. A file that cannot be committed is removed, its
+/// messages are negatively acked (the source redelivers them), and the <see cref="LakeWriteException"/> is thrown,
+/// which stops the pipeline.</item>
 /// <item>Footer metadata: <c>kawa.schema.fingerprint</c> (see <see cref="SchemaFingerprint"/>) and <c>kawa.lineage</c>, a
 /// JSON array of <c>{"stream","first","last","rows"}</c> from the messages' <see cref="MessageAttributeKeys.Stream"/> and
 /// <see cref="MessageAttributeKeys.StreamSequence"/> attributes (empty when absent).</item>
@@ -108,6 +113,13 @@ public sealed class ParquetDestination<T> : IDestination<T>, IAsyncDisposable
     /// <exception cref="BatchFlushException">A flush failed fatally.</exception>
     /// <exception cref="LakeWriteException">A file could not be committed at the drain (its messages were negatively acked).</exception>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);
+
+    /// <summary>The checkpoint: flushes what is batched and commits every open file now, acking their messages; the sink
+    /// keeps running and opens new files for later messages.</summary>
+    /// <param name="cancellationToken">Fires when the pipeline aborts.</param>
+    /// <exception cref="BatchFlushException">A flush failed fatally.</exception>
+    /// <exception cref="LakeWriteException">A file could not be committed (its messages were negatively acked).</exception>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => _batching.CommitHeldAsync(cancellationToken);
 
     /// <summary>Stops without draining: aborts the open files and negatively acks every unsettled message.</summary>
     public async ValueTask DisposeAsync()

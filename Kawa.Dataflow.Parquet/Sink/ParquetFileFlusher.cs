@@ -200,6 +200,38 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
+    /// <summary>The source is idle: commit every open file now (their age and size limits notwithstanding), so the
+    /// deferred acks settle. A file that fails is removed and its messages negatively acked; the first failure is
+    /// thrown after every other file was tried.</summary>
+    public async ValueTask CommitHeldAsync(CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Exception? first = null;
+            foreach (var file in _open.Values.OrderBy(f => f.Opened).ToList())
+            {
+                try
+                {
+                    await CommitAsync(file, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    first ??= ex;
+                }
+            }
+
+            if (first is not null)
+            {
+                throw first;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed.IsCancellationRequested)

@@ -46,6 +46,11 @@ public sealed class ScriptedFlusher<T> : IBatchFlusher<T>
 
     public ValueTask CompleteAsync(CancellationToken cancellationToken) => OnComplete?.Invoke(cancellationToken) ?? default;
 
+    /// <summary>Runs at each checkpoint (<see cref="IBatchFlusher{T}.CommitHeldAsync"/>).</summary>
+    public Func<CancellationToken, ValueTask>? OnCommitHeld { get; init; }
+
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken) => OnCommitHeld?.Invoke(cancellationToken) ?? default;
+
     /// <summary>The next flush call, failing the test after 10 s instead of hanging.</summary>
     public async Task<FlushCall<T>> NextAsync() => await _calls.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 

@@ -13,6 +13,11 @@ namespace Kawa.Dataflow;
 /// <item><see cref="FlushAsync"/> is the drain: the pipeline calls it once after the last send; make everything held
 /// durable and settle every token. If its <c>cancellationToken</c> fires (the drain timeout), settle what is not
 /// durable with <see cref="AckToken.Nack"/> and return.</item>
+/// <item><see cref="CommitHeldAsync"/> is the checkpoint: the pipeline calls it when its source is idle (see
+/// <see cref="Delivery{T}.Idle"/>), after every message read so far was settled or passed to <see cref="SendAsync"/>.
+/// Make everything held durable now and settle those tokens, without waiting for size or age limits; the pipeline
+/// keeps running afterwards, so it may be called many times. A destination that acks at once needs nothing (the
+/// default does nothing).</item>
 /// <item>The pipeline may call <see cref="SendAsync"/> concurrently up to the destination stage's parallelism.</item>
 /// </list>
 /// </remarks>
@@ -27,6 +32,19 @@ public interface IDestination<T>
     /// <summary>Makes everything held durable and settles every token it holds. Called once when the pipeline drains.</summary>
     /// <param name="cancellationToken">Fires at the drain timeout: negatively ack what is not yet durable, then return.</param>
     ValueTask FlushAsync(CancellationToken cancellationToken = default) => default;
+
+    /// <summary>Makes everything held durable now and settles those tokens; the pipeline keeps running. Called when
+    /// the source is idle, possibly many times; never concurrently with <see cref="FlushAsync"/>.</summary>
+    /// <param name="cancellationToken">Fires when the run aborts (a fatal error or the drain timeout).</param>
+    /// <remarks>
+    /// <para>Calls to <see cref="SendAsync"/> made before this call have returned. A destination holding messages for a
+    /// deferred ack (an open batch, an open file) writes and commits them and acks their tokens; one that acks at once
+    /// does nothing (the default).</para>
+    /// <para>If the commit fails, settle the affected tokens (<see cref="AckToken.Nack"/>, so the source redelivers them)
+    /// and throw: that is fatal, the pipeline stops (stage <c>destination</c>) as for a failing <see cref="FlushAsync"/>.</para>
+    /// <para>Wrappers and composites (fan-out, router) forward the call to every destination they hold.</para>
+    /// </remarks>
+    ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => default;
 }
 
 /// <summary>A destination built from a delegate.</summary>

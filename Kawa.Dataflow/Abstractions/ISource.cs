@@ -13,6 +13,14 @@ namespace Kawa.Dataflow;
 /// <item>Any other exception is fatal: the pipeline stops, surfacing it wrapped as stage <c>source</c>.</item>
 /// <item>The source learns each message's fate only through its token. It must keep working (settling
 /// outcomes) until every token it handed out has its final outcome, even after end of stream.</item>
+/// <item>Return <see cref="Delivery{T}.Idle"/> when there is nothing more to deliver right now and the source is
+/// waiting for the outcomes of what it handed out (a finite or drain-mode source that ends, or redelivers, only once
+/// they are settled). A destination may hold messages until a size or age limit (a Parquet file commits on rows,
+/// bytes or age), so without Idle such a source would wait for that limit. On Idle the pipeline hands on what it
+/// holds, waits until every message read so far has been settled or passed to the destination, calls
+/// <see cref="IDestination{T}.CommitHeldAsync"/> (which settles what the destination held), and then calls
+/// <see cref="ReceiveAsync"/> again. Return Idle once per idle period, then wait as usual: returning it in a loop
+/// makes the destinations commit small files over and over.</item>
 /// </list>
 /// </remarks>
 public interface ISource<T>

@@ -36,6 +36,9 @@ namespace Kawa.Dataflow;
 /// flush is awaited, then <see cref="IBatchFlusher{T}.CompleteAsync"/> and the dead-letter destination's drain run. If
 /// the drain's token fires first, in-flight flushes are cancelled and every unsettled token is negatively acked. Anything
 /// still unsettled at the end of the drain is negatively acked, never acked.</item>
+/// <item>Checkpoint (<see cref="CommitHeldAsync"/>, when the pipeline's source is idle): the partial batch is flushed
+/// at once (no waiting for its age), every flush is awaited, then <see cref="IBatchFlusher{T}.CommitHeldAsync"/> and the
+/// dead-letter destination's commit run. The sink keeps accepting messages afterwards.</item>
 /// <item>Telemetry: <c>kawa.batch.size</c> and <c>kawa.batch.flush.duration</c> per batch, <c>kawa.messages.failed</c>
 /// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/>.</item>
 /// </list>
@@ -80,6 +83,10 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
     private long _openBytes;
     private long _generation;
     private ITimer? _ageTimer;
+
+    // Batches that left the open batch and whose flush has not returned yet (for CommitHeldAsync).
+    private long _unflushedBatches;
+    private TaskCompletionSource? _flushedWaiter;
 
     private ExceptionDispatchInfo? _fatal;
     private int _state;
@@ -267,6 +274,61 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         return new ValueTask(_drain);
     }
 
+    /// <summary>
+    /// The checkpoint: flushes the partial batch now, waits for every flush, then has the flusher commit what it holds
+    /// past a flush (<see cref="IBatchFlusher{T}.CommitHeldAsync"/>) and the dead-letter destination commit too. The
+    /// sink keeps running. Does nothing once draining or disposed.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting (the pipeline aborts); the tokens then stay to the drain or disposal.</param>
+    /// <exception cref="BatchFlushException">A flush failed fatally (<see cref="BatchErrorHandler{T}.Raise"/>).</exception>
+    /// <remarks>Meant for when no <see cref="SendAsync"/> is running (the pipeline calls it when its source is idle);
+    /// messages sent meanwhile are flushed by it or by their batch's own triggers.</remarks>
+    public async ValueTask CommitHeldAsync(CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref _state) != StateOpen)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_openCount > 0 && Volatile.Read(ref _state) == StateOpen)
+            {
+                CloseOpenBatch();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        await WaitForFlushesAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Read(ref _fatal)?.Throw();
+        await _flusher.CommitHeldAsync(cancellationToken).ConfigureAwait(false);
+        if (_onError.DeadLetters is { } deadLetters)
+        {
+            await deadLetters.CommitHeldAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask WaitForFlushesAsync(CancellationToken cancellationToken)
+    {
+        while (Interlocked.Read(ref _unflushedBatches) > 0)
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _flushedWaiter, waiter);
+            if (Interlocked.Read(ref _unflushedBatches) == 0)
+            {
+                break;
+            }
+
+            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Interlocked.Exchange(ref _flushedWaiter, null);
+    }
+
     /// <summary>Stops without draining: cancels in-flight flushes and negatively acks every unsettled token.
     /// Call <see cref="FlushAsync"/> first for a graceful stop.</summary>
     public async ValueTask DisposeAsync()
@@ -411,6 +473,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
 
     private void ResetOpenBatch()
     {
+        Interlocked.Increment(ref _unflushedBatches);
         _openCount = 0;
         _openBytes = 0;
         _generation++;
@@ -462,6 +525,13 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             }
 
             Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, items.Length, 0, false, ex)), null);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _unflushedBatches) == 0)
+            {
+                Volatile.Read(ref _flushedWaiter)?.TrySetResult();
+            }
         }
     }
 

@@ -71,6 +71,14 @@ public interface IBatchFlusher<T>
     /// durable (commit the open file) and settle those <see cref="DeferredAcks"/>. The default does nothing.</summary>
     /// <param name="cancellationToken">Fires at the drain timeout; the sink then negatively acks whatever is still unsettled.</param>
     ValueTask CompleteAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>Called when the pipeline's source is idle (<see cref="IDestination{T}.CommitHeldAsync"/>), after the
+    /// partial batch was flushed and every flush returned: make durable now what is held past a flush (commit the open
+    /// files) and settle those <see cref="DeferredAcks"/>. The sink keeps running; may be called many times. The default
+    /// does nothing.</summary>
+    /// <param name="cancellationToken">Fires when the pipeline aborts.</param>
+    /// <remarks>On failure, negatively ack what could not be made durable, then throw: the pipeline treats it as fatal.</remarks>
+    ValueTask CommitHeldAsync(CancellationToken cancellationToken) => default;
 }
 
 /// <summary>Builds <see cref="IBatchFlusher{T}"/>s from delegates.</summary>

@@ -12,7 +12,8 @@ namespace Kawa.Dataflow;
 /// <item>A destination that throws is fatal: <see cref="SendAsync"/> rethrows (all errors, as an
 /// <see cref="AggregateException"/> when several threw) and the original token is left to the caller, even if other
 /// destinations ack later (those writes will be repeated on redelivery: at-least-once).</item>
-/// <item><see cref="FlushAsync"/> drains every destination, concurrently.</item>
+/// <item><see cref="FlushAsync"/> drains every destination, and <see cref="CommitHeldAsync"/> commits every
+/// destination's held messages, concurrently.</item>
 /// </list>
 /// </remarks>
 public sealed class FanOutDestination<T> : IDestination<T>
@@ -59,6 +60,9 @@ public sealed class FanOutDestination<T> : IDestination<T>
         await DestinationTasks.WhenAllAsync(flushes).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_destinations, cancellationToken);
+
     private static Task SendOneAsync(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
     {
         try
@@ -87,6 +91,25 @@ internal static class DestinationTasks
             group.Abandon();
             throw;
         }
+    }
+
+    /// <summary>Calls <see cref="IDestination{T}.CommitHeldAsync"/> on every destination concurrently and waits for all.</summary>
+    public static async ValueTask CommitHeldAsync<T>(IDestination<T>[] destinations, CancellationToken cancellationToken)
+    {
+        var commits = new Task[destinations.Length];
+        for (var i = 0; i < destinations.Length; i++)
+        {
+            try
+            {
+                commits[i] = destinations[i].CommitHeldAsync(cancellationToken).AsTask();
+            }
+            catch (Exception ex)
+            {
+                commits[i] = Task.FromException(ex);
+            }
+        }
+
+        await WhenAllAsync(commits).ConfigureAwait(false);
     }
 
     /// <summary>Waits for all; rethrows the only error as is, several as an <see cref="AggregateException"/>.</summary>

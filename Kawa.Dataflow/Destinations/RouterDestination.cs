@@ -52,7 +52,8 @@ public sealed class UnroutedMessageException : Exception
 /// original token is settled once every route settled (acked if all acked, else the worst outcome).</item>
 /// <item>Unrouted messages: see <see cref="UnroutedBehavior"/>. With <see cref="UnroutedBehavior.Error"/> nothing of the send is written.</item>
 /// <item>A route that throws is fatal: the send rethrows and the original token is left to the caller.</item>
-/// <item><see cref="FlushAsync"/> drains every route (and the default), concurrently.</item>
+/// <item><see cref="FlushAsync"/> drains every route (and the default), and <see cref="CommitHeldAsync"/> commits what
+/// each holds, concurrently.</item>
 /// </list>
 /// </remarks>
 public sealed class RouterDestination<T> : IDestination<T>
@@ -187,6 +188,9 @@ public sealed class RouterDestination<T> : IDestination<T>
 
         await DestinationTasks.WhenAllAsync(flushes).ConfigureAwait(false);
     }
+
+    /// <inheritdoc/>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_all, cancellationToken);
 
     private static Task SendShareAsync(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
     {

@@ -8,6 +8,8 @@ public static partial class Sources
     /// <remarks>
     /// <list type="bullet">
     /// <item>Ends when every source has ended. An exception from any source is fatal: it is rethrown from <see cref="ISource{T}.ReceiveAsync"/>.</item>
+    /// <item>A source's <see cref="Delivery{T}.Idle"/> is passed on as it is, so the pipeline commits what its destinations
+    /// hold for that source (a commit while other sources still deliver only makes smaller files).</item>
     /// <item>Each source has at most one receive outstanding (the contract's "never concurrently" holds per source), so
     /// at most one message per source is held ahead. Sources are served round-robin when several are ready.</item>
     /// <item>Cancelling a receive stops the wait only: outstanding receives on the sources continue and their messages
@@ -76,7 +78,7 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
                     var delivery = await pending.ConfigureAwait(false); // rethrows a source's failure: fatal
                     if (!delivery.IsEndOfStream)
                     {
-                        return delivery;
+                        return delivery; // a message, or Idle
                     }
 
                     _ended[i] = true;
@@ -117,7 +119,7 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
             try
             {
                 var delivery = await pending.ConfigureAwait(false);
-                if (!delivery.IsEndOfStream)
+                if (!delivery.IsEndOfStream && !delivery.IsIdle)
                 {
                     delivery.Ack.TryComplete(AckOutcome.Negative());
                 }

@@ -47,6 +47,9 @@ public sealed class AckCheckingDestination<T> : IDestination<T>
     /// <inheritdoc/>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _inner.FlushAsync(cancellationToken);
 
+    /// <inheritdoc/>
+    public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => _inner.CommitHeldAsync(cancellationToken);
+
     /// <summary>Throws <see cref="ContractViolationException"/> if any violation was recorded.</summary>
     public void ThrowIfViolated()
     {

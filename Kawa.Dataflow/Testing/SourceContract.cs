@@ -213,7 +213,16 @@ public abstract class SourceContract<T>
     {
         try
         {
-            return await source.ReceiveAsync(cancellationToken).AsTask().WaitAsync(MaxWait, CancellationToken.None).ConfigureAwait(false);
+            while (true)
+            {
+                var delivery = await source.ReceiveAsync(cancellationToken).AsTask().WaitAsync(MaxWait, CancellationToken.None).ConfigureAwait(false);
+                if (!delivery.IsIdle)
+                {
+                    return delivery;
+                }
+
+                // Idle is a valid answer (nothing ready, outcomes awaited); these checks are about messages, so ask again.
+            }
         }
         catch (TimeoutException)
         {

@@ -91,4 +91,20 @@ public class FanOutDestinationTests
         Assert.That(a.Flushed, Is.True);
         await b.Received(1).FlushAsync(Arg.Any<CancellationToken>());
     }
+
+    [Test]
+    public async Task CommitHeldAsync_ForwardsToEveryDestination_SoTheHeldTokenIsAcked()
+    {
+        var a = new Kawa.Dataflow.Tests.Core.Pipeline.HoldingDestination<int>();
+        var b = new Kawa.Dataflow.Tests.Core.Pipeline.HoldingDestination<int>();
+        IDestination<int> fanOut = new FanOutDestination<int>(a, b);
+        var probe = new AckProbe();
+        await fanOut.SendAsync(probe, new Message<int>(7));
+
+        await fanOut.CommitHeldAsync();
+
+        Assert.That(a.Events, Is.EqualTo(new[] { "send 7", "commit 1" }));
+        Assert.That(b.Events, Is.EqualTo(new[] { "send 7", "commit 1" }));
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Acked));
+    }
 }

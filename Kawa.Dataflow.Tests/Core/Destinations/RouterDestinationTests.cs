@@ -103,4 +103,20 @@ public class RouterDestinationTests
 
         Assert.That(a.Flushed && fallback.Flushed, Is.True);
     }
+
+    [Test]
+    public async Task CommitHeldAsync_ForwardsToEveryRouteAndTheDefault()
+    {
+        var errors = new Kawa.Dataflow.Tests.Core.Pipeline.HoldingDestination<string>();
+        var other = new Kawa.Dataflow.Tests.Core.Pipeline.HoldingDestination<string>();
+        IDestination<string> router = RouterDestination<string>.ByKey(m => m.Topic, new Dictionary<string, IDestination<string>> { ["errors"] = errors }, other);
+        var probe = new AckProbe();
+        await router.SendAsync(probe, new Messages<string>([new("e1", Topic: "errors"), new("a1", Topic: "access")]));
+
+        await router.CommitHeldAsync();
+
+        Assert.That(errors.Events, Is.EqualTo(new[] { "send e1", "commit 1" }));
+        Assert.That(other.Events, Is.EqualTo(new[] { "send a1", "commit 1" }));
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Acked));
+    }
 }

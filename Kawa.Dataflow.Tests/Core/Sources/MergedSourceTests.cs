@@ -101,4 +101,16 @@ public class MergedSourceTests
     {
         Assert.Throws<ArgumentException>(() => Kawa.Dataflow.Sources.Merge<int>());
     }
+
+    [Test]
+    public async Task ReceiveAsync_OneSourceSaysIdle_IdleIsPassedOnAndTheMergeContinues()
+    {
+        var drain = new Kawa.Dataflow.Tests.Core.Pipeline.IdleScriptSource<int>().Send(1).Idle().Send(2);
+        await using var merged = Kawa.Dataflow.Sources.Merge<int>(drain);
+
+        Assert.That((await merged.ReceiveAsync()).Message.Value, Is.EqualTo(1));
+        Assert.That((await merged.ReceiveAsync()).IsIdle, Is.True, "so the pipeline commits what its sink holds for that source");
+        Assert.That((await merged.ReceiveAsync()).Message.Value, Is.EqualTo(2));
+        Assert.That((await merged.ReceiveAsync()).IsEndOfStream, Is.True);
+    }
 }

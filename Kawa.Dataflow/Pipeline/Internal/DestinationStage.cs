@@ -27,7 +27,7 @@ internal sealed class DestinationStage<T>
             MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
             BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
         });
-        run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync);
+        run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync, destination.CommitHeldAsync);
     }
 
     public StageInput<T> Input => new(_block, _parallelism);
@@ -66,6 +66,7 @@ internal sealed class DestinationStage<T>
             }
         }
 
+        _run.Passed(input.Count, 0);
         Segment<T>.Return(input.Items);
         return Task.CompletedTask;
     }
@@ -103,6 +104,7 @@ internal sealed class DestinationStage<T>
             }
         }
 
+        _run.Passed(input.Count, 0);
         Segment<T>.Return(input.Items);
     }
 

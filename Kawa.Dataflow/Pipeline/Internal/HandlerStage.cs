@@ -119,7 +119,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
         if (policy is DeadLetterErrorPolicy deadLetter && deadLetter.Destination is IDestination<DeadLetter<TIn>> destination)
         {
-            _run.AddFlush(_stage, destination, destination.FlushAsync);
+            _run.AddFlush(_stage, destination, destination.FlushAsync, destination.CommitHeldAsync);
         }
     }
 
@@ -145,6 +145,7 @@ internal sealed class HandlerStage<TIn, TOut>
         catch (Exception ex)
         {
             _run.ReportFatal(_stage, ex);
+            _run.Passed(input.Count, 0);
             input.NackRemainingAndReturn(0);
             return;
         }
@@ -174,6 +175,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
             if (!accepted)
             {
+                _run.Passed(part.Count, 0);
                 part.NackRemainingAndReturn(0);
             }
         }
@@ -432,6 +434,7 @@ internal sealed class HandlerStage<TIn, TOut>
 
     private IEnumerable<Segment<TOut>> Finish(Segment<TIn> input, SegmentWriter<TOut> writer, int handled)
     {
+        _run.Passed(input.Count, writer.Total);
         if (!writer.HoldsInput)
         {
             Segment<TIn>.Return(input.Items);

@@ -17,7 +17,7 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     private readonly CancellationTokenSource _stopCts = new();
     private readonly CancellationTokenSource _abortCts = new();
     private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<(string Stage, object Destination, Func<CancellationToken, ValueTask> Flush)> _flushes = [];
+    private readonly List<(string Stage, object Destination, Func<CancellationToken, ValueTask> Flush, Func<CancellationToken, ValueTask> CommitHeld)> _flushes = [];
     private readonly int _maxInFlight;
     private readonly long _maxInFlightBytes;
 
@@ -25,6 +25,8 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     private long _inFlightBytes;
     private TaskCompletionSource? _roomWaiter;
     private TaskCompletionSource? _settledWaiter;
+    private long _unsent;
+    private TaskCompletionSource? _unsentWaiter;
     private StageFailure? _failure;
     private ITimer? _drainTimer;
     private int _draining;
@@ -77,8 +79,9 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
 
     public KeyValuePair<string, object?>[] StageTags(string stage) => [new(Telemetry.PipelineTag, Name), new(Telemetry.StageTag, stage)];
 
-    /// <summary>Registers a flush to call when the stages are done; one per destination instance.</summary>
-    public void AddFlush(string stage, object destination, Func<CancellationToken, ValueTask> flush)
+    /// <summary>Registers a flush to call when the stages are done, and a commit to call when the source is idle; one
+    /// per destination instance.</summary>
+    public void AddFlush(string stage, object destination, Func<CancellationToken, ValueTask> flush, Func<CancellationToken, ValueTask> commitHeld)
     {
         foreach (var existing in _flushes)
         {
@@ -88,7 +91,7 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
             }
         }
 
-        _flushes.Add((stage, destination, flush));
+        _flushes.Add((stage, destination, flush, commitHeld));
     }
 
     /// <summary>The caller's token fired: stop reading and start the drain clock.</summary>
@@ -173,6 +176,7 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     public void AddInFlight(int count, long bytes)
     {
         Interlocked.Add(ref _inFlight, count);
+        Interlocked.Add(ref _unsent, count);
         Interlocked.Add(ref _inFlightBytes, bytes);
         if (Telemetry.Received.Enabled)
         {
@@ -248,12 +252,82 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         }
     }
 
+    // ---- Idle source: commit what the destinations hold --------------------------------------------------------
+
+    /// <summary>
+    /// Envelopes that left the pump and have neither been settled by a stage nor passed to a destination's send: a
+    /// stage reports each segment it finished with <paramref name="consumed"/> envelopes in and
+    /// <paramref name="produced"/> handed on (the destination stage hands on none).
+    /// </summary>
+    /// <remarks>Outputs are added in the same step as their inputs are removed, so the count only reaches zero when
+    /// nothing is left between the pump and the destination.</remarks>
+    public void Passed(int consumed, int produced)
+    {
+        // One in, one out (the common handler) changes nothing: no shared write on that path.
+        if (produced != consumed && Interlocked.Add(ref _unsent, produced - consumed) == 0)
+        {
+            Volatile.Read(ref _unsentWaiter)?.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The source said it is idle: waits until every envelope read so far was settled or passed to a destination, then
+    /// asks every destination (and dead-letter destination) to commit what it holds. Returns <see langword="false"/>
+    /// when the source must not be read any more (stop or abort); a failing commit is fatal.
+    /// </summary>
+    public async ValueTask<bool> CommitHeldAsync()
+    {
+        while (Volatile.Read(ref _unsent) > 0)
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _unsentWaiter, waiter);
+            if (Volatile.Read(ref _unsent) <= 0)
+            {
+                break;
+            }
+
+            try
+            {
+                await waiter.Task.WaitAsync(StopToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        Interlocked.Exchange(ref _unsentWaiter, null);
+        foreach (var (stage, _, _, commitHeld) in _flushes)
+        {
+            try
+            {
+                await commitHeld(AbortToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (IsAborting)
+            {
+                return false;
+            }
+            catch (Exception ex)
+            {
+                if (Telemetry.Failed.Enabled)
+                {
+                    Telemetry.Failed.Add(1, StageTags(stage));
+                }
+
+                ReportFatal(stage, ex);
+                return false;
+            }
+        }
+
+        return !StopToken.IsCancellationRequested;
+    }
+
     // ---- End of run ------------------------------------------------------------------------------------------
 
     /// <summary>Calls every registered flush once, with the abort token (it fires at the drain timeout).</summary>
     public async Task FlushAllAsync()
     {
-        foreach (var (stage, _, flush) in _flushes)
+        foreach (var (stage, _, flush, _) in _flushes)
         {
             try
             {

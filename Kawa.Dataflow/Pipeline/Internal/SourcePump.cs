@@ -106,6 +106,17 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 return;
             }
 
+            if (delivery.IsIdle)
+            {
+                if (!await OnIdleAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                room = 0; // commits settled messages: look at the counters again
+                continue;
+            }
+
             long size;
             try
             {
@@ -138,6 +149,16 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 await HandOnAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// The source is idle, waiting for outcomes: hand on what is held, wait until everything read has been settled or
+    /// reached a destination, and have the destinations commit what they hold. <see langword="false"/>: stop reading.
+    /// </summary>
+    private async ValueTask<bool> OnIdleAsync()
+    {
+        await HandOnAsync().ConfigureAwait(false);
+        return await run.CommitHeldAsync().ConfigureAwait(false);
     }
 
     /// <summary>Passes the held segment to the first block; from then on it counts as in flight.</summary>
@@ -190,6 +211,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
 
         if (!accepted)
         {
+            run.Passed(segment.Count, 0);
             segment.NackRemainingAndReturn(0);
         }
     }
