@@ -13,8 +13,14 @@ internal sealed class Lake(string root)
     /// <summary>Files a reader's glob picks up: named <c>*.parquet</c>, no path segment starting with <c>.</c>.</summary>
     public IReadOnlyList<string> VisibleFiles() => [.. AllFiles().Where(f => f.EndsWith(".parquet", StringComparison.Ordinal) && !IsHidden(f))];
 
-    /// <summary>Every other file under the root (temporary files of unfinished commits, anything else).</summary>
-    public IReadOnlyList<string> OtherFiles() => [.. AllFiles().Except(VisibleFiles())];
+    /// <summary>Temporary files of unfinished commits (<c>.&lt;name&gt;.tmp-&lt;instance&gt;-&lt;hex&gt;</c>).</summary>
+    public IReadOnlyList<string> TemporaryFiles() => [.. AllFiles().Where(f => Path.GetFileName(f).StartsWith('.') && Path.GetFileName(f).Contains(".tmp-", StringComparison.Ordinal))];
+
+    /// <summary>
+    /// Every file that is neither visible nor a writer's instance lock (<c>.kawa-instance-&lt;id&gt;.lock</c>, held by a
+    /// running kawa): temporary files and anything else left behind.
+    /// </summary>
+    public IReadOnlyList<string> OtherFiles() => [.. AllFiles().Except(VisibleFiles()).Where(f => !IsInstanceLock(f))];
 
     /// <summary>Rows per status code.</summary>
     public async Task<IReadOnlyDictionary<string, long>> RowsPerStatusAsync()
@@ -26,6 +32,11 @@ internal sealed class Lake(string root)
     /// <summary>Total rows and the sum of the <c>bytes</c> column.</summary>
     public async Task<(long Rows, long Bytes)> TotalsAsync()
     {
+        if (VisibleFiles().Count == 0)
+        {
+            return (0, 0); // DuckDB refuses a glob that matches nothing
+        }
+
         var result = await QueryAsync($"SELECT count(*) AS n, CAST(coalesce(sum(bytes), 0) AS BIGINT) AS b FROM {Scan}");
         return (result.Long(0, "n"), result.Long(0, "b"));
     }
@@ -72,6 +83,9 @@ internal sealed class Lake(string root)
         var t = DateTimeOffset.UnixEpoch.AddHours(epochHour);
         return string.Create(CultureInfo.InvariantCulture, $"dt={t:yyyy-MM-dd}/hour={t:HH}");
     }
+
+    private static bool IsInstanceLock(string file) =>
+        Path.GetFileName(file).StartsWith(".kawa-instance-", StringComparison.Ordinal) && file.EndsWith(".lock", StringComparison.Ordinal);
 
     private IEnumerable<string> AllFiles() =>
         Directory.Exists(Root) ? Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories) : [];
