@@ -51,6 +51,9 @@ internal static class ParquetEventDestination
             FileMaxRows = options.RollRows,
             FileMaxBytes = options.RollBytes,
             FileMaxAge = options.RollAge,
+            RowGroupMaxRows = options.RowGroupRows,
+            // Test-only crash injection (KAWA_FAULT_POINT), on the main destination only; null unless the variable is set.
+            FaultPointReached = deadLetter ? null : Running.TestFaultPoint.FromEnvironment(Console.Error),
         };
         sinkOptions.KeyValueMetadata["kawa.columns"] = string.Join(",", mapper.Columns.Select(c => c.Name));
         return ParquetDestination<EventRecord>.CreateDynamic(sinkOptions, m => new DynamicRow(schema, mapper.Map(m)), timeProvider);
@@ -101,8 +104,11 @@ internal static class ParquetEventDestination
         var path = options.Path!;
         if (!path.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
         {
+            // Each process takes an instance id of its own (see LakeInstanceSlots): the startup cleanup then never
+            // deletes the temporary files of another kawa process writing to the same lake.
+            var root = Path.GetFullPath(path);
             return new LocalLakeStorage(
-                new LocalLakeStorageOptions { RootPath = Path.GetFullPath(path), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None },
+                new LocalLakeStorageOptions { RootPath = root, InstanceId = LakeInstanceSlots.Acquire(root, options.InstanceId), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None },
                 timeProvider: timeProvider);
         }
 
@@ -125,6 +131,6 @@ internal static class ParquetEventDestination
         var client = s3.AccessKey is not null
             ? new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config)
             : new AmazonS3Client(config);
-        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix }, timeProvider: timeProvider);
+        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId }, timeProvider: timeProvider);
     }
 }

@@ -27,6 +27,13 @@ internal static class ConfigLoader
     /// <summary>The environment variable prefix.</summary>
     public const string EnvironmentPrefix = "KAWA_";
 
+    /// <summary>
+    /// kawa's own <c>KAWA_</c> variables, which are not configuration overrides: <c>KAWA_LOG_LEVEL</c> (log level) and
+    /// <c>KAWA_FAULT_POINT</c> (test-only crash injection). Without this list, setting either made every config invalid
+    /// (<c>LOG_LEVEL: unknown key</c>).
+    /// </summary>
+    public static readonly IReadOnlySet<string> ReservedVariables = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "KAWA_LOG_LEVEL", "KAWA_FAULT_POINT" };
+
     private static readonly JsonDocumentOptions s_jsonOptions = new()
     {
         CommentHandling = JsonCommentHandling.Skip,
@@ -66,7 +73,7 @@ internal static class ConfigLoader
         var builder = new ConfigurationBuilder().AddJsonStream(new MemoryStream(json.ToArray(), writable: false));
         if (useEnvironment)
         {
-            builder.AddEnvironmentVariables(EnvironmentPrefix);
+            builder.AddInMemoryCollection(EnvironmentOverrides());
         }
 
         var args = new List<string>();
@@ -112,6 +119,19 @@ internal static class ConfigLoader
 
     // The configuration provider's own parse error has no position; parse first to report line and column,
     // and catch duplicate keys (which the provider rejects without saying where) with their paths.
+    // KAWA_A__B=v as the configuration key a:b (what AddEnvironmentVariables(prefix) does), minus the reserved variables.
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentOverrides()
+    {
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)variable.Key;
+            if (name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase) && !ReservedVariables.Contains(name))
+            {
+                yield return new(name[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal), (string?)variable.Value);
+            }
+        }
+    }
+
     private static bool CheckJson(ReadOnlyMemory<byte> json, string fileName, ConfigErrors errors)
     {
         try

@@ -104,6 +104,9 @@ internal static partial class ConfigValidator
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex NameRegex();
 
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,48}$")]
+    private static partial Regex InstanceIdRegex();
+
     private sealed class PipelineChecks(KawaPipelineOptions pipeline, ConfigErrors errors, string baseDirectory)
     {
         private readonly string _baseDirectory = baseDirectory;
@@ -622,6 +625,11 @@ internal static partial class ConfigValidator
             Range(_errors, $"{path}.rollRows", parquet.RollRows, 1, long.MaxValue);
             Range(_errors, $"{path}.rollBytes", parquet.RollBytes, 1024, long.MaxValue);
             Positive(_errors, $"{path}.rollAge", parquet.RollAge);
+            Range(_errors, $"{path}.rowGroupRows", parquet.RowGroupRows, 1, int.MaxValue);
+            if (parquet.InstanceId is not null && !InstanceIdRegex().IsMatch(parquet.InstanceId))
+            {
+                _errors.Add($"{path}.instanceId", $"must be 1 to 48 of A-Z, a-z, 0-9, '_' and '-', got '{parquet.InstanceId}'");
+            }
         }
 
         // A placeholder must name a field the pipeline is known to produce, or a column's source, or a message

@@ -42,6 +42,16 @@ internal sealed class ParquetDestinationOptions : KawaDestinationOptions
 
     /// <summary>fsync each local file and its directory before acking. Default true.</summary>
     public bool Fsync { get; set; } = true;
+
+    /// <summary>Rows per row group: a row group is written out to the open file when it has this many. Default 1,000,000.</summary>
+    public int RowGroupRows { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// This writer's id in file names and temporary files (<c>[A-Za-z0-9_-]</c>, at most 48 characters). Default: for a
+    /// local lake, a free id derived from host and lake (several processes may share a lake: each takes its own);
+    /// for S3, one derived from host, bucket and prefix, so processes sharing an S3 lake must each set their own.
+    /// </summary>
+    public string? InstanceId { get; set; }
 }
 
 /// <summary>S3 (or S3-compatible) connection settings.</summary>

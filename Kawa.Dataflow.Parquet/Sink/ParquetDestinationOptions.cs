@@ -65,6 +65,12 @@ public sealed class ParquetDestinationOptions<T>
     /// <summary>Extra key-value metadata written to every file's footer. Default empty.</summary>
     public IDictionary<string, string> KeyValueMetadata { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Test-only crash hook, off (null) by default: called with the name of each point the sink reaches where a crash
+    /// matters (see <see cref="ParquetFaultPoints"/>), so a test host can kill the process exactly there.
+    /// </summary>
+    internal Action<string>? FaultPointReached { get; set; }
+
     /// <summary>The effective keep-alive interval.</summary>
     internal TimeSpan EffectiveKeepAlive => KeepAliveInterval ?? AckWait / 3;
 

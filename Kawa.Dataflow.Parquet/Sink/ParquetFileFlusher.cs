@@ -120,6 +120,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             foreach (var group in order)
             {
                 var file = await GetOrOpenAsync(group, cancellationToken).ConfigureAwait(false);
+                var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
                 try
                 {
                     await file.Writer.WriteAsync(group.Messages, cancellationToken).ConfigureAwait(false);
@@ -144,6 +145,15 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 file.Hold(pending!);
                 file.Track(group.Messages);
                 file.LastUsed = ++_useClock;
+                if (_options.FaultPointReached is { } fault)
+                {
+                    fault(ParquetFaultPoints.MidBatch);
+                    if (file.Writer.EstimatedSize - file.Writer.BufferedBytes > written)
+                    {
+                        fault(ParquetFaultPoints.AfterRowGroup);
+                    }
+                }
+
                 if (file.Writer.RowCount >= _options.FileMaxRows || file.Writer.EstimatedSize >= _options.FileMaxBytes)
                 {
                     await CommitAsync(file, cancellationToken).ConfigureAwait(false);
@@ -393,7 +403,9 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         {
             file.WriterOptions.KeyValueMetadata[LineageKey] = file.LineageJson();
             await file.Writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            _options.FaultPointReached?.Invoke(ParquetFaultPoints.BeforeRename);
             await file.Lake.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _options.FaultPointReached?.Invoke(ParquetFaultPoints.AfterRename);
         }
         catch (Exception ex)
         {

@@ -45,6 +45,12 @@ internal sealed class KawaDaemon : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>Whether the process has exited (killed, crashed or done).</summary>
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Completes when the process exits, for whatever reason.</summary>
+    public Task Exited => _process.WaitForExitAsync();
+
     public StreamWriter Stdin => _process.StandardInput;
 
     public IReadOnlyList<string> StdoutLines
@@ -69,7 +75,10 @@ internal sealed class KawaDaemon : IAsyncDisposable
         }
     }
 
-    public static KawaDaemon Start(string workingDirectory, params string[] args)
+    public static KawaDaemon Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+
+    /// <summary>Starts kawa with extra environment variables (e.g. a test fault point).</summary>
+    public static KawaDaemon Start(string workingDirectory, IDictionary<string, string>? environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -83,6 +92,11 @@ internal sealed class KawaDaemon : IAsyncDisposable
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
 
         return new KawaDaemon(Process.Start(start)!);

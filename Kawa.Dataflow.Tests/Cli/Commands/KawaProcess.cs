@@ -7,7 +7,11 @@ internal static class KawaProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static async Task<Result> RunAsync(string workingDirectory, IDictionary<string, string>? environment, params string[] args)
+    public static Task<Result> RunAsync(string workingDirectory, IDictionary<string, string>? environment, params string[] args)
+        => RunAsync(TimeSpan.FromSeconds(60), workingDirectory, environment, args);
+
+    /// <summary>Runs kawa with <paramref name="args"/>; kills it (and fails) if it has not exited within <paramref name="timeout"/>.</summary>
+    public static async Task<Result> RunAsync(TimeSpan timeout, string workingDirectory, IDictionary<string, string>? environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -32,15 +36,15 @@ internal static class KawaProcess
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var cts = new CancellationTokenSource(timeout);
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync(cts.Token);
         }
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kawa {string.Join(' ', args)} did not exit within 60 s.");
+            throw new TimeoutException($"kawa {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s.");
         }
 
         return new Result(process.ExitCode, await stdout, await stderr);

@@ -120,6 +120,27 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Load_KawasOwnLogLevelAndFaultPointVariables_AreNotConfigKeys()
+    {
+        var file = Path.Combine(_dir, "kawa.json");
+        File.WriteAllText(file, Valid);
+        Environment.SetEnvironmentVariable("KAWA_LOG_LEVEL", "Debug");
+        Environment.SetEnvironmentVariable("KAWA_FAULT_POINT", "mid-batch");
+        try
+        {
+            var result = ConfigLoader.Load(file);
+
+            Assert.That(Lines(result), Is.Empty, "documented kawa variables, not unknown config keys");
+            Assert.That(result.IsValid, Is.True);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("KAWA_LOG_LEVEL", null);
+            Environment.SetEnvironmentVariable("KAWA_FAULT_POINT", null);
+        }
+    }
+
+    [Test]
     public void Load_EnvironmentVariableWithUnknownKey_IsReportedWithItsPath()
     {
         var file = Path.Combine(_dir, "kawa.json");
