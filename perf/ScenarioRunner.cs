@@ -11,6 +11,7 @@ internal static class ScenarioRunner
         ["nats-pubsub"] = Nats.NatsPerfScenarios.PubSubAsync,
         ["jetstream-publish"] = Nats.NatsPerfScenarios.JetStreamPublishAsync,
         ["jetstream-consume"] = Nats.NatsPerfScenarios.JetStreamConsumeAsync,
+        ["e2e"] = E2e.E2eScenario.RunAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -27,9 +27,13 @@ internal static class ParquetEventDestination
     {
         var mapper = ColumnMapper.From(options, deadLetter);
         var schema = SchemaOf(mapper);
-        var storage = CreateStorage(options, timeProvider);
+        var storage = CreateStorage(options, timeProvider, out var s3Client);
         // A crashed run's temporary files were never acked: remove them before writing (their messages are redelivered).
         await storage.CleanupAsync(cancellationToken).ConfigureAwait(false);
+        if (s3Client is not null)
+        {
+            await CheckS3AccessAsync(s3Client, (S3LakeStorage)storage, cancellationToken).ConfigureAwait(false);
+        }
 
         var sinkOptions = new ParquetDestinationOptions<EventRecord>
         {
@@ -99,8 +103,29 @@ internal static class ParquetEventDestination
         };
     }
 
-    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider)
+    /// <summary>
+    /// Fails at start, not at the first commit, when S3 refuses the credentials or the bucket is missing: the cleanup
+    /// before it only logs such errors, and a refused commit would negatively ack and redeliver the same rows forever.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">S3 refused; the inner <see cref="AmazonS3Exception"/> carries the status (401/403 map to exit 4).</exception>
+    private static async Task CheckS3AccessAsync(AmazonS3Client client, S3LakeStorage storage, CancellationToken cancellationToken)
     {
+        try
+        {
+            await client.ListObjectsV2Async(new Amazon.S3.Model.ListObjectsV2Request { BucketName = storage.BucketName, Prefix = storage.KeyPrefix, MaxKeys = 1 }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.NotFound)
+        {
+            var what = ex.StatusCode == System.Net.HttpStatusCode.NotFound
+                ? "check that the bucket exists"
+                : "check s3.accessKey/s3.secretKey (or the AWS credential chain) and that they may list and write that prefix";
+            throw new InvalidOperationException($"S3 refused s3://{storage.BucketName}/{storage.KeyPrefix} ({ex.ErrorCode}, HTTP {(int)ex.StatusCode}): {what}", ex);
+        }
+    }
+
+    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider, out AmazonS3Client? s3Client)
+    {
+        s3Client = null;
         var path = options.Path!;
         if (!path.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
         {
@@ -122,6 +147,9 @@ internal static class ParquetEventDestination
         {
             config.ServiceURL = s3.Endpoint;
             config.AuthenticationRegion = s3.Region ?? "us-east-1";
+            // S3-compatible stores (MinIO, s3rver, ...) often lack the SDK v4 default flexible checksums.
+            config.RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED;
+            config.ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED;
         }
         else if (s3.Region is not null)
         {
@@ -131,6 +159,7 @@ internal static class ParquetEventDestination
         var client = s3.AccessKey is not null
             ? new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config)
             : new AmazonS3Client(config);
+        s3Client = client;
         return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId }, timeProvider: timeProvider);
     }
 }

@@ -270,8 +270,10 @@ internal static partial class DaemonRunner
     {
         for (; ex is not null; ex = ex.InnerException)
         {
-            if (ex is SocketException or NatsConnectionException or NatsAuthenticationException or NatsNoRespondersException or HttpRequestException)
+            if (ex is SocketException or NatsConnectionException or NatsAuthenticationException or NatsNoRespondersException or HttpRequestException
+                or Amazon.Runtime.AmazonServiceException { StatusCode: System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden })
             {
+                // An S3 401/403 (unknown access key, bad signature, no permission) is a refused connection, not a bug.
                 return true;
             }
         }

@@ -67,7 +67,10 @@ internal sealed class JetStreamContext
         => (await RequestAsync($"STREAM.DELETE.{Name(stream)}", JetStreamJsonContext.Default.DeleteResponse, cancellationToken).ConfigureAwait(false)).Success;
 
     /// <summary>Creates or updates a consumer (named by its durable name or name).</summary>
+    /// <param name="stream">The stream the consumer reads.</param>
+    /// <param name="config">The consumer's configuration.</param>
     /// <param name="action"><c>create</c> (fail if it exists differently), <c>update</c> (fail if missing), or null for either.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
     public Task<ConsumerInfo> CreateConsumerAsync(string stream, ConsumerConfig config, string? action = null, CancellationToken cancellationToken = default)
     {
         var name = config.DurableName ?? config.Name ?? throw new ArgumentException("The consumer needs a DurableName or Name.", nameof(config));

@@ -24,7 +24,7 @@ internal static partial class PosixFileSystem
 
     /// <summary>
     /// Renames <paramref name="source"/> to <paramref name="destination"/> atomically, failing with <c>EEXIST</c>
-    /// (<see cref="IOException.HResult"/> 17) if the destination exists. Falls back to <see cref="File.Move(string, string, bool)"/>
+    /// (<see cref="Exception.HResult"/> 17) if the destination exists. Falls back to <see cref="File.Move(string, string, bool)"/>
     /// (check, then rename) off Linux and where the file system does not support <c>RENAME_NOREPLACE</c>.
     /// </summary>
     public static void MoveNoReplace(string source, string destination)

@@ -46,7 +46,7 @@ public enum ParquetValueType
     /// <summary><see cref="string"/> (and enums, written by name): BYTE_ARRAY annotated STRING (UTF-8).</summary>
     String,
 
-    /// <summary><see cref="T:byte[]"/>: BYTE_ARRAY without annotation.</summary>
+    /// <summary><c>byte[]</c>: BYTE_ARRAY without annotation.</summary>
     Binary,
 
     /// <summary><see cref="System.Guid"/>: FIXED_LEN_BYTE_ARRAY(16) annotated UUID, RFC 4122 (big-endian) byte order.</summary>

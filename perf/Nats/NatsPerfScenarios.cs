@@ -96,7 +96,13 @@ internal static class NatsPerfScenarios
         await js.CreateStreamAsync(new StreamConfig { Name = "PERF", Subjects = ["perf.>"] }).ConfigureAwait(false);
         await js.CreateConsumerAsync("PERF", new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit }).ConfigureAwait(false);
         await PublishWindowedAsync(js, messages, payload).ConfigureAwait(false);
-        await using var consumer = js.CreatePullConsumer("PERF", "c", new NatsPullConsumerOptions { BatchSize = 500 });
+        return await ConsumeWithAcksAsync(js, "PERF", "c", messages).ConfigureAwait(false);
+    }
+
+    /// <summary>The timed consume loop: <paramref name="messages"/> messages from an existing durable, each acked (also the <c>e2e</c> baseline).</summary>
+    internal static async Task<TimeSpan> ConsumeWithAcksAsync(JetStreamContext js, string stream, string durable, int messages)
+    {
+        await using var consumer = js.CreatePullConsumer(stream, durable, new NatsPullConsumerOptions { BatchSize = 500 });
         var watch = Stopwatch.StartNew();
         await consumer.StartAsync().ConfigureAwait(false);
         for (var i = 0; i < messages; i++)
@@ -152,14 +158,14 @@ internal static class NatsPerfScenarios
         return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1]) : fallback;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task WaitListeningAsync(int port)
+    internal static async Task WaitListeningAsync(int port)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
