@@ -28,6 +28,9 @@ internal static class NatsPerfScenarios
 {
     private const int PublishWindow = 1000;
 
+    /// <summary>The server we started (null with --url): its CPU time per message is reported next to ours.</summary>
+    private static Process? _server;
+
     public static Task<int> PubSubAsync(string[] args) => RunAsync("nats-pubsub", args, 200_000, PubSubRoundAsync);
 
     public static Task<int> JetStreamPublishAsync(string[] args) => RunAsync("jetstream-publish", args, 50_000, JetStreamPublishRoundAsync);
@@ -52,6 +55,7 @@ internal static class NatsPerfScenarios
                 RedirectStandardError = true,
             })!;
             url = $"nats://127.0.0.1:{port}";
+            _server = server;
         }
 
         try
@@ -197,7 +201,9 @@ internal static class NatsPerfScenarios
             await js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "source", AckPolicy = AckPolicy.Explicit }).ConfigureAwait(false);
             await PublishWindowedAsync(js, $"perfcon{run}.x", messages, payload).ConfigureAwait(false);
 
+            var cpu = CpuClock.Start();
             var acked = await ConsumeAsync(js, stream, "acked", messages, ack: true).ConfigureAwait(false);
+            var (kawaCpu, serverCpu) = cpu.MicrosPerMessage(messages);
             var (ackPending, pending) = await SettledAsync(js, stream, "acked").ConfigureAwait(false);
             var noAck = await ConsumeAsync(js, stream, "noack", messages, ack: false).ConfigureAwait(false);
             var source = await ConsumeThroughSourceAsync(connection, stream, "source", messages).ConfigureAwait(false);
@@ -205,6 +211,8 @@ internal static class NatsPerfScenarios
             return new()
             {
                 ["msgsPerSec"] = Rate(messages, acked),
+                ["kawaCpuMicrosPerMsg"] = kawaCpu,
+                ["serverCpuMicrosPerMsg"] = serverCpu,
                 ["noAckMsgsPerSec"] = Rate(messages, noAck),
                 ["sourceMsgsPerSec"] = Rate(messages, source),
                 ["ackPendingAfter"] = ackPending,
@@ -296,12 +304,33 @@ internal static class NatsPerfScenarios
         await Task.WhenAll(window).ConfigureAwait(false);
     }
 
+    /// <summary>CPU time (user + system) spent by this process and by the server: steadier than wall time on a busy machine.</summary>
+    private readonly record struct CpuClock(TimeSpan Ours, TimeSpan Server)
+    {
+        public static CpuClock Start() => new(Process.GetCurrentProcess().TotalProcessorTime, ServerTime());
+
+        public (double Ours, double Server) MicrosPerMessage(int messages)
+            => (Math.Round((Process.GetCurrentProcess().TotalProcessorTime - Ours).TotalMicroseconds / messages, 2),
+                Math.Round((ServerTime() - Server).TotalMicroseconds / messages, 2));
+
+        private static TimeSpan ServerTime()
+        {
+            if (_server is null)
+            {
+                return TimeSpan.Zero;
+            }
+
+            _server.Refresh();
+            return _server.TotalProcessorTime;
+        }
+    }
+
     private static double Rate(int messages, TimeSpan elapsed) => Math.Round(messages / elapsed.TotalSeconds);
 
     private static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : Math.Round((sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2);
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : Math.Round((sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2, 2);
     }
 
     /// <summary>The JS client in one long-lived node process: each <see cref="RoundAsync"/> runs one round there.</summary>
