@@ -202,41 +202,65 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     /// <summary>Sends queued outcomes: whatever has accumulated goes out as one write (one lock, one hand-off to the
     /// socket pump), so a burst of acks costs a few socket writes, not one per ack.</summary>
+    /// <remarks>While disconnected, outcomes go one at a time, each charged to the reconnect buffer on its own: as many
+    /// as fit are kept and sent after the reconnect; the rest are counted in <see cref="AcksLost"/> (those messages are
+    /// redelivered after the ack wait).</remarks>
     private async Task SendAcksAsync()
     {
         var reader = _acks.Reader;
         var batch = new List<PendingAck>(MaxAcksPerWrite);
+        var single = new List<PendingAck>(1);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            long size = 0;
             while (batch.Count < MaxAcksPerWrite && reader.TryRead(out var ack))
             {
                 batch.Add(ack);
-                size += ack.Message.OutcomeSize;
             }
 
-            try
+            if (_connection.State == NatsConnectionState.Connected)
             {
-                await _connection.WriteAsync(size, batch.Count, batch, static (writer, acks) =>
+                await WriteAcksAsync(batch).ConfigureAwait(false);
+                continue;
+            }
+
+            foreach (var ack in batch)
+            {
+                single.Clear();
+                single.Add(ack);
+                await WriteAcksAsync(single).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteAcksAsync(List<PendingAck> acks)
+    {
+        long size = 0;
+        foreach (var ack in acks)
+        {
+            size += ack.Message.OutcomeSize;
+        }
+
+        try
+        {
+            await _connection.WriteAsync(size, acks.Count, acks, static (writer, acks) =>
+            {
+                foreach (var ack in acks)
                 {
-                    foreach (var ack in acks)
-                    {
-                        ack.Message.WriteOutcome(writer, ack.Kind, ack.Delay);
-                    }
-                }).ConfigureAwait(false);
-                Interlocked.Add(ref _acksSent, batch.Count);
-            }
-            catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
-            {
-                Interlocked.Add(ref _acksLost, batch.Count);
-                Fail(ex);
-            }
-            catch (Exception ex) when (ex is NatsException or OperationCanceledException)
-            {
-                Interlocked.Add(ref _acksLost, batch.Count);
-                LogAcksLost(_logger, Stream, Consumer, batch.Count, ex.Message);
-            }
+                    ack.Message.WriteOutcome(writer, ack.Kind, ack.Delay);
+                }
+            }).ConfigureAwait(false);
+            Interlocked.Add(ref _acksSent, acks.Count);
+        }
+        catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
+        {
+            Interlocked.Add(ref _acksLost, acks.Count);
+            Fail(ex);
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+        {
+            Interlocked.Add(ref _acksLost, acks.Count);
+            LogAcksLost(_logger, Stream, Consumer, acks.Count, ex.Message);
         }
     }
 
