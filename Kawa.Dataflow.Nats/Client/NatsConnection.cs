@@ -60,6 +60,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     private int _pingsOut;
     private Task? _inboxSubscribed;
     private Exception? _closeError;
+    private string? _lastValidSubject;
 
     public NatsConnection(NatsConnectionOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
@@ -183,7 +184,13 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     /// <inheritdoc cref="PublishAsync(string, ReadOnlyMemory{byte}, NatsHeaders?, string?, CancellationToken)"/>
     public async ValueTask PublishAsync(string subject, ReadOnlySequence<byte> payload, NatsHeaders? headers = null, string? replyTo = null, CancellationToken cancellationToken = default)
     {
-        NatsProtocolWriter.ValidateSubject(subject, nameof(subject), allowWildcards: false);
+        // A publisher usually repeats one subject string: validated once, not per message (strings are immutable).
+        if (!ReferenceEquals(subject, _lastValidSubject))
+        {
+            NatsProtocolWriter.ValidateSubject(subject, nameof(subject), allowWildcards: false);
+            _lastValidSubject = subject;
+        }
+
         if (replyTo is not null)
         {
             NatsProtocolWriter.ValidateSubject(replyTo, nameof(replyTo), allowWildcards: false);

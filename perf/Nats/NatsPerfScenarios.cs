@@ -103,6 +103,14 @@ internal static class NatsPerfScenarios
             {
                 result["jsMsgsPerSec"] = Median(jsRates);
                 result["ratio"] = Math.Round(Median(ours.Select(s => s["msgsPerSec"])) / Median(jsRates), 2);
+                var jsCpu = peers.Where(p => p["cpuMicrosPerMsg"] is not null).Select(p => p["cpuMicrosPerMsg"]!.GetValue<double>()).ToArray();
+                if (jsCpu.Length > 0 && ours[0].ContainsKey("kawaCpuMicrosPerMsg"))
+                {
+                    // CPU per message: steadier than wall time when the machine is shared; >1 means we spend less.
+                    result["jsCpuMicrosPerMsg"] = Median(jsCpu);
+                    result["cpuRatio"] = Math.Round(Median(jsCpu) / Math.Max(0.01, Median(ours.Select(s => s["kawaCpuMicrosPerMsg"]))), 2);
+                }
+
                 if (peers.Any(p => p["ackPending"] is not null))
                 {
                     result["jsAckPendingAfter"] = peers.Max(p => p["ackPending"]?.GetValue<double>() ?? 0);
@@ -153,6 +161,7 @@ internal static class NatsPerfScenarios
         var subject = $"perf.kawa.{run}";
         await using var subscription = await connection.SubscribeAsync(subject, capacity: messages).ConfigureAwait(false);
         await connection.FlushAsync().ConfigureAwait(false);
+        var cpu = CpuClock.Start();
         var watch = Stopwatch.StartNew();
         var reader = Task.Run(async () =>
         {
@@ -167,7 +176,9 @@ internal static class NatsPerfScenarios
         }
 
         await reader.ConfigureAwait(false);
-        return new() { ["msgsPerSec"] = Rate(messages, watch.Elapsed) };
+        var elapsed = watch.Elapsed;
+        var (kawaCpu, serverCpu) = cpu.MicrosPerMessage(messages);
+        return new() { ["msgsPerSec"] = Rate(messages, elapsed), ["kawaCpuMicrosPerMsg"] = kawaCpu, ["serverCpuMicrosPerMsg"] = serverCpu };
     }
 
     private static async Task<Dictionary<string, double>> JetStreamPublishRoundAsync(NatsConnection connection, int messages, byte[] payload, int run)
@@ -177,9 +188,12 @@ internal static class NatsPerfScenarios
         await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"perfpub{run}.>"] }).ConfigureAwait(false);
         try
         {
+            var cpu = CpuClock.Start();
             var watch = Stopwatch.StartNew();
             await PublishWindowedAsync(js, $"perfpub{run}.x", messages, payload).ConfigureAwait(false);
-            return new() { ["msgsPerSec"] = Rate(messages, watch.Elapsed) };
+            var elapsed = watch.Elapsed;
+            var (kawaCpu, serverCpu) = cpu.MicrosPerMessage(messages);
+            return new() { ["msgsPerSec"] = Rate(messages, elapsed), ["kawaCpuMicrosPerMsg"] = kawaCpu, ["serverCpuMicrosPerMsg"] = serverCpu };
         }
         finally
         {

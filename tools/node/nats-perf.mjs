@@ -31,18 +31,20 @@ async function pubsub(r) {
   const sub = nc.subscribe(subject);
   const done = (async () => { let n = 0; for await (const _ of sub) { if (++n === count) break; } })();
   await nc.flush();
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < count; i++) nc.publish(subject, payload);
   await done;
-  return rate(elapsed(t0));
+  return rate(elapsed(t0), cpu0);
 }
 
 async function publish(r) {
   const stream = "PERFJSPUB" + r;
   await jsm.streams.add({ name: stream, subjects: [stream + ".>"] });
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await publishWindowed(stream + ".x");
-  const result = rate(elapsed(t0));
+  const result = rate(elapsed(t0), cpu0);
   await jsm.streams.delete(stream);
   return result;
 }
@@ -53,11 +55,13 @@ async function consume(r) {
   await jsm.consumers.add(stream, { durable_name: "c", ack_policy: "explicit" });
   await publishWindowed(stream + ".x");
   const consumer = await js.consumers.get(stream, "c");
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const messages = await consumer.consume();
   let n = 0;
   for await (const m of messages) { m.ack(); if (++n === count) break; }
   const seconds = elapsed(t0);
+  const cpu = process.cpuUsage(cpu0);
   // Not timed: every ack reached the server (bounded wait).
   await nc.flush();
   let info = await jsm.consumers.info(stream, "c");
@@ -68,7 +72,7 @@ async function consume(r) {
 
   await messages.close();
   await jsm.streams.delete(stream);
-  return { ...rate(seconds), ackPending: info.num_ack_pending, pending: info.num_pending };
+  return { ...rate(seconds), cpuMicrosPerMsg: (cpu.user + cpu.system) / count, ackPending: info.num_ack_pending, pending: info.num_pending };
 }
 
 async function publishWindowed(subject) {
@@ -84,6 +88,12 @@ function elapsed(t0) {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function rate(seconds) {
-  return { seconds, msgsPerSec: Math.round(count / seconds) };
+// CPU time (user + system) of this process per message, when cpu0 (process.cpuUsage() at the start) is given.
+function rate(seconds, cpu0) {
+  const result = { seconds, msgsPerSec: Math.round(count / seconds) };
+  if (cpu0) {
+    const cpu = process.cpuUsage(cpu0);
+    result.cpuMicrosPerMsg = (cpu.user + cpu.system) / count;
+  }
+  return result;
 }
