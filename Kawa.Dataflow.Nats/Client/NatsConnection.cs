@@ -48,7 +48,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     private readonly ConcurrentDictionary<long, TaskCompletionSource<NatsMsg>> _requests = new();
     private readonly string _inboxPrefix;
 
-    private NatsConnectionState _state = NatsConnectionState.Disconnected;
+    // Written under _stateLock; volatile so the write fast path can read it without the lock.
+    private volatile NatsConnectionState _state = NatsConnectionState.Disconnected;
     private TaskCompletionSource _connectedSignal = NewSignal();
     private ServerInfo _info = new();
     private NatsServerAddress? _currentServer;
@@ -59,6 +60,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     private int _pingsOut;
     private Task? _inboxSubscribed;
     private Exception? _closeError;
+    private string? _lastValidSubject;
 
     public NatsConnection(NatsConnectionOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
@@ -96,16 +98,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     /// <summary>Raised after a reconnect, once subscriptions are re-established.</summary>
     internal event Action? Reconnected;
 
-    public NatsConnectionState State
-    {
-        get
-        {
-            lock (_stateLock)
-            {
-                return _state;
-            }
-        }
-    }
+    public NatsConnectionState State => _state;
 
     public NatsConnectionOptions Options => _options;
 
@@ -191,7 +184,13 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     /// <inheritdoc cref="PublishAsync(string, ReadOnlyMemory{byte}, NatsHeaders?, string?, CancellationToken)"/>
     public async ValueTask PublishAsync(string subject, ReadOnlySequence<byte> payload, NatsHeaders? headers = null, string? replyTo = null, CancellationToken cancellationToken = default)
     {
-        NatsProtocolWriter.ValidateSubject(subject, nameof(subject), allowWildcards: false);
+        // A publisher usually repeats one subject string: validated once, not per message (strings are immutable).
+        if (!ReferenceEquals(subject, _lastValidSubject))
+        {
+            NatsProtocolWriter.ValidateSubject(subject, nameof(subject), allowWildcards: false);
+            _lastValidSubject = subject;
+        }
+
         if (replyTo is not null)
         {
             NatsProtocolWriter.ValidateSubject(replyTo, nameof(replyTo), allowWildcards: false);
@@ -215,6 +214,31 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         }
 
         NatsTelemetry.MessagesSent.Add(1);
+    }
+
+    /// <summary>
+    /// Writes the operations <paramref name="write"/> produces as one unit: one write lock, one hand-off to the socket
+    /// pump, however many operations (a batch of acks goes out together).
+    /// </summary>
+    /// <remarks>Nothing is validated: for subjects the server gave us (ack reply subjects) and bodies of known size.
+    /// <paramref name="size"/> is what the reconnect buffer is charged while disconnected; the reconnect rules are those
+    /// of <see cref="PublishAsync(string, ReadOnlySequence{byte}, NatsHeaders?, string?, CancellationToken)"/>.
+    /// Completes synchronously, without allocating, while connected and the outbound pipe has room.</remarks>
+    /// <exception cref="NatsReconnectBufferFullException">Disconnected, and the reconnect buffer stayed full; nothing was written.</exception>
+    /// <exception cref="NatsConnectionException">The connection is closed; nothing was written.</exception>
+    internal async ValueTask WriteAsync<TState>(long size, int messages, TState state, Action<IBufferWriter<byte>, TState> write, CancellationToken cancellationToken = default)
+    {
+        await EnterWriteAsync(size, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            write(_outbound.Writer, state);
+        }
+        finally
+        {
+            await ExitWriteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        NatsTelemetry.MessagesSent.Add(messages);
     }
 
     /// <summary>Subscribes; messages arrive in the subscription's bounded channel.</summary>
@@ -407,7 +431,23 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     // ---------- writing ----------
 
-    private async ValueTask EnterWriteAsync(long size, CancellationToken cancellationToken)
+    private ValueTask EnterWriteAsync(long size, CancellationToken cancellationToken)
+    {
+        // Fast path (connected, lock free): no state lock, no async machinery.
+        if (_state == NatsConnectionState.Connected && _writeLock.Wait(0, CancellationToken.None))
+        {
+            if (_state != NatsConnectionState.Connected)
+            {
+                Interlocked.Add(ref _bufferedWhileDisconnected, size);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        return EnterWriteSlowAsync(size, cancellationToken);
+    }
+
+    private async ValueTask EnterWriteSlowAsync(long size, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -449,7 +489,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (State != NatsConnectionState.Connected)
+        if (_state != NatsConnectionState.Connected)
         {
             Interlocked.Add(ref _bufferedWhileDisconnected, size);
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.Channels;
@@ -56,32 +57,40 @@ internal abstract class NatsSubscriptionBase
 /// the keep-alive). When the channel is full the message is DROPPED, counted in <see cref="DroppedMessages"/> and
 /// the <c>nats.messages.dropped</c> counter, and logged; this mirrors what the server itself does to slow clients.
 /// Core NATS is at-most-once anyway; JetStream pull consumers bound their in-flight messages by the pull batch, so
-/// their channel never fills.
+/// their channel never fills. <see cref="Messages"/> has one reader at a time (a single consumer loop).
 /// </remarks>
 internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
 {
     private readonly Channel<NatsMsg> _channel;
     private readonly NatsConnection _connection;
+    private readonly int _capacity;
+    private readonly CountingReader _reader;
+    private int _queued;
     private long _dropped;
 
     internal NatsSubscription(NatsConnection connection, string subject, string? queueGroup, int capacity)
         : base(subject, queueGroup)
     {
         _connection = connection;
-        _channel = Channel.CreateBounded<NatsMsg>(new BoundedChannelOptions(capacity)
+        _capacity = capacity;
+
+        // Single reader by contract (one consumer loop per subscription), bounded by the capacity check on write: the
+        // single-reader channel hands messages over without a lock per read, unlike the bounded one.
+        _channel = Channel.CreateUnbounded<NatsMsg>(new UnboundedChannelOptions
         {
             SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
         });
+        _reader = new CountingReader(this);
     }
 
-    public ChannelReader<NatsMsg> Messages => _channel.Reader;
+    public ChannelReader<NatsMsg> Messages => _reader;
 
     public long DroppedMessages => Interlocked.Read(ref _dropped);
 
     public async IAsyncEnumerable<NatsMsg> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var msg in _channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var msg in _reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             yield return msg;
         }
@@ -96,9 +105,10 @@ internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
 
     internal override void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)
     {
-        var msg = Materialize(subject, replyTo, headers, payload);
-        if (!_channel.Writer.TryWrite(msg))
+        // Counted before the write so a reader taking it at once never sees the count below zero.
+        if (Interlocked.Increment(ref _queued) > _capacity || !_channel.Writer.TryWrite(Materialize(subject, replyTo, headers, payload)))
         {
+            Interlocked.Decrement(ref _queued);
             var dropped = Interlocked.Increment(ref _dropped);
             NatsTelemetry.MessagesDropped.Add(1);
             _connection.ReportSlowConsumer(this, dropped);
@@ -106,4 +116,29 @@ internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
     }
 
     internal override void OnClosed(Exception? error) => _channel.Writer.TryComplete(error);
+
+    /// <summary>The channel's reader, keeping the count the capacity check reads (lock free, unlike asking the channel).</summary>
+    private sealed class CountingReader(NatsSubscription owner) : ChannelReader<NatsMsg>
+    {
+        private readonly ChannelReader<NatsMsg> _inner = owner._channel.Reader;
+
+        public override Task Completion => _inner.Completion;
+
+        public override bool CanCount => true;
+
+        public override int Count => Math.Max(0, Volatile.Read(ref owner._queued));
+
+        public override bool TryRead([MaybeNullWhen(false)] out NatsMsg item)
+        {
+            if (_inner.TryRead(out item))
+            {
+                Interlocked.Decrement(ref owner._queued);
+                return true;
+            }
+
+            return false;
+        }
+
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _inner.WaitToReadAsync(cancellationToken);
+    }
 }

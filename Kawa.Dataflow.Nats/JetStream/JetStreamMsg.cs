@@ -1,5 +1,6 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Text;
-using System.Text.Json;
 using Kawa.Dataflow.Nats.Client;
 using Kawa.Dataflow.Nats.Protocol;
 
@@ -9,26 +10,49 @@ namespace Kawa.Dataflow.Nats.JetStream;
 /// <remarks>
 /// Acks are published on the message's reply subject: <c>+ACK</c>, <c>-NAK</c> (optionally <c>{"delay": ns}</c>),
 /// <c>+WPI</c> (in progress: restarts the ack wait), <c>+TERM</c>. They are fire-and-forget unless
-/// <see cref="AckAndWaitAsync"/> is used, which waits for the server to confirm. During a reconnect they go to the
-/// reconnect buffer; an ack lost with a connection means the message is redelivered after the ack wait (at-least-once).
+/// <see cref="AckAndWaitAsync"/> is used, which waits for the server to confirm. The reply subject is kept as the
+/// UTF-8 bytes the server sent, so an ack is written straight into the connection's outbound pipe: no string, no
+/// allocation. During a reconnect acks go to the reconnect buffer; an ack lost with a connection means the message
+/// is redelivered after the ack wait (at-least-once).
 /// </remarks>
 internal sealed class JetStreamMsg
 {
+    private const int MaxAckBodyLength = 40; // "-NAK {"delay":<up to 20 digits>}"
+
+    private static readonly byte[] AckBody = "+ACK"u8.ToArray();
+    private static readonly byte[] NakBody = "-NAK"u8.ToArray();
+    private static readonly byte[] InProgressBody = "+WPI"u8.ToArray();
+    private static readonly byte[] TermBody = "+TERM"u8.ToArray();
+
     private readonly NatsConnection _connection;
+    private readonly byte[] _replyTo;
+    private readonly string? _stream;
+    private readonly string? _consumer;
+    private string? _replyToText;
     private AckMetadata? _metadata;
 
-    internal JetStreamMsg(NatsConnection connection, string subject, string replyTo, NatsHeaders? headers, byte[] data)
+    /// <param name="connection">Where acks go.</param>
+    /// <param name="subject">The message's subject.</param>
+    /// <param name="replyTo">The ack subject, UTF-8, owned by this message from now on.</param>
+    /// <param name="headers">Headers, if any.</param>
+    /// <param name="data">The payload, owned by this message.</param>
+    /// <param name="stream">The stream name the consumer expects (reused when the ack subject names it: no string per message).</param>
+    /// <param name="consumer">The consumer name, likewise.</param>
+    internal JetStreamMsg(NatsConnection connection, string subject, byte[] replyTo, NatsHeaders? headers, byte[] data, string? stream = null, string? consumer = null)
     {
         _connection = connection;
         Subject = subject;
-        ReplyTo = replyTo;
+        _replyTo = replyTo;
         Headers = headers;
         Data = data;
+        _stream = stream;
+        _consumer = consumer;
     }
 
     public string Subject { get; }
 
-    public string ReplyTo { get; }
+    /// <summary>The ack subject (made into a string on first use).</summary>
+    public string ReplyTo => _replyToText ??= Encoding.UTF8.GetString(_replyTo);
 
     public NatsHeaders? Headers { get; }
 
@@ -36,34 +60,69 @@ internal sealed class JetStreamMsg
 
     /// <summary>Stream, consumer, sequences, delivery count, timestamp, pending — from the ack subject.</summary>
     /// <exception cref="FormatException">The reply subject is not a JetStream ack subject.</exception>
-    public AckMetadata Metadata => _metadata ??= AckMetadata.Parse(ReplyTo);
+    public AckMetadata Metadata => _metadata ??= AckMetadata.TryParse(_replyTo, _stream, _consumer, out var metadata)
+        ? metadata!
+        : throw AckMetadata.NotAnAckSubject(ReplyTo);
 
-    public ValueTask AckAsync(CancellationToken cancellationToken = default) => SendAsync("+ACK"u8.ToArray(), cancellationToken);
+    public ValueTask AckAsync(CancellationToken cancellationToken = default) => SendAsync(AckBody, cancellationToken);
 
     /// <summary>Negative ack: redeliver, after <paramref name="delay"/> when given.</summary>
     public ValueTask NakAsync(TimeSpan? delay = null, CancellationToken cancellationToken = default)
-    {
-        if (delay is not { } d || d <= TimeSpan.Zero)
-        {
-            return SendAsync("-NAK"u8.ToArray(), cancellationToken);
-        }
-
-        var json = JsonSerializer.Serialize(new NakDelay { Delay = d }, JetStreamJsonContext.Default.NakDelay);
-        return SendAsync(Encoding.UTF8.GetBytes("-NAK " + json), cancellationToken);
-    }
+        => delay is { } d && d > TimeSpan.Zero
+            ? _connection.WriteAsync(_replyTo.Length + 64, 1, (this, d), static (writer, state) => state.Item1.WriteNak(writer, state.Item2), cancellationToken)
+            : SendAsync(NakBody, cancellationToken);
 
     /// <summary>Work in progress: the server restarts this message's ack wait.</summary>
-    public ValueTask InProgressAsync(CancellationToken cancellationToken = default) => SendAsync("+WPI"u8.ToArray(), cancellationToken);
+    public ValueTask InProgressAsync(CancellationToken cancellationToken = default) => SendAsync(InProgressBody, cancellationToken);
 
     /// <summary>Terminate: never redeliver.</summary>
-    public ValueTask TermAsync(CancellationToken cancellationToken = default) => SendAsync("+TERM"u8.ToArray(), cancellationToken);
+    public ValueTask TermAsync(CancellationToken cancellationToken = default) => SendAsync(TermBody, cancellationToken);
 
     /// <summary>Acks and waits until the server confirms it recorded the ack ("double ack").</summary>
     /// <exception cref="NatsTimeoutException">No confirmation in time: the ack may or may not have been recorded.</exception>
     public async Task AckAndWaitAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-        => await _connection.RequestAsync(ReplyTo, "+ACK"u8.ToArray(), null, timeout, cancellationToken).ConfigureAwait(false);
+        => await _connection.RequestAsync(ReplyTo, AckBody, null, timeout, cancellationToken).ConfigureAwait(false);
 
     public override string ToString() => $"JetStreamMsg {{ Subject = {Subject}, Bytes = {Data.Length}, Reply = {ReplyTo} }}";
 
-    private ValueTask SendAsync(byte[] body, CancellationToken cancellationToken) => _connection.PublishAsync(ReplyTo, body, null, null, cancellationToken);
+    /// <summary>Bytes the outcome takes on the wire, at most (for the reconnect buffer's accounting).</summary>
+    internal int OutcomeSize => _replyTo.Length + 32 + MaxAckBodyLength;
+
+    /// <summary>Writes the PUB for an outcome: <paramref name="kind"/> null is <c>+WPI</c>.</summary>
+    internal void WriteOutcome(IBufferWriter<byte> writer, AckKind? kind, TimeSpan delay)
+    {
+        switch (kind)
+        {
+            case AckKind.Ack:
+                NatsProtocolWriter.WritePublish(writer, _replyTo, AckBody);
+                break;
+            case AckKind.Nack when delay > TimeSpan.Zero:
+                WriteNak(writer, delay);
+                break;
+            case AckKind.Nack:
+                NatsProtocolWriter.WritePublish(writer, _replyTo, NakBody);
+                break;
+            case AckKind.Terminate:
+                NatsProtocolWriter.WritePublish(writer, _replyTo, TermBody);
+                break;
+            default:
+                NatsProtocolWriter.WritePublish(writer, _replyTo, InProgressBody);
+                break;
+        }
+    }
+
+    private void WriteNak(IBufferWriter<byte> writer, TimeSpan delay)
+    {
+        // -NAK {"delay":<nanoseconds>}
+        Span<byte> body = stackalloc byte[MaxAckBodyLength];
+        "-NAK {\"delay\":"u8.CopyTo(body);
+        var pos = 14;
+        Utf8Formatter.TryFormat(delay.Ticks * 100, body[pos..], out var written);
+        pos += written;
+        body[pos++] = (byte)'}';
+        NatsProtocolWriter.WritePublish(writer, _replyTo, body[..pos]);
+    }
+
+    private ValueTask SendAsync(byte[] body, CancellationToken cancellationToken)
+        => _connection.WriteAsync(_replyTo.Length + 32 + body.Length, 1, (_replyTo, body), static (writer, state) => NatsProtocolWriter.WritePublish(writer, state._replyTo, state.body), cancellationToken);
 }

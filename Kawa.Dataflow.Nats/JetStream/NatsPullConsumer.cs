@@ -88,12 +88,19 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private PullSubscription _subscription;
     private readonly Channel<JetStreamMsg> _messages;
+    private readonly int _capacity;
+    private readonly int _refillAt;
     private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly string _pullSubject;
 
     private int _pending;
+    private int _buffered; // messages in _messages: counted here so the hot path never asks the channel (a lock)
+
+    // The read loop's last subject, so a stream of messages on one subject makes one string, not one per message.
+    private byte[] _lastSubjectBytes = [];
+    private string _lastSubject = string.Empty;
     private long _lastActivity;
     private volatile bool _checkConsumer;
     private volatile bool _renewInbox;
@@ -106,9 +113,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     // Unbounded on purpose: it holds at most one final outcome per message handed out (plus keep-alives), and the
     // pipeline bounds the messages in flight; enqueueing must never block an ack token.
-    private readonly Channel<(JetStreamMsg Message, AckKind? Kind, TimeSpan Delay)> _acks =
-        Channel.CreateUnbounded<(JetStreamMsg, AckKind?, TimeSpan)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<PendingAck> _acks =
+        Channel.CreateUnbounded<PendingAck>(new UnboundedChannelOptions { SingleReader = true });
+    private const int MaxAcksPerWrite = 1024;
+
     private long _acksLost;
+    private long _acksSent;
     private long _pullsIssued;
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
@@ -124,7 +134,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         _subscription = new PullSubscription(this, _connection.Options.InboxPrefix + "." + Nuid.Next());
         // Room for two batches: after a reconnect, pulls still open on the server from the old connection may deliver
         // (at most one batch) until the inbox is renewed, on top of the new batch.
-        _messages = Channel.CreateBounded<JetStreamMsg>(new BoundedChannelOptions((2 * options.BatchSize) + 1) { SingleWriter = true, SingleReader = true });
+        // Bounded by the pull accounting (requested + buffered <= batch) and checked against _capacity on write; the
+        // unbounded channel's single-reader fast path takes no lock per message.
+        _capacity = (2 * options.BatchSize) + 1;
+        _refillAt = (int)(options.BatchSize * options.RefillThreshold);
+        _messages = Channel.CreateUnbounded<JetStreamMsg>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
         _pullSubject = js.ApiSubject($"CONSUMER.MSG.NEXT.{stream}.{consumer}");
     }
 
@@ -166,6 +180,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     /// <summary>Acks that could not be sent (the messages will be redelivered after the ack wait).</summary>
     public long AcksLost => Interlocked.Read(ref _acksLost);
 
+    /// <summary>Outcomes queued through <see cref="EnqueueAck"/> and written to the connection (sent, or held in its
+    /// reconnect buffer while disconnected).</summary>
+    public long AcksSent => Interlocked.Read(ref _acksSent);
+
     /// <summary>Stops issuing pulls (graceful drain): buffered messages are still returned and outcomes still sent.
     /// Pulls already open on the server may still deliver until they expire.</summary>
     public void StopFetching() => _stopFetching = true;
@@ -175,38 +193,74 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     internal void EnqueueAck(JetStreamMsg message, AckKind? kind, TimeSpan delay)
     {
-        if (!_acks.Writer.TryWrite((message, kind, delay)))
+        if (!_acks.Writer.TryWrite(new PendingAck(message, kind, delay)))
         {
             // Disposed: the server redelivers after the ack wait.
             Interlocked.Increment(ref _acksLost);
         }
     }
 
+    /// <summary>Sends queued outcomes: whatever has accumulated goes out as one write (one lock, one hand-off to the
+    /// socket pump), so a burst of acks costs a few socket writes, not one per ack.</summary>
+    /// <remarks>While disconnected, outcomes go one at a time, each charged to the reconnect buffer on its own: as many
+    /// as fit are kept and sent after the reconnect; the rest are counted in <see cref="AcksLost"/> (those messages are
+    /// redelivered after the ack wait).</remarks>
     private async Task SendAcksAsync()
     {
-        await foreach (var (message, kind, delay) in _acks.Reader.ReadAllAsync().ConfigureAwait(false))
+        var reader = _acks.Reader;
+        var batch = new List<PendingAck>(MaxAcksPerWrite);
+        var single = new List<PendingAck>(1);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            try
+            batch.Clear();
+            while (batch.Count < MaxAcksPerWrite && reader.TryRead(out var ack))
             {
-                var send = kind switch
+                batch.Add(ack);
+            }
+
+            if (_connection.State == NatsConnectionState.Connected)
+            {
+                await WriteAcksAsync(batch).ConfigureAwait(false);
+                continue;
+            }
+
+            foreach (var ack in batch)
+            {
+                single.Clear();
+                single.Add(ack);
+                await WriteAcksAsync(single).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteAcksAsync(List<PendingAck> acks)
+    {
+        long size = 0;
+        foreach (var ack in acks)
+        {
+            size += ack.Message.OutcomeSize;
+        }
+
+        try
+        {
+            await _connection.WriteAsync(size, acks.Count, acks, static (writer, acks) =>
+            {
+                foreach (var ack in acks)
                 {
-                    AckKind.Ack => message.AckAsync(),
-                    AckKind.Nack => message.NakAsync(delay),
-                    AckKind.Terminate => message.TermAsync(),
-                    _ => message.InProgressAsync(),
-                };
-                await send.ConfigureAwait(false);
-            }
-            catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
-            {
-                Interlocked.Increment(ref _acksLost);
-                Fail(ex);
-            }
-            catch (Exception ex) when (ex is NatsException or OperationCanceledException)
-            {
-                Interlocked.Increment(ref _acksLost);
-                LogAckLost(_logger, Stream, Consumer, kind?.ToString() ?? "InProgress", ex.Message);
-            }
+                    ack.Message.WriteOutcome(writer, ack.Kind, ack.Delay);
+                }
+            }).ConfigureAwait(false);
+            Interlocked.Add(ref _acksSent, acks.Count);
+        }
+        catch (NatsConnectionException ex) when (_connection.State == NatsConnectionState.Closed)
+        {
+            Interlocked.Add(ref _acksLost, acks.Count);
+            Fail(ex);
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+        {
+            Interlocked.Add(ref _acksLost, acks.Count);
+            LogAcksLost(_logger, Stream, Consumer, acks.Count, ex.Message);
         }
     }
 
@@ -219,6 +273,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         {
             if (_messages.Reader.TryRead(out var msg))
             {
+                Interlocked.Decrement(ref _buffered);
                 SignalIfLow();
                 return msg;
             }
@@ -283,13 +338,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     private void SignalIfLow()
     {
-        bool low;
-        lock (_lock)
-        {
-            low = _pending + _messages.Reader.Count <= _options.BatchSize * _options.RefillThreshold;
-        }
-
-        if (low)
+        // Lock free: a stale read only moves the refill by a message; the driver decides under the lock.
+        if (Volatile.Read(ref _pending) + Volatile.Read(ref _buffered) <= _refillAt)
         {
             Signal();
         }
@@ -368,8 +418,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                 _pending = 0;
             }
 
-            var held = _pending + _messages.Reader.Count;
-            request = held <= _options.BatchSize * _options.RefillThreshold ? _options.BatchSize - held : 0;
+            var held = _pending + Volatile.Read(ref _buffered);
+            request = held <= _refillAt ? _options.BatchSize - held : 0;
             if (request <= 0)
             {
                 return;
@@ -474,18 +524,33 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             return;
         }
 
-        var msg = new JetStreamMsg(_connection, Encoding.UTF8.GetString(subject), Encoding.UTF8.GetString(replyTo), headers, payload.ToArray());
+        var msg = new JetStreamMsg(_connection, SubjectString(subject), replyTo.ToArray(), headers, payload.ToArray(), Stream, Consumer);
         lock (_lock)
         {
             _pending = Math.Max(0, _pending - 1);
             _lastActivity = now;
         }
 
-        if (!_messages.Writer.TryWrite(msg))
+        if (Interlocked.Increment(ref _buffered) > _capacity || !_messages.Writer.TryWrite(msg))
         {
-            // Cannot happen while requested + buffered <= batch; if it does, the server redelivers after ack wait.
-            LogOverflow(_logger, Stream, Consumer);
+            // Cannot happen while requested + buffered <= batch (or after dispose); the server redelivers after ack wait.
+            Interlocked.Decrement(ref _buffered);
+            if (!_disposed)
+            {
+                LogOverflow(_logger, Stream, Consumer);
+            }
         }
+    }
+
+    private string SubjectString(ReadOnlySpan<byte> subject)
+    {
+        if (!subject.SequenceEqual(_lastSubjectBytes))
+        {
+            _lastSubject = Encoding.UTF8.GetString(subject);
+            _lastSubjectBytes = subject.ToArray();
+        }
+
+        return _lastSubject;
     }
 
     private void OnStatus(NatsHeaders headers)
@@ -596,6 +661,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     [LoggerMessage(107, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: {Kind} could not be sent ({Reason}); the message will be redelivered after the ack wait")]
     private static partial void LogAckLost(ILogger logger, string stream, string consumer, string kind, string reason);
+
+    [LoggerMessage(108, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: {Count} outcome(s) could not be sent ({Reason}); those messages will be redelivered after the ack wait")]
+    private static partial void LogAcksLost(ILogger logger, string stream, string consumer, int count, string reason);
+
+    private readonly record struct PendingAck(JetStreamMsg Message, AckKind? Kind, TimeSpan Delay);
 
     [LoggerMessage(106, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: message without ack subject on '{Subject}' ignored")]
     private static partial void LogUnexpected(ILogger logger, string stream, string consumer, string subject);

@@ -74,6 +74,28 @@ internal static class NatsProtocolWriter
         WriteLiteral(writer, "\r\n"u8);
     }
 
+    /// <summary>PUB of a small body to a subject already in UTF-8 (an ack reply subject the server gave us): nothing
+    /// to transcode or validate, nothing allocated.</summary>
+    public static void WritePublish(IBufferWriter<byte> writer, ReadOnlySpan<byte> subject, ReadOnlySpan<byte> body)
+    {
+        var size = 4 + subject.Length + 1 + MaxNumberLength + 2 + body.Length + 2;
+        var span = writer.GetSpan(size);
+        "PUB "u8.CopyTo(span);
+        var pos = 4;
+        subject.CopyTo(span[pos..]);
+        pos += subject.Length;
+        span[pos++] = (byte)' ';
+        Utf8Formatter.TryFormat(body.Length, span[pos..], out var n);
+        pos += n;
+        span[pos++] = (byte)'\r';
+        span[pos++] = (byte)'\n';
+        body.CopyTo(span[pos..]);
+        pos += body.Length;
+        span[pos++] = (byte)'\r';
+        span[pos++] = (byte)'\n';
+        writer.Advance(pos);
+    }
+
     public static void WriteSubscribe(IBufferWriter<byte> writer, string subject, string? queueGroup, long sid)
     {
         var span = writer.GetSpan(4 + Encoding.UTF8.GetByteCount(subject) + (queueGroup is null ? 0 : Encoding.UTF8.GetByteCount(queueGroup) + 1) + MaxNumberLength + 4);

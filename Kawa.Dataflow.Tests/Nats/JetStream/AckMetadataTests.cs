@@ -52,9 +52,34 @@ public class AckMetadataTests
     [TestCase("$JS.ACK.S.C.1.2.3.4")]
     [TestCase("$JS.ACK.S.C.x.2.3.4.5")]
     [TestCase("$JS.ACK.S.C.1.2.3.4.5.6")]
+    [TestCase("$JS.ACK.S.C.+1.2.3.4.5")]
+    [TestCase("$JS.ACK.S.C.1.2.3.4. 5")]
+    [TestCase("$JS.ACK..C.1.2.3.4.5")]
+    [TestCase("$JS.ACK.S.C.1.2.3.99999999999999999999.5")]
     public void TryParse_NotAnAckSubject_False(string? subject)
     {
         Assert.That(AckMetadata.TryParse(subject, out _), Is.False);
         Assert.Throws<FormatException>(() => AckMetadata.Parse(subject));
+    }
+
+    [Test]
+    public void TryParse_Utf8WithKnownNames_ReusesThoseStringsInsteadOfNewOnes()
+    {
+        var stream = new string("ORDERS".AsSpan());
+        var consumer = new string("proc".AsSpan());
+
+        Assert.That(AckMetadata.TryParse("$JS.ACK.ORDERS.proc.3.1042.17.1700000000123456789.250"u8, stream, consumer, out var metadata), Is.True);
+        Assert.That(metadata!.Stream, Is.SameAs(stream));
+        Assert.That(metadata.Consumer, Is.SameAs(consumer));
+        Assert.That(metadata.StreamSequence, Is.EqualTo(1042UL));
+        Assert.That(metadata.NumPending, Is.EqualTo(250UL));
+    }
+
+    [Test]
+    public void TryParse_Utf8NamingOtherStream_MakesItsOwnNames()
+    {
+        Assert.That(AckMetadata.TryParse("$JS.ACK.OTHER.proc.1.2.3.4.5"u8, "ORDERS", "proc2", out var metadata), Is.True);
+        Assert.That(metadata!.Stream, Is.EqualTo("OTHER"));
+        Assert.That(metadata.Consumer, Is.EqualTo("proc"));
     }
 }

@@ -21,6 +21,16 @@ public class NatsProtocolWriterTests
             Is.EqualTo("PUB a.b r 2\r\nhi\r\n"));
 
     [Test]
+    public void WritePublish_Utf8SubjectAndBody_WritesPubWithoutReply()
+        => Assert.That(
+            Write(w => NatsProtocolWriter.WritePublish(w, "$JS.ACK.S.c.1.2.3.4.0"u8, "+ACK"u8)),
+            Is.EqualTo("PUB $JS.ACK.S.c.1.2.3.4.0 4\r\n+ACK\r\n"));
+
+    [Test]
+    public void WritePublish_Utf8EmptyBody_WritesZeroSize()
+        => Assert.That(Write(w => NatsProtocolWriter.WritePublish(w, "a"u8, ReadOnlySpan<byte>.Empty)), Is.EqualTo("PUB a 0\r\n\r\n"));
+
+    [Test]
     public void WritePublish_WithHeaders_WritesHpubWithSizes()
     {
         var headers = new NatsHeaders();
