@@ -203,6 +203,20 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     protected override double BytesPerValue(bool dictionary, int dictionaryCount) =>
         dictionary ? IndexBytes(dictionaryCount) : _count == 0 ? 4 : (double)_data.Length / _count;
 
+    protected override bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
+    {
+        if (_dictionaryMode)
+        {
+            values = default;
+            return false;
+        }
+
+        int start = _offsets[from];
+        int end = to < _count ? _offsets[to] : _data.Length;
+        values = _data.WrittenSpan[start..end];
+        return true;
+    }
+
     protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
     {
         ReadOnlySpan<byte> data = dictionary ? _dictionaryCopy.WrittenSpan.Slice(_dictionaryPageStart, _dictionaryPageLength) : _data.WrittenSpan;
@@ -274,6 +288,12 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
         page.Write(_data.WrittenSpan.Slice(from * length, (to - from) * length));
 
     protected override double BytesPerValue(bool dictionary, int dictionaryCount) => length;
+
+    protected override bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
+    {
+        values = _data.WrittenSpan.Slice(from * length, (to - from) * length);
+        return true;
+    }
 
     protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
     {
