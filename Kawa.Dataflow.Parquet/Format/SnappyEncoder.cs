@@ -45,13 +45,6 @@ internal static class SnappyEncoder
     // Unchecked little-endian loads: every caller stays at least 8 bytes inside the block (InputMargin), which
     // the span-sliced form paid for with a bounds check per probe.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Load32(ReadOnlySpan<byte> s, int i)
-    {
-        uint v = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i));
-        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Load64(ReadOnlySpan<byte> s, int i)
     {
         ulong v = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i));
@@ -59,15 +52,37 @@ internal static class SnappyEncoder
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Hash(uint u) => (int)((u * 0x1e35a7bdu) >> (32 - TableBits));
+    private static uint Load32(ref byte s, int i)
+    {
+        uint v = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref s, i));
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Load64(ref byte s, int i)
+    {
+        ulong v = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, i));
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
+    }
+
+    // Table size follows the block: a small page clears and probes a small table (as the reference encoder does).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Hash(uint u, int shift) => (u * 0x1e35a7bdu) >> shift;
 
     private static int CompressBlock(ReadOnlySpan<byte> src, Span<byte> dst, int d, int[] table)
     {
-        Array.Clear(table, 0, 1 << TableBits);
+        int tableBits = Math.Clamp(BitOperations.Log2((uint)src.Length - 1) + 1, 8, TableBits);
+        int shift = 32 - tableBits;
+        Array.Clear(table, 0, 1 << tableBits);
+
+        // Bounds are established up front: every load stays below sLimit + 8 <= src.Length, every hash is below
+        // 1 << tableBits <= table.Length, so the loops index through references without per-access checks.
+        ref byte s0 = ref MemoryMarshal.GetReference(src);
+        ref int t0 = ref MemoryMarshal.GetArrayDataReference(table);
         int sLimit = src.Length - InputMargin;
         int nextEmit = 0;
         int s = 1;
-        int nextHash = Hash(Load32(src, s));
+        uint nextHash = Hash(Load32(ref s0, s), shift);
         while (true)
         {
             int skip = 32;
@@ -84,13 +99,14 @@ internal static class SnappyEncoder
                     goto Remainder;
                 }
 
-                candidate = table[nextHash];
-                table[nextHash] = s;
-                nextHash = Hash(Load32(src, nextS));
+                ref int slot = ref Unsafe.Add(ref t0, (nint)nextHash);
+                candidate = slot;
+                slot = s;
+                nextHash = Hash(Load32(ref s0, nextS), shift);
             }
-            while (Load32(src, s) != Load32(src, candidate));
+            while (Load32(ref s0, s) != Load32(ref s0, candidate));
 
-            d = EmitLiteral(dst, d, src[nextEmit..s]);
+            d = EmitShortLiteral(ref s0, nextEmit, s - nextEmit, dst, d);
             while (true)
             {
                 int baseS = s;
@@ -102,14 +118,14 @@ internal static class SnappyEncoder
                     goto Remainder;
                 }
 
-                ulong x = Load64(src, s - 1);
-                table[Hash((uint)x)] = s - 1;
-                int currHash = Hash((uint)(x >> 8));
-                candidate = table[currHash];
-                table[currHash] = s;
-                if ((uint)(x >> 8) != Load32(src, candidate))
+                ulong x = Load64(ref s0, s - 1);
+                Unsafe.Add(ref t0, (nint)Hash((uint)x, shift)) = s - 1;
+                ref int current = ref Unsafe.Add(ref t0, (nint)Hash((uint)(x >> 8), shift));
+                candidate = current;
+                current = s;
+                if ((uint)(x >> 8) != Load32(ref s0, candidate))
                 {
-                    nextHash = Hash((uint)(x >> 16));
+                    nextHash = Hash((uint)(x >> 16), shift);
                     s++;
                     break;
                 }
@@ -149,6 +165,27 @@ internal static class SnappyEncoder
         }
 
         return s;
+    }
+
+    /// <summary>
+    /// A literal found inside the block's margin: up to 16 bytes are copied as two 8-byte moves (the source has at
+    /// least 15 bytes past the literal start and the destination the slack of <see cref="MaxCompressedLength"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int EmitShortLiteral(ref byte s0, int start, int length, Span<byte> dst, int d)
+    {
+        if (length is > 0 and <= 16 && dst.Length - d >= 17 + 16)
+        {
+            ref byte o = ref MemoryMarshal.GetReference(dst);
+            Unsafe.Add(ref o, d) = (byte)((length - 1) << 2);
+            ref byte from = ref Unsafe.Add(ref s0, start);
+            ref byte to = ref Unsafe.Add(ref o, d + 1);
+            Unsafe.WriteUnaligned(ref to, Unsafe.ReadUnaligned<ulong>(ref from));
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref to, 8), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref from, 8)));
+            return d + 1 + length;
+        }
+
+        return EmitLiteral(dst, d, MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref s0, start), length));
     }
 
     private static int EmitLiteral(Span<byte> dst, int d, ReadOnlySpan<byte> lit)

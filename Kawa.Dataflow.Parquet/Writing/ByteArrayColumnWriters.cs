@@ -9,8 +9,9 @@ namespace Kawa.Dataflow.Parquet.Writing;
 /// <summary>
 /// BYTE_ARRAY column. Strings start in dictionary mode keyed by the .NET string itself (a repeated value costs a
 /// hash lookup, no UTF-8 encoding); when the dictionary passes the size limit or values are mostly distinct, the
-/// column falls back to PLAIN for the rest of the row group. PLAIN values are kept already encoded
-/// (4-byte length + bytes), so a PLAIN page is a copy.
+/// column falls back to PLAIN for the rest of the row group. Binary values are kept PLAIN and a dictionary over
+/// their bytes is tried when the row group is written, with the same rule (<see cref="DictionaryRule"/>). PLAIN
+/// values are kept already encoded (4-byte length + bytes), so a PLAIN page is a copy.
 /// </summary>
 internal sealed class ByteArrayColumnWriter : ColumnWriter
 {
@@ -57,7 +58,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
             }
 
             _indices[_count++] = slot;
-            if (_dictBytes > _dictionaryMaxBytes || (_count == 4096 && _uniq!.Count > _count / 2))
+            if (DictionaryRule.ShouldFallBack(_dictBytes, _dictionaryMaxBytes, _count, _uniq!.Count))
             {
                 FallBackToPlain();
             }
@@ -153,7 +154,10 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
         Pooled.Return(ref _indices);
         _dict?.Clear();
         _uniq?.Clear();
+        _bytes?.Release();
     }
+
+    private ByteDictionary? _bytes;
 
     private int _dictionaryPageStart;
     private int _dictionaryPageLength;
@@ -161,6 +165,11 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
         dictionaryCount = 0;
+        if (!_isString)
+        {
+            return TryBuildBinaryDictionary(ctx, page, out dictionaryCount);
+        }
+
         if (!_dictionaryMode)
         {
             return false;
@@ -186,11 +195,56 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
 
     private readonly ByteBuffer _dictionaryCopy = new(256);
 
+    /// <summary>Binary values: a dictionary over the buffered PLAIN bytes, built into the page, indices into <c>ctx.Indices</c>.</summary>
+    private bool TryBuildBinaryDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
+    {
+        dictionaryCount = 0;
+        if (ctx.DictionaryMaxBytes <= 0)
+        {
+            return false;
+        }
+
+        var dict = _bytes ??= new ByteDictionary(lengthPrefixed: true);
+        int pageStart = page.Length;
+        dict.Reset(page);
+        var indices = ctx.Indices;
+        Pooled.Grow(ref indices, _count);
+        ctx.Indices = indices;
+        bool built = true;
+        int pos = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            // Read through the buffer each time: the page may grow, but _data does not change here.
+            var data = _data.WrittenSpan;
+            int len = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
+            indices[i] = dict.GetOrAdd(data.Slice(pos + 4, len));
+            pos += 4 + len;
+            if (DictionaryRule.ShouldFallBack(page.Length - pageStart, ctx.DictionaryMaxBytes, i + 1, dict.Count))
+            {
+                page.SetLength(pageStart);
+                built = false;
+                break;
+            }
+        }
+
+        dictionaryCount = dict.Count;
+        if (dict.Count > ByteDictionaryRetainedEntries)
+        {
+            // A large table is not kept with the open file between row groups.
+            dict.Release();
+            _bytes = null;
+        }
+
+        return built;
+    }
+
+    internal const int ByteDictionaryRetainedEntries = 16 * 1024;
+
     protected override void EncodeValues(ChunkContext ctx, ByteBuffer page, int from, int to, bool dictionary, int dictionaryCount)
     {
         if (dictionary)
         {
-            WriteIndices(page, _indices.AsSpan(from, to - from), dictionaryCount);
+            WriteIndices(page, (_dictionaryMode ? _indices : ctx.Indices).AsSpan(from, to - from), dictionaryCount);
         }
         else
         {
@@ -203,9 +257,23 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     protected override double BytesPerValue(bool dictionary, int dictionaryCount) =>
         dictionary ? IndexBytes(dictionaryCount) : _count == 0 ? 4 : (double)_data.Length / _count;
 
+    protected override bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
+    {
+        if (_dictionaryMode)
+        {
+            values = default;
+            return false;
+        }
+
+        int start = _offsets[from];
+        int end = to < _count ? _offsets[to] : _data.Length;
+        values = _data.WrittenSpan[start..end];
+        return true;
+    }
+
     protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
     {
-        ReadOnlySpan<byte> data = dictionary ? _dictionaryCopy.WrittenSpan.Slice(_dictionaryPageStart, _dictionaryPageLength) : _data.WrittenSpan;
+        ReadOnlySpan<byte> data = dictionary && _dictionaryMode ? _dictionaryCopy.WrittenSpan.Slice(_dictionaryPageStart, _dictionaryPageLength) : _data.WrittenSpan;
         ReadOnlySpan<byte> min = default, max = default;
         bool first = true;
         int pos = 0;
@@ -229,7 +297,10 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     }
 }
 
-/// <summary>FIXED_LEN_BYTE_ARRAY column (UUIDs, wide decimals); PLAIN only.</summary>
+/// <summary>
+/// FIXED_LEN_BYTE_ARRAY column (UUIDs, wide decimals). Values are kept PLAIN; a dictionary over their bytes is tried
+/// when the row group is written, with the rule of strings (<see cref="DictionaryRule"/>).
+/// </summary>
 internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, bool signed) : ColumnWriter(column, PhysicalType.FixedLenByteArray)
 {
     private readonly ByteBuffer _data = new(4096);
@@ -262,18 +333,70 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
         _data.Clear();
     }
 
-    protected override void ReleaseValues() => _data.Release();
+    protected override void ReleaseValues()
+    {
+        _data.Release();
+        _bytes?.Release();
+        _bytes = null;
+    }
+
+    private ByteDictionary? _bytes;
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
         dictionaryCount = 0;
-        return false;
+        if (ctx.DictionaryMaxBytes <= 0)
+        {
+            return false;
+        }
+
+        var dict = _bytes ??= new ByteDictionary(lengthPrefixed: false);
+        int pageStart = page.Length;
+        dict.Reset(page);
+        var indices = ctx.Indices;
+        Pooled.Grow(ref indices, _count);
+        ctx.Indices = indices;
+        bool built = true;
+        for (int i = 0; i < _count; i++)
+        {
+            indices[i] = dict.GetOrAdd(_data.WrittenSpan.Slice(i * length, length));
+            if (DictionaryRule.ShouldFallBack(page.Length - pageStart, ctx.DictionaryMaxBytes, i + 1, dict.Count))
+            {
+                page.SetLength(pageStart);
+                built = false;
+                break;
+            }
+        }
+
+        dictionaryCount = dict.Count;
+        if (dict.Count > ByteArrayColumnWriter.ByteDictionaryRetainedEntries)
+        {
+            dict.Release();
+            _bytes = null;
+        }
+
+        return built;
     }
 
-    protected override void EncodeValues(ChunkContext ctx, ByteBuffer page, int from, int to, bool dictionary, int dictionaryCount) =>
-        page.Write(_data.WrittenSpan.Slice(from * length, (to - from) * length));
+    protected override void EncodeValues(ChunkContext ctx, ByteBuffer page, int from, int to, bool dictionary, int dictionaryCount)
+    {
+        if (dictionary)
+        {
+            WriteIndices(page, ctx.Indices.AsSpan(from, to - from), dictionaryCount);
+        }
+        else
+        {
+            page.Write(_data.WrittenSpan.Slice(from * length, (to - from) * length));
+        }
+    }
 
-    protected override double BytesPerValue(bool dictionary, int dictionaryCount) => length;
+    protected override double BytesPerValue(bool dictionary, int dictionaryCount) => dictionary ? IndexBytes(dictionaryCount) : length;
+
+    protected override bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
+    {
+        values = _data.WrittenSpan.Slice(from * length, (to - from) * length);
+        return true;
+    }
 
     protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
     {

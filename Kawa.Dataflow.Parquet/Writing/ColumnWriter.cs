@@ -4,7 +4,10 @@ using Kawa.Dataflow.Parquet.Schema;
 
 namespace Kawa.Dataflow.Parquet.Writing;
 
-/// <summary>Scratch buffers and settings shared by the column writers of one file while they encode chunks.</summary>
+/// <summary>
+/// Scratch buffers and settings of one encoding worker: the column writers of a file use one context at a time
+/// (one per worker when chunks are encoded in parallel).
+/// </summary>
 internal sealed class ChunkContext
 {
     public ChunkContext(CompressionCodec codec, int pageSize, int dictionaryMaxBytes, int statisticsMaxBytes)
@@ -28,6 +31,7 @@ internal sealed class ChunkContext
 
     public ByteBuffer Compressed { get; } = new(1 << 16);
 
+    /// <summary>The chunk output of serial encoding (parallel encoding writes into each column's own buffer).</summary>
     public ByteBuffer Chunk { get; } = new(1 << 16);
 
     public ByteBuffer Header { get; } = new(256);
@@ -138,6 +142,7 @@ internal abstract class ColumnWriter
     {
         Pooled.Return(ref _def);
         Pooled.Return(ref _rep);
+        _parallelOutput?.Release();
         ReleaseValues();
     }
 
@@ -161,10 +166,24 @@ internal abstract class ColumnWriter
     /// <summary>Min/max of the buffered values (already in Parquet statistics encoding), or nulls when there are none.</summary>
     protected abstract (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary);
 
-    /// <summary>Encodes the buffered column as a chunk into <c>ctx.Chunk</c>; <paramref name="fileOffset"/> is where the chunk will start in the file.</summary>
-    public ColumnChunk WriteChunk(ChunkContext ctx, long fileOffset)
+    /// <summary>
+    /// Writes the column's values as PLAIN bytes without copying when they are stored that way already (fixed-width
+    /// values, encoded byte arrays); lets a page without levels be compressed straight from the column buffer.
+    /// </summary>
+    protected virtual bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
     {
-        var chunk = ctx.Chunk;
+        values = default;
+        return false;
+    }
+
+    /// <summary>The chunk buffer used when this column is encoded in parallel with others (kept across row groups).</summary>
+    internal ByteBuffer ParallelOutput => _parallelOutput ??= new ByteBuffer(1 << 16);
+
+    private ByteBuffer? _parallelOutput;
+
+    /// <summary>Encodes the buffered column as a chunk into <paramref name="chunk"/> (cleared first); <paramref name="fileOffset"/> is where the chunk will start in the file.</summary>
+    public ColumnChunk WriteChunk(ChunkContext ctx, ByteBuffer chunk, long fileOffset)
+    {
         chunk.Clear();
         long uncompressedTotal = 0;
         var meta = new ColumnMetaData
@@ -182,7 +201,7 @@ internal abstract class ColumnWriter
         if (dictionary)
         {
             meta.DictionaryPageOffset = fileOffset;
-            uncompressedTotal += WritePage(ctx, new PageHeader
+            uncompressedTotal += WritePage(ctx, chunk, ctx.Page.WrittenSpan, new PageHeader
             {
                 Type = PageType.DictionaryPage,
                 DictionaryNumValues = dictionaryCount,
@@ -223,7 +242,7 @@ internal abstract class ColumnWriter
                 }
             }
 
-            uncompressedTotal += WriteDataPage(ctx, e, e1, v, v1, dictionary, dictionaryCount);
+            uncompressedTotal += WriteDataPage(ctx, chunk, e, e1, v, v1, dictionary, dictionaryCount);
             e = e1;
             v = v1;
             if (Entries == 0)
@@ -247,8 +266,26 @@ internal abstract class ColumnWriter
         return new ColumnChunk { FileOffset = meta.DictionaryPageOffset ?? meta.DataPageOffset, MetaData = meta };
     }
 
-    private long WriteDataPage(ChunkContext ctx, int e0, int e1, int v0, int v1, bool dictionary, int dictionaryCount)
+    private long WriteDataPage(ChunkContext ctx, ByteBuffer chunk, int e0, int e1, int v0, int v1, bool dictionary, int dictionaryCount)
     {
+        var header = new PageHeader
+        {
+            Type = PageType.DataPage,
+            DataPageHeader = new DataPageHeader
+            {
+                NumValues = e1 - e0,
+                Encoding = dictionary ? PageEncoding.RleDictionary : PageEncoding.Plain,
+                DefinitionLevelEncoding = PageEncoding.Rle,
+                RepetitionLevelEncoding = PageEncoding.Rle,
+            },
+        };
+
+        // A required, non-repeated PLAIN page is the value bytes themselves: compress them where they lie.
+        if (_maxRep == 0 && _maxDef == 0 && !dictionary && v1 > v0 && TryGetPlainValues(v0, v1, out var plain))
+        {
+            return WritePage(ctx, chunk, plain, header);
+        }
+
         var page = ctx.Page;
         page.Clear();
         if (_maxRep > 0)
@@ -266,17 +303,7 @@ internal abstract class ColumnWriter
             EncodeValues(ctx, page, v0, v1, dictionary, dictionaryCount);
         }
 
-        return WritePage(ctx, new PageHeader
-        {
-            Type = PageType.DataPage,
-            DataPageHeader = new DataPageHeader
-            {
-                NumValues = e1 - e0,
-                Encoding = dictionary ? PageEncoding.RleDictionary : PageEncoding.Plain,
-                DefinitionLevelEncoding = PageEncoding.Rle,
-                RepetitionLevelEncoding = PageEncoding.Rle,
-            },
-        });
+        return WritePage(ctx, chunk, page.WrittenSpan, header);
     }
 
     private static void WriteLevels(ByteBuffer page, ReadOnlySpan<int> levels, int bitWidth)
@@ -288,17 +315,16 @@ internal abstract class ColumnWriter
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(page.WrittenSpan.Slice(lengthAt, 4), page.Length - start);
     }
 
-    /// <summary>Compresses <c>ctx.Page</c>, writes header and body to the chunk, returns header + uncompressed body bytes.</summary>
-    private static long WritePage(ChunkContext ctx, PageHeader header)
+    /// <summary>Compresses <paramref name="body"/>, writes header and compressed body to the chunk, returns header + uncompressed body bytes.</summary>
+    private static long WritePage(ChunkContext ctx, ByteBuffer chunk, ReadOnlySpan<byte> body, PageHeader header)
     {
-        var body = ctx.Page.WrittenSpan;
         var compressed = Compression.Compress(ctx.Codec, body, ctx.Compressed);
         header.UncompressedPageSize = body.Length;
         header.CompressedPageSize = compressed.Length;
         ctx.Header.Clear();
         header.Write(ctx.HeaderWriter);
-        ctx.Chunk.Write(ctx.Header.WrittenSpan);
-        ctx.Chunk.Write(compressed);
+        chunk.Write(ctx.Header.WrittenSpan);
+        chunk.Write(compressed);
         return ctx.Header.Length + body.Length;
     }
 

@@ -14,6 +14,9 @@ internal sealed class ParquetFileWriter
     private readonly ParquetSchema _schema;
     private readonly ParquetWriterOptions _options;
     private readonly ChunkContext _ctx;
+    private ChunkContext[] _workerContexts = [];
+    private ColumnWriter[] _encodeOrder = [];
+    private ColumnChunk[] _encoded = [];
     private readonly List<RowGroup> _rowGroups = [];
     private readonly ColumnMark[] _marks;
     private long _position;
@@ -109,14 +112,36 @@ internal sealed class ParquetFileWriter
         long groupStart = _position;
         var group = new RowGroup { NumRows = BufferedRows, FileOffset = groupStart, Ordinal = (short)Math.Min(_rowGroups.Count, short.MaxValue) };
         long uncompressed = 0;
-        foreach (var column in Columns)
+        int workers = Math.Min(_options.MaxDegreeOfParallelism, Columns.Length);
+        if (workers > 1 && BufferedBytes >= ParallelMinBytes)
         {
-            var chunk = column.WriteChunk(_ctx, _position);
-            await _stream.WriteAsync(_ctx.Chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            _position += _ctx.Chunk.Length;
-            uncompressed += chunk.MetaData!.TotalUncompressedSize;
-            group.Columns.Add(chunk);
-            column.Reset();
+            // Chunks are encoded (dictionary, levels, compression) concurrently into each column's own buffer at
+            // offset 0, then written in schema order with their offsets moved to where they land in the file.
+            await EncodeInParallelAsync(workers).ConfigureAwait(false);
+            for (int i = 0; i < Columns.Length; i++)
+            {
+                var column = Columns[i];
+                var chunk = _encoded[i];
+                _encoded[i] = null!;
+                Relocate(chunk, _position);
+                await _stream.WriteAsync(column.ParallelOutput.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                _position += column.ParallelOutput.Length;
+                uncompressed += chunk.MetaData!.TotalUncompressedSize;
+                group.Columns.Add(chunk);
+                column.Reset();
+            }
+        }
+        else
+        {
+            foreach (var column in Columns)
+            {
+                var chunk = column.WriteChunk(_ctx, _ctx.Chunk, _position);
+                await _stream.WriteAsync(_ctx.Chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                _position += _ctx.Chunk.Length;
+                uncompressed += chunk.MetaData!.TotalUncompressedSize;
+                group.Columns.Add(chunk);
+                column.Reset();
+            }
         }
 
         group.TotalByteSize = uncompressed;
@@ -124,6 +149,85 @@ internal sealed class ParquetFileWriter
         _rowGroups.Add(group);
         _totalRows += BufferedRows;
         BufferedRows = 0;
+    }
+
+    /// <summary>Below this many buffered bytes a row group is encoded on the calling thread: handing off costs more than it saves.</summary>
+    private const long ParallelMinBytes = 256 * 1024;
+
+    private async Task EncodeInParallelAsync(int workers)
+    {
+        if (_workerContexts.Length < workers)
+        {
+            var contexts = new ChunkContext[workers];
+            _workerContexts.CopyTo(contexts, 0);
+            contexts[0] = _ctx;
+            for (int w = 1; w < workers; w++)
+            {
+                contexts[w] ??= new ChunkContext(_ctx.Codec, _ctx.PageSize, _ctx.DictionaryMaxBytes, _ctx.StatisticsMaxBytes);
+            }
+
+            _workerContexts = contexts;
+            _encoded = new ColumnChunk[Columns.Length];
+            _encodeOrder = new ColumnWriter[Columns.Length];
+        }
+
+        // Largest columns first, so the last ones to start are short and the workers finish together.
+        Columns.CopyTo(_encodeOrder, 0);
+        Array.Sort(_encodeOrder, static (a, b) => b.EstimatedBytes.CompareTo(a.EstimatedBytes));
+        int next = -1;
+        void Work(ChunkContext ctx)
+        {
+            int k;
+            while ((k = Interlocked.Increment(ref next)) < _encodeOrder.Length)
+            {
+                var column = _encodeOrder[k];
+                _encoded[Array.IndexOf(Columns, column)] = column.WriteChunk(ctx, column.ParallelOutput, 0);
+            }
+        }
+
+        var helpers = new Task[workers - 1];
+        for (int w = 1; w < workers; w++)
+        {
+            var ctx = _workerContexts[w];
+            helpers[w - 1] = Task.Run(() => Work(ctx));
+        }
+
+        Exception? error = null;
+        try
+        {
+            Work(_ctx);
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+            Volatile.Write(ref next, int.MaxValue - workers);
+        }
+
+        try
+        {
+            await Task.WhenAll(helpers).ConfigureAwait(false);
+        }
+        catch (Exception) when (error is not null)
+        {
+            // The calling thread's failure is the one reported.
+        }
+
+        if (error is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+    }
+
+    private static void Relocate(ColumnChunk chunk, long offset)
+    {
+        var meta = chunk.MetaData!;
+        meta.DataPageOffset += offset;
+        if (meta.DictionaryPageOffset is long d)
+        {
+            meta.DictionaryPageOffset = d + offset;
+        }
+
+        chunk.FileOffset += offset;
     }
 
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
@@ -166,6 +270,10 @@ internal sealed class ParquetFileWriter
         }
 
         _ctx.Release();
+        for (int w = 1; w < _workerContexts.Length; w++)
+        {
+            _workerContexts[w].Release();
+        }
     }
 
     private async ValueTask StartAsync(CancellationToken cancellationToken)

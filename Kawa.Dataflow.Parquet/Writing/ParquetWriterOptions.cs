@@ -32,10 +32,11 @@ public sealed class ParquetWriterOptions
     public ParquetCompression Compression { get; set; } = ParquetCompression.Snappy;
 
     /// <summary>
-    /// Target rows per row group. Default 1,000,000. A row group is flushed before a batch that would exceed it;
+    /// Target rows per row group. Default 122,880 (as DuckDB): row groups of that size keep the writer's buffers small
+    /// and warm, and readers can split files across threads. A row group is flushed before a batch that would exceed it;
     /// a single batch is never split (so a batch larger than this makes one larger row group).
     /// </summary>
-    public int RowGroupMaxRows { get; set; } = 1_000_000;
+    public int RowGroupMaxRows { get; set; } = 122_880;
 
     /// <summary>Target uncompressed bytes per row group; checked after each batch. Default 128 MiB.</summary>
     public long RowGroupMaxBytes { get; set; } = 128L * 1024 * 1024;
@@ -54,6 +55,13 @@ public sealed class ParquetWriterOptions
 
     /// <summary>Unit of DateTime/DateTimeOffset columns of typed schemas. Default microseconds.</summary>
     public ParquetTimestampUnit TimestampUnit { get; set; } = ParquetTimestampUnit.Microseconds;
+
+    /// <summary>
+    /// Most threads that encode and compress the column chunks of one row group at the same time. Default
+    /// <see cref="Environment.ProcessorCount"/>; 1 encodes on the calling thread only. Rows are always added on the
+    /// caller's thread, and the file's bytes do not depend on this setting.
+    /// </summary>
+    public int MaxDegreeOfParallelism { get; set; } = Environment.ProcessorCount;
 
     /// <summary>Key-value metadata written to the footer. Default empty.</summary>
     public IDictionary<string, string> KeyValueMetadata { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -74,6 +82,7 @@ public sealed class ParquetWriterOptions
         if (RowGroupMaxBytes < 1024) problems.Add($"ParquetWriterOptions.RowGroupMaxBytes must be at least 1024 (was {RowGroupMaxBytes}).");
         if (PageSize < 1024) problems.Add($"ParquetWriterOptions.PageSize must be at least 1024 (was {PageSize}).");
         if (DictionaryMaxBytes < 0) problems.Add($"ParquetWriterOptions.DictionaryMaxBytes must not be negative (was {DictionaryMaxBytes}).");
+        if (MaxDegreeOfParallelism < 1) problems.Add($"ParquetWriterOptions.MaxDegreeOfParallelism must be at least 1 (was {MaxDegreeOfParallelism}).");
         if (StatisticsMaxBytes < 8) problems.Add($"ParquetWriterOptions.StatisticsMaxBytes must be at least 8 (was {StatisticsMaxBytes}).");
         if (!Enum.IsDefined(TimestampUnit)) problems.Add($"ParquetWriterOptions.TimestampUnit: unknown unit {TimestampUnit}.");
         if (problems.Count > 0)

@@ -43,11 +43,34 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
 
     protected override void ResetValues() => _count = 0;
 
-    protected override void ReleaseValues() => Pooled.Return(ref _values);
+    protected override void ReleaseValues()
+    {
+        Pooled.Return(ref _values);
+        _dictionary = null;
+        _unique = null;
+    }
+
+    private Dictionary<T, int>? _dictionary;
+    private List<T>? _unique;
 
     protected abstract IEqualityComparer<T> Comparer { get; }
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
+    {
+        bool built = BuildDictionary(ctx, page, out dictionaryCount);
+        if (_dictionary is { Count: > RetainedDictionaryEntries })
+        {
+            // A large table is not kept with the open file between row groups; small ones are reused.
+            _dictionary = null;
+            _unique = null;
+        }
+
+        return built;
+    }
+
+    private const int RetainedDictionaryEntries = 16 * 1024;
+
+    private bool BuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
         dictionaryCount = 0;
         int size = Unsafe.SizeOf<T>();
@@ -57,11 +80,14 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
             return false;
         }
 
-        var dict = new Dictionary<T, int>(Comparer);
+        // Kept across row groups (cleared, capacity retained) so trying a dictionary allocates nothing in steady state.
+        var dict = _dictionary ??= new Dictionary<T, int>(Comparer);
+        var uniq = _unique ??= [];
+        dict.Clear();
+        uniq.Clear();
         var indices = ctx.Indices;
         Pooled.Grow(ref indices, _count);
         ctx.Indices = indices;
-        var uniq = new List<T>();
         var values = Values;
         for (int i = 0; i < values.Length; i++)
         {
@@ -111,6 +137,12 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
 
     protected override double BytesPerValue(bool dictionary, int dictionaryCount) =>
         dictionary ? IndexBytes(dictionaryCount) : Unsafe.SizeOf<T>();
+
+    protected override bool TryGetPlainValues(int from, int to, out ReadOnlySpan<byte> values)
+    {
+        values = MemoryMarshal.AsBytes(_values.AsSpan(from, to - from));
+        return BitConverter.IsLittleEndian;
+    }
 
     protected static byte[] Bytes(T value) => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
 

@@ -106,6 +106,45 @@ public class WriterBehaviourTests
     }
 
     [Test]
+    public async Task MaxDegreeOfParallelism_SerialAndParallel_WriteIdenticalBytes()
+    {
+        // Several row groups large enough to be encoded in parallel (dictionary, PLAIN, nulls, nesting, every type).
+        var rows = TestRows.AllTypes(20_000);
+        async Task<byte[]> WriteAsync(int parallelism)
+        {
+            var stream = new MemoryStream();
+            var options = new ParquetWriterOptions { MaxDegreeOfParallelism = parallelism, RowGroupMaxRows = 8_000 };
+            await using (var writer = new ParquetWriter<AllTypes>(stream, options, leaveOpen: true))
+            {
+                await writer.WriteAsync(rows);
+                await writer.WriteAsync(rows);
+            }
+
+            return stream.ToArray();
+        }
+
+        var serial = await WriteAsync(1);
+        var parallel = await WriteAsync(4);
+
+        Assert.That(parallel, Is.EqualTo(serial));
+        using var dir = new TempDir();
+        var path = dir.File("p.parquet");
+        await File.WriteAllBytesAsync(path, parallel);
+        await using var reader = await ParquetReader.OpenAsync(path);
+        Assert.That(reader.RowGroups, Has.Count.EqualTo(2), "a batch is never split: two batches, two row groups");
+        var back = await reader.ReadAllAsync<AllTypes>();
+        Assert.That(back.Select(r => r.Id), Is.EqualTo(rows.Select(r => r.Id).Concat(rows.Select(r => r.Id))));
+    }
+
+    [Test]
+    public void Validate_ZeroParallelism_NamesTheSetting()
+    {
+        var ex = Assert.Throws<ArgumentException>(new ParquetWriterOptions { MaxDegreeOfParallelism = 0 }.Validate);
+
+        Assert.That(ex!.Message, Does.Contain("MaxDegreeOfParallelism"));
+    }
+
+    [Test]
     public async Task KeyValueMetadataAndCreatedBy_WrittenToFooter()
     {
         using var dir = new TempDir();
