@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Kawa.Dataflow;
 
 /// <summary>
@@ -27,7 +29,8 @@ internal sealed class AckGroup
     public void MessageSettled(AckOutcome outcome) => MessagesSettled(1, outcome);
 
     /// <summary><paramref name="count"/> messages of the group have <paramref name="outcome"/>.</summary>
-    public void MessagesSettled(int count, AckOutcome outcome)
+    /// <returns><see langword="true"/> if this settled the group's token.</returns>
+    public bool MessagesSettled(int count, AckOutcome outcome)
     {
         AckOutcome final;
         lock (_lock)
@@ -36,13 +39,13 @@ internal sealed class AckGroup
             _remaining -= count;
             if (_remaining > 0)
             {
-                return;
+                return false;
             }
 
             final = _worst;
         }
 
-        Finish(final);
+        return Finish(final);
     }
 
     /// <summary>Negatively acks the whole group now, whatever its messages' state (drain timeout, disposal).</summary>
@@ -88,33 +91,29 @@ internal sealed class AckGroup
 }
 
 /// <summary>Who settles one batch's messages, exactly once: the sink, a <see cref="DeferredAcks"/> handle, or the dead-letter path.</summary>
+/// <remarks>Each message's owner is its own <see cref="AckToken"/> (a send of one message: no group needed) or the
+/// <see cref="AckGroup"/> of the send it came with.</remarks>
 internal sealed class BatchSettlement
 {
-    private readonly AckGroup[] _groups;
-    private readonly Action<BatchSettlement>? _onClaimed;
+    // The batch's owners in order, in chunks (see OpenBatch): every chunk is full.
+    private readonly object[][] _owners;
+    private readonly int _count;
+    private readonly Action<BatchSettlement>? _onSettled;
     private int _claimed;
 
-    public BatchSettlement(AckGroup[] groups, Action<BatchSettlement>? onClaimed = null)
+    public BatchSettlement(object[][] owners, int count, Action<BatchSettlement>? onSettled = null)
     {
-        _groups = groups;
-        _onClaimed = onClaimed;
+        _owners = owners;
+        _count = count;
+        _onSettled = onSettled;
     }
 
-    public int Count => _groups.Length;
+    public int Count => _count;
 
     public bool IsSettled => Volatile.Read(ref _claimed) != 0;
 
     /// <summary>Claims the batch so that nobody else settles it; the claimant then settles each message with <see cref="SettleMessage"/>.</summary>
-    public bool TryClaim()
-    {
-        if (Interlocked.Exchange(ref _claimed, 1) != 0)
-        {
-            return false;
-        }
-
-        _onClaimed?.Invoke(this);
-        return true;
-    }
+    public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
 
     public bool TrySettle(AckOutcome outcome)
     {
@@ -123,25 +122,62 @@ internal sealed class BatchSettlement
             return false;
         }
 
-        // Group consecutive messages of the same send so a big send settles its token in one step.
-        var i = 0;
-        while (i < _groups.Length)
-        {
-            var group = _groups[i];
-            var run = 1;
-            while (i + run < _groups.Length && ReferenceEquals(_groups[i + run], group))
-            {
-                run++;
-            }
-
-            group.MessagesSettled(run, outcome);
-            i += run;
-        }
-
+        SettleAll(outcome);
+        _onSettled?.Invoke(this);
         return true;
     }
 
-    public void SettleMessage(int index, AckOutcome outcome) => _groups[index].MessageSettled(outcome);
+    public void SettleMessage(int index, AckOutcome outcome)
+    {
+        var chunk = 0;
+        while (index >= _owners[chunk].Length)
+        {
+            index -= _owners[chunk].Length;
+            chunk++;
+        }
+
+        if (_owners[chunk][index] is AckGroup group)
+        {
+            group.MessageSettled(outcome);
+        }
+        else
+        {
+            TryComplete((AckToken)_owners[chunk][index], outcome);
+        }
+    }
+
+    /// <summary>
+    /// Negatively acks every token of this batch not yet settled, even if someone claimed the batch (a dead-letter write
+    /// still in progress when the sink stops); returns how many tokens this settled.
+    /// </summary>
+    public int ForceNack()
+    {
+        var settled = 0;
+        if (TryClaim())
+        {
+            settled = SettleAll(AckOutcome.Negative());
+        }
+        else
+        {
+            object? previous = null;
+            foreach (var chunk in _owners)
+            {
+                foreach (var owner in chunk)
+                {
+                    if (!ReferenceEquals(owner, previous)
+                        && (owner is AckGroup group ? group.ForceNack() : TryComplete((AckToken)owner, AckOutcome.Negative())))
+                    {
+                        settled++;
+                    }
+
+                    previous = owner;
+                }
+            }
+        }
+
+        _onSettled?.Invoke(this);
+        return settled;
+    }
 
     public void InProgress()
     {
@@ -150,14 +186,72 @@ internal sealed class BatchSettlement
             return;
         }
 
-        AckGroup? previous = null;
-        foreach (var group in _groups)
+        object? previous = null;
+        foreach (var chunk in _owners)
         {
-            if (!ReferenceEquals(group, previous))
+            foreach (var owner in chunk)
             {
-                group.Token.InProgress();
-                previous = group;
+                if (!ReferenceEquals(owner, previous))
+                {
+                    (owner is AckGroup group ? group.Token : (AckToken)owner).InProgress();
+                    previous = owner;
+                }
             }
+        }
+    }
+
+    // Returns how many tokens got their final outcome from this call.
+    private int SettleAll(AckOutcome outcome)
+    {
+        var settled = 0;
+        foreach (var owners in _owners)
+        {
+            var i = 0;
+            while (i < owners.Length)
+            {
+                var owner = owners[i];
+                if (owner is AckGroup group)
+                {
+                    // A send's messages are consecutive within a batch: settle them in one step (per chunk).
+                    var run = 1;
+                    while (i + run < owners.Length && ReferenceEquals(owners[i + run], group))
+                    {
+                        run++;
+                    }
+
+                    if (group.MessagesSettled(run, outcome))
+                    {
+                        settled++;
+                    }
+
+                    i += run;
+                }
+                else
+                {
+                    if (TryComplete(Unsafe.As<AckToken>(owner), outcome))
+                    {
+                        settled++;
+                    }
+
+                    i++;
+                }
+            }
+        }
+
+        return settled;
+    }
+
+    private static bool TryComplete(AckToken token, AckOutcome outcome)
+    {
+        try
+        {
+            return token.TryComplete(outcome);
+        }
+        catch (Exception)
+        {
+            // A source callback that throws breaks the token's rule (should not throw), but the token has its outcome
+            // regardless; letting it escape would stop the sink from settling everything else.
+            return true;
         }
     }
 }

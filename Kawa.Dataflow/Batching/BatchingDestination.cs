@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
@@ -13,9 +14,11 @@ namespace Kawa.Dataflow;
 /// </summary>
 /// <typeparam name="T">The payload type.</typeparam>
 /// <remarks>
-/// <para>Built on a TPL Dataflow <see cref="BatchBlock{T}"/> (which forms the batches) linked to an
-/// <see cref="ActionBlock{T}"/> (which runs up to <see cref="BatchingOptions{T}.FlushParallelism"/> flushes). Triggers
-/// are described on <see cref="BatchingOptions{T}"/>.</para>
+/// <para>Batches are formed by the sink itself, under one gate (it decides every trigger: count, estimated bytes, age
+/// and drain), and each closed batch goes to an <see cref="ActionBlock{T}"/> that runs up to
+/// <see cref="BatchingOptions{T}.FlushParallelism"/> flushes. Triggers are described on <see cref="BatchingOptions{T}"/>.
+/// Inside a pipeline the destination stage hands the sink a whole segment of messages at a time, so the gate and the
+/// buffer accounting are paid once per segment, not once per message.</para>
 /// <list type="bullet">
 /// <item>Acks: a message is acked only after the flush of <em>its</em> batch succeeded (or, with
 /// <see cref="Batch{T}.DeferAcks"/>, when the flusher settles it). The token of a <see cref="SendAsync"/> covers every
@@ -43,7 +46,7 @@ namespace Kawa.Dataflow;
 /// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/>.</item>
 /// </list>
 /// </remarks>
-public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
+public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestination<T>, IAsyncDisposable
 {
     private const int StateOpen = 0;
     private const int StateDraining = 1;
@@ -67,22 +70,24 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
     private readonly BatchErrorHandler<T> _onError;
     private readonly TagList _tags;
 
-    private readonly BatchBlock<BatchItem> _batcher;
-    private readonly ActionBlock<BatchItem[]> _flushes;
+    private readonly ActionBlock<ClosedBatch> _flushes;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly SemaphoreSlim _capacity;
     private readonly CancellationTokenSource _abort = new();
-    private readonly ConcurrentDictionary<AckGroup, byte> _outstanding = new();
-    private readonly Action<AckGroup> _onGroupSettled;
     private readonly ConcurrentDictionary<BatchSettlement, byte> _unsettledBatches = new();
-    private readonly Action<BatchSettlement> _onBatchClaimed;
+    private readonly Action<BatchSettlement> _onBatchSettled;
     private readonly Lock _drainLock = new();
 
+    // Buffer room in messages: taken under _gate by senders, given back when a batch leaves for a flush slot.
+    private long _room;
+    private TaskCompletionSource? _roomWaiter;
+
     // The batch being filled; guarded by _gate.
+    private readonly OpenBatch<T> _open;
     private int _openCount;
     private long _openBytes;
     private long _generation;
     private ITimer? _ageTimer;
+    private bool _closed;
 
     // Batches that left the open batch and whose flush has not returned yet (for CommitHeldAsync).
     private long _unflushedBatches;
@@ -149,22 +154,22 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             _tags.Add(Telemetry.PipelineTag, pipeline);
         }
 
-        _onGroupSettled = group => _outstanding.TryRemove(group, out _);
-        _onBatchClaimed = batch => _unsettledBatches.TryRemove(batch, out _);
+        _onBatchSettled = batch => _unsettledBatches.TryRemove(batch, out _);
+        _open = new OpenBatch<T>(_maxBatchSize);
 
-        // The buffer is bounded by _capacity rather than by the BatchBlock's own BoundedCapacity: a bounded BatchBlock
-        // forms batches through its non-greedy path, where TriggerBatch is asynchronous, so a message sent right after a
-        // byte or age trigger could still slip into the batch that trigger closed.
-        _capacity = new SemaphoreSlim(_maxBatchSize * (1 + options.BufferedBatches));
-        _batcher = new BatchBlock<BatchItem>(_maxBatchSize);
-        _flushes = new ActionBlock<BatchItem[]>(
+        // The buffer (open batch plus batches waiting for a flush slot) is bounded in messages by _room; each batch
+        // holds at least one message, so the block's queue can never exceed that many batches.
+        _room = (long)_maxBatchSize * (1 + options.BufferedBatches);
+        _flushes = new ActionBlock<ClosedBatch>(
             FlushBatchAsync,
             new ExecutionDataflowBlockOptions
             {
                 MaxDegreeOfParallelism = options.FlushParallelism,
-                BoundedCapacity = options.FlushParallelism,
+                BoundedCapacity = (int)Math.Min(int.MaxValue, _room + options.FlushParallelism),
             });
-        _batcher.LinkTo(_flushes, new DataflowLinkOptions { PropagateCompletion = true });
+
+        // A sender waiting for room must not outlive a disposal or a drain timeout.
+        _abort.Token.UnsafeRegister(static s => ((BatchingDestination<T>)s!).WakeRoomWaiter(), this);
     }
 
     /// <summary>Adds <paramref name="messages"/> to the current batch; acks <paramref name="ack"/> once all of them are flushed.</summary>
@@ -198,33 +203,28 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             }
         }
 
-        var group = new AckGroup(ack, messages.Count, _onGroupSettled);
-        _outstanding.TryAdd(group, 0);
+        // One message (the usual case) is owned by its token itself; several share an AckGroup.
+        object owner = messages.Count == 1 ? ack : new AckGroup(ack, messages.Count, null);
         var taken = 0;
         try
         {
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                ThrowIfClosed();
-                foreach (var message in messages)
+                ThrowIfOpenClosed();
+                while (taken < messages.Count)
                 {
-                    var size = sizes is null ? 0 : sizes[taken];
-                    if (_openCount > 0 && _maxBatchBytes is { } maxBytes && _openBytes + size > maxBytes)
+                    var room = TakeRoom(messages.Count - taken);
+                    if (room == 0)
                     {
-                        CloseOpenBatch();
+                        await WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                        continue;
                     }
 
-                    await _capacity.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    if (!_batcher.Post(new BatchItem(message, group, size)))
+                    for (var end = taken + room; taken < end; taken++)
                     {
-                        _capacity.Release();
-                        ThrowIfClosed();
-                        throw new InvalidOperationException("The batching destination no longer accepts messages.");
+                        Add(messages[taken], owner, sizes is null ? 0 : sizes[taken]);
                     }
-
-                    taken++;
-                    OnAdded(size);
                 }
             }
             finally
@@ -235,7 +235,6 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         catch when (taken == 0)
         {
             // Nothing of this send is held: the caller keeps the token (the contract: throw, never settle too).
-            _outstanding.TryRemove(group, out _);
             throw;
         }
         catch
@@ -243,7 +242,74 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             // Cancelled (or disposed) after part of the send was taken: the held part will be settled, so the token is
             // ours now. Settle the rest as not processed, so the token is negatively acked once the held part is
             // settled, and return rather than throw (a destination that throws must not settle the token later).
-            group.MessagesSettled(messages.Count - taken, AckOutcome.Negative());
+            if (owner is AckGroup group)
+            {
+                group.MessagesSettled(messages.Count - taken, AckOutcome.Negative());
+            }
+        }
+    }
+
+    /// <summary>The pipeline's path: every envelope of a segment (one message, one token each) in one pass under the gate.</summary>
+    /// <remarks>Throws only before taking anything (the caller keeps every token); once something was taken it settles
+    /// the tokens it could not take itself (negative ack) and returns.</remarks>
+    async ValueTask ISegmentDestination<T>.SendSegmentAsync(Envelope<T>[] items, int count, CancellationToken cancellationToken)
+    {
+        Volatile.Read(ref _fatal)?.Throw();
+        ThrowIfClosed();
+        long[]? sizes = null;
+        var taken = 0;
+        try
+        {
+            if (_estimate is not null)
+            {
+                sizes = ArrayPool<long>.Shared.Rent(count);
+                for (var i = 0; i < count; i++)
+                {
+                    sizes[i] = _estimate(items[i].Message);
+                }
+            }
+
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ThrowIfOpenClosed();
+                while (taken < count)
+                {
+                    var room = TakeRoom(count - taken);
+                    if (room == 0)
+                    {
+                        await WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    for (var end = taken + room; taken < end; taken++)
+                    {
+                        Add(items[taken].Message, items[taken].Ack, sizes is null ? 0 : sizes[taken]);
+                    }
+                }
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+        catch when (taken == 0)
+        {
+            throw;
+        }
+        catch
+        {
+            for (var i = taken; i < count; i++)
+            {
+                items[i].Ack.TryComplete(AckOutcome.Negative());
+            }
+        }
+        finally
+        {
+            if (sizes is not null)
+            {
+                ArrayPool<long>.Shared.Return(sizes);
+            }
         }
     }
 
@@ -339,14 +405,13 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
 
         await _abort.CancelAsync().ConfigureAwait(false);
-        _batcher.Complete();
-        NackOutstanding();
-        _ageTimer?.Dispose();
+        await NackOutstandingAsync().ConfigureAwait(false);
     }
 
     private async Task DrainAsync(CancellationToken cancellationToken)
     {
         Exception? completeError = null;
+        var timedOut = false;
         try
         {
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -357,7 +422,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
                     CloseOpenBatch();
                 }
 
-                _batcher.Complete();
+                _closed = true;
+                _flushes.Complete();
             }
             finally
             {
@@ -382,19 +448,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            _batcher.Complete();
+            timedOut = true;
             await _abort.CancelAsync().ConfigureAwait(false);
-            BatchingLog.DrainTimedOut(_logger, _stage, _outstanding.Count);
         }
         finally
         {
-            var left = NackOutstanding();
-            if (left > 0 && !cancellationToken.IsCancellationRequested)
+            var left = await NackOutstandingAsync().ConfigureAwait(false);
+            if (timedOut)
+            {
+                BatchingLog.DrainTimedOut(_logger, _stage, left);
+            }
+            else if (left > 0 && !cancellationToken.IsCancellationRequested)
             {
                 BatchingLog.UnsettledAfterDrain(_logger, _stage, left);
             }
-
-            _ageTimer?.Dispose();
         }
 
         Volatile.Read(ref _fatal)?.Throw();
@@ -404,24 +471,37 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
     }
 
-    private int NackOutstanding()
+    /// <summary>Closes the sink for good and negatively acks every message not yet settled; returns how many tokens that settled.</summary>
+    private async ValueTask<int> NackOutstandingAsync()
     {
-        // Batches first, so that a late flush or deferred handle finds its batch settled and cannot claim it.
+        // Whoever holds the gate leaves promptly: a sender waiting for room is woken by _abort, and nothing else waits
+        // under the gate. Tokens are settled outside it, since their callbacks are other people's code.
+        await _gate.WaitAsync().ConfigureAwait(false);
+        BatchSettlement? open = null;
+        try
+        {
+            if (_openCount > 0)
+            {
+                open = _open.Close(null).Settlement;
+                ResetOpenBatch();
+            }
+
+            _closed = true;
+            _flushes.Complete();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        // Closed batches first, so that a late flush or deferred handle finds its batch settled and cannot claim it.
+        var count = 0;
         foreach (var batch in _unsettledBatches.Keys)
         {
-            batch.TrySettle(AckOutcome.Negative());
+            count += batch.ForceNack();
         }
 
-        var count = 0;
-        foreach (var group in _outstanding.Keys)
-        {
-            if (group.ForceNack())
-            {
-                count++;
-            }
-        }
-
-        return count;
+        return count + (open?.ForceNack() ?? 0);
     }
 
     private void ThrowIfClosed()
@@ -435,6 +515,79 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
     }
 
+    // Under _gate: also refuses once the drain or disposal closed the buffer.
+    private void ThrowIfOpenClosed()
+    {
+        ThrowIfClosed();
+        if (_closed)
+        {
+            throw new InvalidOperationException("The batching destination no longer accepts messages.");
+        }
+    }
+
+    // Under _gate: takes up to `wanted` messages of buffer room (only gate holders take, so the room read cannot shrink).
+    private int TakeRoom(int wanted)
+    {
+        var room = Volatile.Read(ref _room);
+        if (room <= 0)
+        {
+            return 0;
+        }
+
+        var take = (int)Math.Min(room, wanted);
+        Interlocked.Add(ref _room, -take);
+        return take;
+    }
+
+    // A batch left the buffer for a flush slot: its room goes to the waiting sender, if any.
+    private void ReturnRoom(int count)
+    {
+        Interlocked.Add(ref _room, count);
+        WakeRoomWaiter();
+    }
+
+    private void WakeRoomWaiter() => Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
+
+    // Under _gate (so there is at most one waiter). A disposal or drain timeout ends the wait even if room came back.
+    private async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_abort.IsCancellationRequested)
+            {
+                ThrowIfClosed();
+                _abort.Token.ThrowIfCancellationRequested();
+            }
+
+            if (Volatile.Read(ref _room) > 0)
+            {
+                return;
+            }
+
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _roomWaiter, waiter);
+            if (Volatile.Read(ref _room) > 0 || _abort.IsCancellationRequested)
+            {
+                Interlocked.CompareExchange(ref _roomWaiter, null, waiter);
+                continue;
+            }
+
+            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Under _gate, with room taken for it: appends one message to the open batch, closing batches as triggers fire.
+    private void Add(in Message<T> message, object owner, long size)
+    {
+        if (_openCount > 0 && _maxBatchBytes is { } maxBytes && _openBytes + size > maxBytes)
+        {
+            CloseOpenBatch();
+        }
+
+        _open.Add(message, owner);
+        OnAdded(size);
+    }
+
     // Called under _gate after a message joined the open batch.
     private void OnAdded(long size)
     {
@@ -442,8 +595,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         _openBytes += size;
         if (_openCount >= _maxBatchSize)
         {
-            // The BatchBlock emitted the full batch by itself.
-            ResetOpenBatch();
+            CloseOpenBatch();
             return;
         }
 
@@ -464,11 +616,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
     }
 
-    // Called under _gate: emits the open batch now.
+    // Called under _gate: hands the open batch to the flush block now.
     private void CloseOpenBatch()
     {
-        _batcher.TriggerBatch();
+        var count = _openCount;
+        var (messages, settlement) = _open.Close(_onBatchSettled);
+        _unsettledBatches.TryAdd(settlement, 0);
+        var bytes = _openBytes;
         ResetOpenBatch();
+        if (!_flushes.Post(new ClosedBatch(messages, bytes, settlement)))
+        {
+            // Only after the buffer was closed, which happens under the gate: a bug if it ever shows.
+            ReturnRoom(count);
+            settlement.TrySettle(AckOutcome.Negative());
+        }
     }
 
     private void ResetOpenBatch()
@@ -507,24 +668,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
     }
 
     // The ActionBlock's body: must never throw, or the block would fault and stop flushing.
-    private async Task FlushBatchAsync(BatchItem[] items)
+    private async Task FlushBatchAsync(ClosedBatch closed)
     {
         // The batch left the buffer for a flush slot: its room goes to waiting senders.
-        _capacity.Release(items.Length);
+        ReturnRoom(closed.Messages.Count);
         try
         {
-            await FlushBatchCoreAsync(items).ConfigureAwait(false);
+            await FlushBatchCoreAsync(closed).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // A bug in this class or in a callback it runs: nothing of this batch may be acked any more, and the
             // pipeline must learn of it rather than hang.
-            foreach (var item in items)
-            {
-                item.Group.ForceNack();
-            }
-
-            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, items.Length, 0, false, ex)), null);
+            closed.Settlement.ForceNack();
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, closed.Messages.Count, 0, false, ex)), null);
         }
         finally
         {
@@ -535,20 +692,10 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         }
     }
 
-    private async Task FlushBatchCoreAsync(BatchItem[] items)
+    private async Task FlushBatchCoreAsync(ClosedBatch closed)
     {
-        var groups = new AckGroup[items.Length];
-        var messages = new Message<T>[items.Length];
-        long bytes = 0;
-        for (var i = 0; i < items.Length; i++)
-        {
-            groups[i] = items[i].Group;
-            messages[i] = items[i].Message;
-            bytes += items[i].Size;
-        }
-
-        var settlement = new BatchSettlement(groups, _onBatchClaimed);
-        _unsettledBatches.TryAdd(settlement, 0);
+        var settlement = closed.Settlement;
+        var count = closed.Messages.Count;
         if (_abort.IsCancellationRequested || Volatile.Read(ref _fatal) is not null)
         {
             // The sink is stopping (drain timeout, disposal or a fatal flush): do not write more.
@@ -556,8 +703,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
             return;
         }
 
-        var batch = new Batch<T>(messages, bytes, settlement);
-        Telemetry.BatchSize.Record(items.Length, _tags);
+        var batch = new Batch<T>(closed.Messages, closed.Bytes, settlement);
+        Telemetry.BatchSize.Record(count, _tags);
         var started = _time.GetTimestamp();
         Exception? error = null;
         var abandoned = false;
@@ -588,7 +735,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
                 }
 
                 var delay = RetryDelay(attempt);
-                BatchingLog.FlushRetrying(_logger, _stage, items.Length, attempt, delay, error);
+                BatchingLog.FlushRetrying(_logger, _stage, count, attempt, delay, error);
                 try
                 {
                     await Task.Delay(delay, _time, _abort.Token).ConfigureAwait(false);
@@ -794,5 +941,6 @@ public sealed class BatchingDestination<T> : IDestination<T>, IAsyncDisposable
         _ => "unknown",
     };
 
-    private readonly record struct BatchItem(Message<T> Message, AckGroup Group, long Size);
+    /// <summary>A batch on its way to a flush slot.</summary>
+    private readonly record struct ClosedBatch(IReadOnlyList<Message<T>> Messages, long Bytes, BatchSettlement Settlement);
 }

@@ -5,13 +5,14 @@ namespace Kawa.Dataflow;
 
 /// <summary>
 /// The destination stage: an <see cref="ActionBlock{TInput}"/> over segments calling
-/// <see cref="IDestination{T}.SendAsync"/> once per token. The destination acks; the stage only negatively acks, when
-/// the send threw or the run is aborting.
+/// <see cref="IDestination{T}.SendAsync"/> once per token (or, for a destination of ours that takes segments, once per
+/// segment). The destination acks; the stage only negatively acks, when the send threw or the run is aborting.
 /// </summary>
 internal sealed class DestinationStage<T>
 {
     private readonly PipelineRun _run;
     private readonly IDestination<T> _destination;
+    private readonly ISegmentDestination<T>? _segments;
     private readonly ActionBlock<Segment<T>> _block;
     private readonly int _parallelism;
     private readonly KeyValuePair<string, object?>[] _tags;
@@ -20,6 +21,7 @@ internal sealed class DestinationStage<T>
     {
         _run = run;
         _destination = destination;
+        _segments = destination as ISegmentDestination<T>;
         _tags = run.StageTags(PipelineStage.Destination);
         _parallelism = options.MaxDegreeOfParallelism;
         _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
@@ -39,6 +41,11 @@ internal sealed class DestinationStage<T>
         if (Telemetry.ActivitySource.HasListeners())
         {
             return ProcessSlowAsync(input, 0, default, started: false);
+        }
+
+        if (_segments is not null)
+        {
+            return SendSegment(input);
         }
 
         for (var i = 0; i < input.Count; i++)
@@ -105,6 +112,52 @@ internal sealed class DestinationStage<T>
         }
 
         _run.Passed(input.Count, 0);
+        Segment<T>.Return(input.Items);
+    }
+
+    private Task SendSegment(Segment<T> input)
+    {
+        if (_run.IsAborting)
+        {
+            input.NackRemainingAndReturn(0);
+            return Task.CompletedTask;
+        }
+
+        ValueTask pending;
+        try
+        {
+            pending = _segments!.SendSegmentAsync(input.Items, input.Count, _run.AbortToken);
+        }
+        catch (Exception ex)
+        {
+            pending = ValueTask.FromException(ex);
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            return AwaitSegmentAsync(input, pending);
+        }
+
+        pending.GetAwaiter().GetResult();
+        Segment<T>.Return(input.Items);
+        return Task.CompletedTask;
+    }
+
+    private async Task AwaitSegmentAsync(Segment<T> input, ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Nothing of the segment was taken: as if the send of its first envelope threw (the run stops) and the rest
+            // were nacked by the abort.
+            Failed(input.Items[0], ex);
+            input.NackRemainingAndReturn(1);
+            return;
+        }
+
         Segment<T>.Return(input.Items);
     }
 
