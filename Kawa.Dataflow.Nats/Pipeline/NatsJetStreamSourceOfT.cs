@@ -66,7 +66,7 @@ public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposabl
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
     /// <exception cref="NotSupportedException">Several filter subjects on a server older than 2.10.</exception>
-    /// <exception cref="JetStream.JetStreamApiException">The stream or consumer is missing, or the server refused the consumer.</exception>
+    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer.</exception>
     public static async Task<NatsJetStreamSource<T>> StartAsync(
         NatsConnectionOptions connection,
         NatsJetStreamSourceOptions options,
