@@ -48,9 +48,6 @@ internal sealed class KawaDaemon : IAsyncDisposable
     /// <summary>Whether the process has exited (killed, crashed or done).</summary>
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Completes when the process exits, for whatever reason.</summary>
-    public Task Exited => _process.WaitForExitAsync();
-
     public StreamWriter Stdin => _process.StandardInput;
 
     public IReadOnlyList<string> StdoutLines

@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Pipeline {Pipeline} completed.")]
     public static partial void Completed(ILogger logger, string pipeline);
+
+    [LoggerMessage(12, LogLevel.Debug, "Pipeline {Pipeline} source is idle with {InFlight} message(s) unsettled: destinations commit what they hold.")]
+    public static partial void CommittingHeld(ILogger logger, string pipeline, long inFlight);
 }

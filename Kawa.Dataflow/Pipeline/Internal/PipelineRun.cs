@@ -297,6 +297,7 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         }
 
         Interlocked.Exchange(ref _unsentWaiter, null);
+        Log.CommittingHeld(Logger, Name, InFlight);
         foreach (var (stage, _, _, commitHeld) in _flushes)
         {
             try

@@ -13,7 +13,8 @@ internal interface ISourcePump
 /// <summary>
 /// The one loop that calls <see cref="ISource{T}.ReceiveAsync"/>, never concurrently. It reads only while the run's
 /// in-flight limits allow, batches deliveries into segments, and hands a segment on whenever it is full, the source has
-/// nothing ready, or the limits are reached, so nothing waits in the pump while the pump waits.
+/// nothing ready, or the limits are reached, so nothing waits in the pump while the pump waits. When the source says
+/// <see cref="Delivery{T}.Idle"/>, it has the destinations commit what they hold (<see cref="OnIdleAsync"/>).
 /// </summary>
 internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, StageInput<T> target) : ISourcePump
 {
