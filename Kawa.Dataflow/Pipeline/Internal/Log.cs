@@ -35,7 +35,7 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Pipeline {Pipeline} stopped with {Count} message(s) still unsettled by a destination after its flush; the source redelivers them after its ack timeout.")]
     public static partial void LeftUnsettled(ILogger logger, string pipeline, long count);
 
-    [LoggerMessage(12, LogLevel.Warning, "Pipeline {Pipeline} stage {Stage} failed on a message at its last delivery (key {Key}); a negative ack would lose it, so poison policy {Policy} settles it.")]
+    [LoggerMessage(13, LogLevel.Warning, "Pipeline {Pipeline} stage {Stage} failed on a message at its last delivery (key {Key}); a negative ack would lose it, so poison policy {Policy} settles it.")]
     public static partial void Poisoned(ILogger logger, string pipeline, string stage, string policy, string? key, Exception exception);
 
     [LoggerMessage(11, LogLevel.Information, "Pipeline {Pipeline} completed.")]
