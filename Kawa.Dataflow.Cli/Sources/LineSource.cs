@@ -15,7 +15,8 @@ namespace Kawa.Dataflow.Cli.Sources;
 /// <see cref="TimeProvider"/>; payload size.</item>
 /// <item>At-least-once within the run: a line that is negatively acked is delivered again (delivery count + 1) after
 /// its delay; a terminated line is dropped for good. End of stream comes only once the input is exhausted <em>and</em>
-/// every token has its final outcome, so a drain never loses a nacked line.</item>
+/// every token has its final outcome, so a drain never loses a nacked line. While it waits for those outcomes it returns
+/// <see cref="Delivery{T}.Idle"/> once, so a sink holding lines (an open Parquet file) commits them at once.</item>
 /// <item>A line longer than the limit (default 1 MiB) is fatal: <see cref="InvalidDataException"/> naming the line.</item>
 /// </list>
 /// </remarks>
@@ -32,6 +33,7 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     private long _lineNumber;
     private bool _exhausted;
     private int _outstanding;
+    private bool _idleSignalled;
 
     /// <summary>Creates a source over <paramref name="stream"/>, which it owns and disposes.</summary>
     /// <param name="stream">The input.</param>
@@ -103,6 +105,14 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
                 continue;
             }
 
+            if (!_idleSignalled)
+            {
+                // Only outcomes are awaited now: say so once, so a sink holding lines (an open Parquet file) commits
+                // them instead of waiting for its age limit.
+                _idleSignalled = true;
+                return Delivery<EventRecord>.Idle;
+            }
+
             // Exhausted, with tokens still in flight or a redelivery not yet due: wait for an outcome or the due time.
             await _outcomes.WaitAsync(wait ?? Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
         }
@@ -111,6 +121,7 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     private Delivery<EventRecord> Deliver(Entry entry)
     {
         _outstanding++;
+        _idleSignalled = false;
         var message = LineMessage.Create(_name, entry.Raw, entry.LineNumber, entry.DeliveryCount, _time.GetUtcNow());
         return new Delivery<EventRecord>(message, AckToken.Create(outcome => OnOutcome(entry, outcome)));
     }

@@ -104,6 +104,11 @@ public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposabl
                 return Delivery<T>.EndOfStream;
             }
 
+            if (delivery.IsIdle)
+            {
+                return Delivery<T>.Idle;
+            }
+
             var message = delivery.Message;
             T value;
             try

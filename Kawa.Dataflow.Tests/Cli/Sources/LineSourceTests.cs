@@ -33,16 +33,33 @@ public class LineSourceTests
     }
 
     [Test]
-    public async Task Receive_AtEndWithTokensInFlight_WaitsForOutcomesBeforeEndOfStream()
+    public async Task Receive_AtEndWithTokensInFlight_IdleOnceThenWaitsForOutcomesBeforeEndOfStream()
     {
         await using var source = Over("only\n");
         var delivery = await source.ReceiveAsync();
 
+        Assert.That((await source.ReceiveAsync()).IsIdle, Is.True, "exhausted with a token in flight: the sink may commit what it holds");
         var end = source.ReceiveAsync().AsTask();
-        Assert.That(end.IsCompleted, Is.False, "the token is still in flight");
+        Assert.That(end.IsCompleted, Is.False, "idle is said once; then it waits for the token");
 
         delivery.Ack.Ack();
         Assert.That((await end).IsEndOfStream, Is.True);
+    }
+
+    [Test]
+    public async Task Receive_RedeliveryAfterIdle_IdleAgainWhenOnlyOutcomesAreAwaited()
+    {
+        await using var source = Over("a\n");
+        var first = await source.ReceiveAsync();
+        Assert.That((await source.ReceiveAsync()).IsIdle, Is.True);
+
+        first.Ack.Nack();
+        var again = await source.ReceiveAsync();
+        Assert.That(again.Message.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount), Is.EqualTo(2));
+
+        Assert.That((await source.ReceiveAsync()).IsIdle, Is.True, "a new idle period after the redelivery");
+        again.Ack.Ack();
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
     }
 
     [Test]
@@ -69,6 +86,7 @@ public class LineSourceTests
     {
         await using var source = Over("x\n");
         _ = await source.ReceiveAsync();
+        Assert.That((await source.ReceiveAsync()).IsIdle, Is.True);
         using var cts = new CancellationTokenSource();
 
         var pending = source.ReceiveAsync(cts.Token).AsTask();

@@ -111,6 +111,57 @@ public class NatsJetStreamTypedSourceTests : JetStreamTestBase
     }
 
     [Test]
+    public async Task Pipeline_DrainModeSinkAcksOnlyWhenToldToCommit_IdleReachesTheSinkAndTheRunEnds()
+    {
+        var stream = await StreamWithPayloadsAsync("\"a\"", "\"b\"");
+        await using var source = await TypedSourceAsync(stream, NatsPayloadCodec.Json(TypedStringJsonContext.Default.String));
+        var sink = new CommitOnlyDestination();
+
+        // Without the source's Idle passing through the decoding layer, nothing would ever be acked and the drain never ends.
+        await Kawa.Dataflow.Pipeline.Create("typed-idle").From(source).To(sink).Build().RunAsync().WaitAsync(NatsTestHelpers.Generous);
+
+        Assert.That(sink.Committed.Order(), Is.EqualTo(new[] { "a", "b" }));
+        var info = await ConsumerAsync(stream);
+        Assert.That((info.NumPending, info.NumAckPending), Is.EqualTo((0UL, 0L)));
+    }
+
+    /// <summary>Holds every token until the pipeline asks it to commit (as a file sink does).</summary>
+    private sealed class CommitOnlyDestination : IDestination<string>
+    {
+        private readonly List<(AckToken Ack, string Value)> _held = [];
+
+        public List<string> Committed { get; } = [];
+
+        public ValueTask SendAsync(AckToken ack, Messages<string> messages, CancellationToken cancellationToken = default)
+        {
+            lock (_held)
+            {
+                _held.Add((ack, messages[0].Value));
+            }
+
+            return default;
+        }
+
+        public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => FlushAsync(cancellationToken);
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+        {
+            lock (_held)
+            {
+                foreach (var (ack, value) in _held)
+                {
+                    Committed.Add(value);
+                    ack.Ack();
+                }
+
+                _held.Clear();
+            }
+
+            return default;
+        }
+    }
+
+    [Test]
     public async Task ReceiveAsync_Utf8Codec_DecodesTextAndKeepsAttributes()
     {
         var stream = await StreamWithPayloadsAsync("grüße");

@@ -119,6 +119,7 @@ internal sealed class DestinationStage<T>
     {
         if (_run.IsAborting)
         {
+            _run.Passed(input.Count, 0);
             input.NackRemainingAndReturn(0);
             return Task.CompletedTask;
         }
@@ -139,6 +140,7 @@ internal sealed class DestinationStage<T>
         }
 
         pending.GetAwaiter().GetResult();
+        _run.Passed(input.Count, 0);
         Segment<T>.Return(input.Items);
         return Task.CompletedTask;
     }
@@ -154,10 +156,12 @@ internal sealed class DestinationStage<T>
             // Nothing of the segment was taken: as if the send of its first envelope threw (the run stops) and the rest
             // were nacked by the abort.
             Failed(input.Items[0], ex);
+            _run.Passed(input.Count, 0);
             input.NackRemainingAndReturn(1);
             return;
         }
 
+        _run.Passed(input.Count, 0);
         Segment<T>.Return(input.Items);
     }
 
