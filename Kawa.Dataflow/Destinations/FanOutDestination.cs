@@ -42,38 +42,18 @@ public sealed class FanOutDestination<T> : IDestination<T>
         for (var i = 0; i < _destinations.Length; i++)
         {
             var child = AckToken.Create(group.MessageSettled);
-            sends[i] = SendOneAsync(_destinations[i], child, messages, cancellationToken);
+            sends[i] = DestinationTasks.SendAsync(_destinations[i], child, messages, cancellationToken);
         }
 
         await DestinationTasks.WhenAllOrAbandonAsync(sends, group).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
-    {
-        var flushes = new Task[_destinations.Length];
-        for (var i = 0; i < _destinations.Length; i++)
-        {
-            flushes[i] = _destinations[i].FlushAsync(cancellationToken).AsTask();
-        }
-
-        await DestinationTasks.WhenAllAsync(flushes).ConfigureAwait(false);
-    }
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => DestinationTasks.FlushAsync(_destinations, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_destinations, cancellationToken);
 
-    private static Task SendOneAsync(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return destination.SendAsync(token, messages, cancellationToken).AsTask();
-        }
-        catch (Exception ex)
-        {
-            return Task.FromException(ex);
-        }
-    }
 }
 
 /// <summary>Awaiting several destinations' tasks.</summary>
@@ -93,23 +73,43 @@ internal static class DestinationTasks
         }
     }
 
-    /// <summary>Calls <see cref="IDestination{T}.CommitHeldAsync"/> on every destination concurrently and waits for all.</summary>
-    public static async ValueTask CommitHeldAsync<T>(IDestination<T>[] destinations, CancellationToken cancellationToken)
+    /// <summary>One destination's send as a task; a synchronous throw becomes a faulted task.</summary>
+    public static Task SendAsync<T>(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
     {
-        var commits = new Task[destinations.Length];
+        try
+        {
+            return destination.SendAsync(token, messages, cancellationToken).AsTask();
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
+        }
+    }
+
+    /// <summary>Calls <see cref="IDestination{T}.FlushAsync"/> on every destination concurrently and waits for all.</summary>
+    public static ValueTask FlushAsync<T>(IDestination<T>[] destinations, CancellationToken cancellationToken)
+        => OnAllAsync(destinations, static (d, ct) => d.FlushAsync(ct), cancellationToken);
+
+    /// <summary>Calls <see cref="IDestination{T}.CommitHeldAsync"/> on every destination concurrently and waits for all.</summary>
+    public static ValueTask CommitHeldAsync<T>(IDestination<T>[] destinations, CancellationToken cancellationToken)
+        => OnAllAsync(destinations, static (d, ct) => d.CommitHeldAsync(ct), cancellationToken);
+
+    private static async ValueTask OnAllAsync<T>(IDestination<T>[] destinations, Func<IDestination<T>, CancellationToken, ValueTask> call, CancellationToken cancellationToken)
+    {
+        var calls = new Task[destinations.Length];
         for (var i = 0; i < destinations.Length; i++)
         {
             try
             {
-                commits[i] = destinations[i].CommitHeldAsync(cancellationToken).AsTask();
+                calls[i] = call(destinations[i], cancellationToken).AsTask();
             }
             catch (Exception ex)
             {
-                commits[i] = Task.FromException(ex);
+                calls[i] = Task.FromException(ex);
             }
         }
 
-        await WhenAllAsync(commits).ConfigureAwait(false);
+        await WhenAllAsync(calls).ConfigureAwait(false);
     }
 
     /// <summary>Waits for all; rethrows the only error as is, several as an <see cref="AggregateException"/>.</summary>

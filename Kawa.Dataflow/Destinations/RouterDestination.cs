@@ -171,38 +171,17 @@ public sealed class RouterDestination<T> : IDestination<T>
         for (var i = 0; i < shares.Count; i++)
         {
             var child = AckToken.Create(group.MessageSettled);
-            sends[i] = SendShareAsync(shares[i].Destination, child, new Messages<T>(shares[i].Messages), cancellationToken);
+            sends[i] = DestinationTasks.SendAsync(shares[i].Destination, child, new Messages<T>(shares[i].Messages), cancellationToken);
         }
 
         await DestinationTasks.WhenAllOrAbandonAsync(sends, group).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
-    {
-        var flushes = new Task[_all.Length];
-        for (var i = 0; i < _all.Length; i++)
-        {
-            flushes[i] = _all[i].FlushAsync(cancellationToken).AsTask();
-        }
-
-        await DestinationTasks.WhenAllAsync(flushes).ConfigureAwait(false);
-    }
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => DestinationTasks.FlushAsync(_all, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_all, cancellationToken);
-
-    private static Task SendShareAsync(IDestination<T> destination, AckToken token, Messages<T> messages, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return destination.SendAsync(token, messages, cancellationToken).AsTask();
-        }
-        catch (Exception ex)
-        {
-            return Task.FromException(ex);
-        }
-    }
 
     private static IDestination<T>[] Distinct(IEnumerable<IDestination<T>> routes, IDestination<T>? defaultRoute)
     {
