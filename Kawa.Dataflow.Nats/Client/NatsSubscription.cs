@@ -36,6 +36,23 @@ internal abstract class NatsSubscriptionBase
         return MaxMessages is null || count <= MaxMessages;
     }
 
+    // The read loop's last subject for this subscription: a run of messages on one subject makes one string.
+    // Only the connection's read loop calls OnMessage, so no synchronization is needed.
+    private byte[] _lastSubjectBytes = [];
+    private string _lastSubject = string.Empty;
+
+    /// <summary>The subject as a string, reused while it repeats. Read loop only.</summary>
+    protected string SubjectString(ReadOnlySpan<byte> subject)
+    {
+        if (!subject.SequenceEqual(_lastSubjectBytes))
+        {
+            _lastSubject = Encoding.UTF8.GetString(subject);
+            _lastSubjectBytes = subject.ToArray();
+        }
+
+        return _lastSubject;
+    }
+
     internal abstract void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload);
 
     /// <summary>The connection closed for good (error null when closed on purpose).</summary>
@@ -106,7 +123,11 @@ internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
     internal override void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)
     {
         // Counted before the write so a reader taking it at once never sees the count below zero.
-        if (Interlocked.Increment(ref _queued) > _capacity || !_channel.Writer.TryWrite(Materialize(subject, replyTo, headers, payload)))
+        if (Interlocked.Increment(ref _queued) > _capacity || !_channel.Writer.TryWrite(new NatsMsg(
+                SubjectString(subject),
+                replyTo.IsEmpty ? null : Encoding.UTF8.GetString(replyTo),
+                headers.IsEmpty ? null : NatsHeaders.Parse(headers),
+                payload.IsEmpty ? [] : payload.ToArray())))
         {
             Interlocked.Decrement(ref _queued);
             var dropped = Interlocked.Increment(ref _dropped);

@@ -16,7 +16,8 @@ namespace Kawa.Dataflow.Perf.Nats;
 /// Both clients stay up across rounds (the JS client in one node process reading a line per round), so both are
 /// equally warm. Options: <c>--url</c> (an existing server; default: start one), <c>--messages N</c> (default 200000 core / 50000
 /// JetStream), <c>--size BYTES</c> (default 128), <c>--runs N</c> (default 5: ours and the JS client alternate, medians
-/// reported, the cold first round shown apart), <c>--no-peer</c>.
+/// reported), <c>--warmup N</c> (default 1: rounds for both clients before those, left out of the medians; the cold
+/// first round is shown apart as firstRun), <c>--no-peer</c>.
 /// </summary>
 /// <remarks>
 /// Both clients run with their defaults: ours with <see cref="NatsPullConsumerOptions"/> defaults, the JS client with
@@ -28,7 +29,7 @@ internal static class NatsPerfScenarios
 {
     private const int PublishWindow = 1000;
 
-    /// <summary>The server we started (null with --url): its CPU time per message is reported next to ours.</summary>
+    /// <summary>The server we started (null with --url): its CPU time per message is reported next to ours (not with --url).</summary>
     private static Process? _server;
 
     public static Task<int> PubSubAsync(string[] args) => RunAsync("nats-pubsub", args, 200_000, PubSubRoundAsync);
@@ -42,6 +43,7 @@ internal static class NatsPerfScenarios
         var messages = Option(args, "--messages", defaultMessages);
         var size = Option(args, "--size", 128);
         var runs = Option(args, "--runs", 5);
+        var warmup = Option(args, "--warmup", 1);
         var url = StringOption(args, "--url");
         Process? server = null;
         string? store = null;
@@ -71,16 +73,31 @@ internal static class NatsPerfScenarios
             var ours = new List<Dictionary<string, double>>();
             var peers = new List<JsonObject>();
             await using var js = args.Contains("--no-peer") ? null : new JsPeer(scenario, url, messages, size);
-            for (var run = 0; run < runs; run++)
+            Dictionary<string, double>? coldOurs = null;
+            JsonObject? coldPeer = null;
+            for (var run = 0; run < warmup + runs; run++)
             {
+                // Warm-up rounds (both clients) are left out of the medians: the JIT tiers up during the first ones,
+                // more slowly the busier the machine. The very first (cold) round is still shown as firstRun.
+                var label = run < warmup ? $"warm-up {run + 1}/{warmup}" : $"run {run - warmup + 1}/{runs}";
                 var sample = await round(connection, messages, payload, run).ConfigureAwait(false);
-                ours.Add(sample);
-                Console.WriteLine($"run {run + 1}/{runs} kawa: {string.Join(", ", sample.Select(p => $"{p.Key}={p.Value:0}"))}");
+                coldOurs ??= sample;
+                if (run >= warmup)
+                {
+                    ours.Add(sample);
+                }
+
+                Console.WriteLine($"{label} kawa: {string.Join(", ", sample.Select(p => $"{p.Key}={p.Value:0.##}"))}");
                 if (js is not null)
                 {
                     var peer = await js.RoundAsync().ConfigureAwait(false);
-                    peers.Add(peer);
-                    Console.WriteLine($"run {run + 1}/{runs} nats.js: {peer.ToJsonString()}");
+                    coldPeer ??= peer;
+                    if (run >= warmup)
+                    {
+                        peers.Add(peer);
+                    }
+
+                    Console.WriteLine($"{label} nats.js: {peer.ToJsonString()}");
                 }
             }
 
@@ -90,9 +107,10 @@ internal static class NatsPerfScenarios
                 ["messages"] = messages,
                 ["size"] = size,
                 ["runs"] = runs,
+                ["warmup"] = warmup,
                 ["cores"] = Environment.ProcessorCount,
             };
-            foreach (var key in ours[0].Keys)
+            foreach (var key in ours[0].Keys.Where(k => _server is not null || !k.StartsWith("serverCpu", StringComparison.Ordinal)))
             {
                 // Rates: the median. Counts left over after a run (ack pending, pending): the worst.
                 result[key] = key.EndsWith("After", StringComparison.Ordinal) ? ours.Max(s => s[key]) : Median(ours.Select(s => s[key]));
@@ -126,8 +144,8 @@ internal static class NatsPerfScenarios
             // The first round is cold for both (JIT): shown apart so a cold start is not hidden by the medians.
             result["firstRun"] = new JsonObject
             {
-                ["kawa"] = ours[0]["msgsPerSec"],
-                ["js"] = jsRates.Length > 0 ? jsRates[0] : null,
+                ["kawa"] = coldOurs!["msgsPerSec"],
+                ["js"] = coldPeer?["msgsPerSec"]?.GetValue<double>(),
             };
             result["samples"] = new JsonObject
             {

@@ -31,6 +31,29 @@ public class NatsConnectionTests
     }
 
     [Test]
+    public async Task Subscribe_WildcardWithSubjectsAlternating_EachMessageKeepsItsOwnSubject()
+    {
+        await using var connection = await NatsTestHelpers.ConnectAsync(_server);
+        await using var subscription = await connection.SubscribeAsync("alt.*");
+        string[] subjects = ["alt.one", "alt.one", "alt.two", "alt.one", "alt.three", "alt.three"];
+        foreach (var subject in subjects)
+        {
+            await connection.PublishAsync(subject, Encoding.UTF8.GetBytes(subject));
+        }
+
+        var received = new List<NatsMsg>();
+        for (var i = 0; i < subjects.Length; i++)
+        {
+            received.Add(await NextAsync(subscription));
+        }
+
+        // Repeated subjects share one string (no allocation per message), changed ones never leak the previous one.
+        Assert.That(received.Select(m => m.Subject), Is.EqualTo(subjects));
+        Assert.That(received.Select(m => Encoding.UTF8.GetString(m.Data)), Is.EqualTo(subjects));
+        Assert.That(received[1].Subject, Is.SameAs(received[0].Subject));
+    }
+
+    [Test]
     public async Task ConnectAsync_NothingListening_ThrowsConnectionExceptionNamingServer()
     {
         var port = NatsServerProcess.FreePort();
