@@ -211,6 +211,9 @@ public class DeferredAckBatchingDestinationContractTests : DestinationContractTe
             return default;
         }
 
+        // The checkpoint commits the open file just as the drain does; the sink keeps running.
+        public ValueTask CommitHeldAsync(CancellationToken cancellationToken) => CompleteAsync(cancellationToken);
+
         public ValueTask CompleteAsync(CancellationToken cancellationToken)
         {
             lock (_lock)

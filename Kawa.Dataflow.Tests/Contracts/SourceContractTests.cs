@@ -38,5 +38,8 @@ public abstract class DestinationContractTests<T>
     public Task FlushAsync_SettlesEverythingHeld() => Contract.FlushSettlesEverythingHeldAsync();
 
     [Test]
+    public Task CommitHeldAsync_SettlesEverythingSentBeforeAndKeepsWorking() => Contract.CommitHeldSettlesEverythingSentAsync();
+
+    [Test]
     public Task SendAsync_WritesFail_NeverAcks() => Contract.FailingWriteDoesNotAckAsync();
 }

@@ -13,7 +13,8 @@ namespace Kawa.Dataflow;
 /// watchdog: its batch is negatively acked and the flush counts as failed.</item>
 /// <item>Deferred acks: a sink that makes data durable later than the flush returns (a Parquet file acked at commit)
 /// calls <see cref="Batch{T}.DeferAcks"/> and settles the returned <see cref="DeferredAcks"/> when the data is durable.
-/// <see cref="CompleteAsync"/> is its last chance to do so.</item>
+/// <see cref="CompleteAsync"/> is its last chance to do so; <see cref="CommitHeldAsync"/> asks for it early, when the
+/// pipeline's source is idle.</item>
 /// <item>Flushes run concurrently up to <see cref="BatchingOptions{T}.FlushParallelism"/>.</item>
 /// </list>
 /// </remarks>
@@ -35,6 +36,9 @@ namespace Kawa.Dataflow;
 ///     }
 ///
 ///     public ValueTask CompleteAsync(CancellationToken cancellationToken) => CommitAsync(cancellationToken);
+///
+///     // The source is idle (a drain has read everything): commit now rather than wait for the file's age.
+///     public ValueTask CommitHeldAsync(CancellationToken cancellationToken) => CommitAsync(cancellationToken);
 ///
 ///     private async ValueTask CommitAsync(CancellationToken cancellationToken)
 ///     {

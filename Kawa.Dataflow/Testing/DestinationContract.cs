@@ -24,7 +24,8 @@ public sealed class DestinationUnderTest<T>
 /// <typeparam name="T">The payload type.</typeparam>
 /// <remarks>
 /// Checked: a token is acked only once its messages are durable, and after <see cref="IDestination{T}.FlushAsync"/>
-/// every message is durable and every token acked (acks iff durable); no token gets two outcomes; a send with several
+/// every message is durable and every token acked (acks iff durable); after <see cref="IDestination{T}.CommitHeldAsync"/>
+/// every token sent before it is settled, and the destination keeps working; no token gets two outcomes; a send with several
 /// messages is acked once; a failing write never acks (the send throws and leaves the token, or the token is nacked or
 /// terminated). Uses <see cref="AckCheckingDestination{T}"/>.
 /// </remarks>
@@ -128,6 +129,46 @@ public abstract class DestinationContract<T>
         }
     }
 
+    /// <summary>After <see cref="IDestination{T}.CommitHeldAsync"/> (the pipeline's checkpoint when its source is idle) every
+    /// token sent before it is settled and acked only if durable; the destination keeps accepting messages afterwards.</summary>
+    public async Task CommitHeldSettlesEverythingSentAsync()
+    {
+        var under = await CreateAsync().ConfigureAwait(false);
+        try
+        {
+            var checker = new AckCheckingDestination<T>(under.Destination, under.IsDurable);
+            var tokens = new List<RecordingAckToken>();
+            for (var i = 0; i < 7; i++)
+            {
+                var token = new RecordingAckToken();
+                tokens.Add(token);
+                await WithTimeout(checker.SendAsync(token, CreateMessage(i)).AsTask(), "SendAsync").ConfigureAwait(false);
+            }
+
+            await WithTimeout(checker.CommitHeldAsync().AsTask(), "CommitHeldAsync").ConfigureAwait(false);
+            checker.ThrowIfViolated();
+            checker.ThrowIfUnsettled("after CommitHeldAsync");
+            if (tokens.Find(t => t.Outcome != AckOutcome.Acked) is { } notAcked)
+            {
+                throw new ContractViolationException($"A token ended {notAcked.Outcome?.ToString() ?? "unsettled"} at CommitHeldAsync although every write worked; it must be acked.");
+            }
+
+            // A checkpoint is not the end: the destination must go on writing and acking.
+            var later = new RecordingAckToken();
+            await WithTimeout(checker.SendAsync(later, CreateMessage(7)).AsTask(), "SendAsync after CommitHeldAsync").ConfigureAwait(false);
+            await WithTimeout(checker.FlushAsync().AsTask(), "FlushAsync").ConfigureAwait(false);
+            checker.ThrowIfViolated();
+            if (later.Outcome != AckOutcome.Acked)
+            {
+                throw new ContractViolationException($"A message sent after CommitHeldAsync ended {later.Outcome?.ToString() ?? "unsettled"} after FlushAsync instead of acked.");
+            }
+        }
+        finally
+        {
+            await CleanupAsync(under).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>When writes fail, no token is acked: the send throws (leaving the token to the caller) or the token is nacked or terminated.</summary>
     public async Task FailingWriteDoesNotAckAsync()
     {
@@ -181,6 +222,7 @@ public abstract class DestinationContract<T>
         await AcksIfAndOnlyIfDurableAsync().ConfigureAwait(false);
         await SendOfSeveralIsAckedOnceAsync().ConfigureAwait(false);
         await FlushSettlesEverythingHeldAsync().ConfigureAwait(false);
+        await CommitHeldSettlesEverythingSentAsync().ConfigureAwait(false);
         await FailingWriteDoesNotAckAsync().ConfigureAwait(false);
     }
 
