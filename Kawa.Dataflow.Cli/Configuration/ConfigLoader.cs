@@ -66,7 +66,7 @@ internal static class ConfigLoader
         var builder = new ConfigurationBuilder().AddJsonStream(new MemoryStream(json.ToArray(), writable: false));
         if (useEnvironment)
         {
-            builder.AddEnvironmentVariables(EnvironmentPrefix);
+            builder.AddInMemoryCollection(EnvironmentSettings());
         }
 
         var args = new List<string>();
@@ -100,6 +100,26 @@ internal static class ConfigLoader
         var options = new ConfigReader(errors).Read(configuration);
         ConfigValidator.Validate(options, errors, baseDirectory ?? Directory.GetCurrentDirectory());
         return new(options, errors.All, configuration) { Warnings = errors.Warnings };
+    }
+
+    /// <summary>Variables the CLI reads itself (not settings of the configuration file).</summary>
+    internal static readonly string[] ReservedEnvironmentVariables = ["KAWA_LOG_LEVEL"];
+
+    /// <summary>
+    /// The <c>KAWA_</c> environment variables as configuration keys (<c>__</c> → <c>:</c>), as the stock environment
+    /// provider maps them, minus <see cref="ReservedEnvironmentVariables"/>, which would otherwise be unknown keys.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentSettings()
+    {
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)variable.Key;
+            if (name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)
+                && !ReservedEnvironmentVariables.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                yield return new(name[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal), (string?)variable.Value);
+            }
+        }
     }
 
     /// <summary><c>a.b[0].c</c> → <c>a:b:0:c</c>; a key already in colon form is unchanged.</summary>
