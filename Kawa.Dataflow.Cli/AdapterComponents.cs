@@ -46,8 +46,8 @@ internal static class AdapterComponents
     }
 
     /// <summary>The <c>parquet</c> destination (local directory or S3), acking at each file commit.</summary>
-    public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, CancellationToken cancellationToken)
-        => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, cancellationToken);
+    public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, loggerFactory, cancellationToken);
 
     /// <summary>The <c>nats-jetstream</c> destination, acking after the stream's publish ack.</summary>
     public static async Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(Configuration.NatsJetStreamDestinationOptions options, CancellationToken cancellationToken)
