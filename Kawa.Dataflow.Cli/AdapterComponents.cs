@@ -28,6 +28,8 @@ internal static class AdapterComponents
             Stream = options.Stream!,
             Durable = options.Durable!,
             DeliverPolicy = DeliverPolicyOf(options.DeliverPolicy),
+            OptStartSequence = options.OptStartSeq,
+            OptStartTime = options.OptStartTime,
             AckWait = options.AckWait,
             MaxAckPending = options.MaxAckPending,
             PrefetchMessages = options.Prefetch,
@@ -44,8 +46,8 @@ internal static class AdapterComponents
     }
 
     /// <summary>The <c>parquet</c> destination (local directory or S3), acking at each file commit.</summary>
-    public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, CancellationToken cancellationToken)
-        => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, cancellationToken);
+    public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, loggerFactory, cancellationToken);
 
     /// <summary>The <c>nats-jetstream</c> destination, acking after the stream's publish ack.</summary>
     public static async Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(Configuration.NatsJetStreamDestinationOptions options, CancellationToken cancellationToken)
@@ -85,6 +87,9 @@ internal static class AdapterComponents
         "all" => JetStreamDeliverPolicy.All,
         "last" => JetStreamDeliverPolicy.Last,
         "new" => JetStreamDeliverPolicy.New,
-        _ => throw new NotSupportedException($"deliverPolicy '{policy}' is not supported by the JetStream source adapter yet (use all, last or new)"),
+        "lastPerSubject" => JetStreamDeliverPolicy.LastPerSubject,
+        "byStartSequence" => JetStreamDeliverPolicy.ByStartSequence,
+        "byStartTime" => JetStreamDeliverPolicy.ByStartTime,
+        _ => throw new ArgumentException($"deliverPolicy '{policy}' is unknown (validation lets only all, last, new, lastPerSubject, byStartSequence and byStartTime through)", nameof(policy)),
     };
 }

@@ -3,10 +3,10 @@ namespace Kawa.Dataflow.Nats;
 /// <summary>How to reach and authenticate to a NATS server or cluster.</summary>
 /// <remarks>
 /// <para>Validate once with <see cref="Validate"/>; the connection does so before connecting and reports every
-/// problem at once. Secrets (<see cref="Token"/>, <see cref="Password"/>, <see cref="NKeySeed"/>, <see cref="Jwt"/>)
+/// problem at once. Secrets (<see cref="Token"/>, <see cref="Password"/>, <see cref="NKeySeed"/>, <see cref="Jwt"/>, <see cref="Creds"/>)
 /// never appear in <see cref="ToString"/>, logs or exception messages.</para>
 /// <para>Authentication: give at most one of <see cref="Token"/>, <see cref="User"/>/<see cref="Password"/>,
-/// <see cref="NKeySeed"/>/<see cref="NKeySeedFile"/> (optionally with <see cref="Jwt"/>), or <see cref="CredsFile"/>.</para>
+/// <see cref="NKeySeed"/>/<see cref="NKeySeedFile"/> (optionally with <see cref="Jwt"/>), <see cref="CredsFile"/> or <see cref="Creds"/>.</para>
 /// <para>Reconnect: when the connection is lost the client cycles through <see cref="Servers"/> plus the servers the
 /// cluster announces, waiting <see cref="ReconnectWait"/> (with up to <see cref="ReconnectJitter"/> random extra) between
 /// rounds, for at most <see cref="MaxReconnectAttempts"/> attempts per server (-1: forever). While disconnected,
@@ -49,6 +49,10 @@ public sealed class NatsConnectionOptions
 
     /// <summary>A <c>.creds</c> file holding a user JWT and NKey seed; default none.</summary>
     public string? CredsFile { get; set; }
+
+    /// <summary>The contents of a <c>.creds</c> file (secret), for credentials injected through the environment or a
+    /// secret store rather than a file; default none. Exclusive with <see cref="CredsFile"/>.</summary>
+    public string? Creds { get; set; }
 
     /// <summary>TLS settings. TLS is used when the server requires it or a URL says <c>tls://</c>.</summary>
     public NatsTlsOptions Tls { get; set; } = new();
@@ -118,10 +122,10 @@ public sealed class NatsConnectionOptions
         }
 
         var authModes = (Token is not null ? 1 : 0) + (User is not null || Password is not null ? 1 : 0)
-            + (NKeySeed is not null || NKeySeedFile is not null ? 1 : 0) + (CredsFile is not null ? 1 : 0);
+            + (NKeySeed is not null || NKeySeedFile is not null ? 1 : 0) + (CredsFile is not null || Creds is not null ? 1 : 0);
         if (authModes > 1)
         {
-            errors.Add("Auth: give only one of Token, User/Password, NKeySeed/NKeySeedFile (with optional Jwt) or CredsFile.");
+            errors.Add("Auth: give only one of Token, User/Password, NKeySeed/NKeySeedFile (with optional Jwt), CredsFile or Creds.");
         }
 
         if ((User is null) != (Password is null))
@@ -147,6 +151,24 @@ public sealed class NatsConnectionOptions
         if (CredsFile is not null && !File.Exists(CredsFile))
         {
             errors.Add($"{nameof(CredsFile)}: file '{CredsFile}' does not exist.");
+        }
+
+        if (Creds is not null)
+        {
+            if (CredsFile is not null)
+            {
+                errors.Add($"{nameof(Creds)}/{nameof(CredsFile)}: give one, not both.");
+            }
+
+            try
+            {
+                Auth.CredsFile.Parse(Creds);
+            }
+            catch (FormatException ex)
+            {
+                // The parser's message never contains the JWT or the seed.
+                errors.Add($"{nameof(Creds)}: {ex.Message}");
+            }
         }
 
         Positive(errors, nameof(PingInterval), PingInterval);
@@ -220,6 +242,7 @@ public sealed class NatsConnectionOptions
     public override string ToString()
     {
         var auth = CredsFile is not null ? "creds-file"
+            : Creds is not null ? "creds ***"
             : NKeySeed is not null || NKeySeedFile is not null ? (Jwt is not null ? "jwt+nkey" : "nkey")
             : User is not null ? $"user '{User}' with password ***"
             : Token is not null ? "token ***" : "none";

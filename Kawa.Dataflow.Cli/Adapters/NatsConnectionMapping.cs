@@ -9,15 +9,9 @@ internal static class NatsConnectionMapping
     /// <summary>The adapter's connection options for <paramref name="options"/>.</summary>
     /// <param name="options">Validated connection settings.</param>
     /// <param name="name">The client name the server shows.</param>
-    /// <exception cref="NotSupportedException">Inline <c>auth.creds</c> (the adapter reads credentials from a file only).</exception>
     public static NatsConnectionOptions From(INatsConnectionOptions options, string name)
     {
         var auth = options.Auth;
-        if (auth?.Creds is not null)
-        {
-            throw new NotSupportedException("auth.creds (inline credentials) is not supported by the NATS adapter yet; write them to a file and use auth.credsFile");
-        }
-
         var result = new NatsConnectionOptions
         {
             Servers = [.. options.Servers],
@@ -27,6 +21,7 @@ internal static class NatsConnectionMapping
             Password = auth?.Password,
             NKeySeed = auth?.Nkey,
             CredsFile = auth?.CredsFile,
+            Creds = auth?.Creds,
         };
         if (options.Tls is { } tls)
         {

@@ -22,12 +22,13 @@ internal static class ParquetEventDestination
     /// <param name="options">Validated destination options.</param>
     /// <param name="deadLetter">Whether it receives dead letters (default columns then describe the failure).</param>
     /// <param name="timeProvider">The clock for rolls and partition fallbacks.</param>
+    /// <param name="loggerFactory">Where the sink and the lake log: commits, and failed writes or commits (whose messages are negatively acked).</param>
     /// <param name="cancellationToken">Cancels the startup cleanup.</param>
-    public static async Task<IDestination<EventRecord>> CreateAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, CancellationToken cancellationToken)
+    public static async Task<IDestination<EventRecord>> CreateAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var mapper = ColumnMapper.From(options, deadLetter);
         var schema = SchemaOf(mapper);
-        var storage = CreateStorage(options, timeProvider, out var s3Client);
+        var storage = CreateStorage(options, timeProvider, loggerFactory, out var s3Client);
         // A crashed run's temporary files were never acked: remove them before writing (their messages are redelivered).
         await storage.CleanupAsync(cancellationToken).ConfigureAwait(false);
         if (s3Client is not null)
@@ -60,7 +61,7 @@ internal static class ParquetEventDestination
             FaultPointReached = deadLetter ? null : Running.TestFaultPoint.FromEnvironment(Console.Error),
         };
         sinkOptions.KeyValueMetadata["kawa.columns"] = string.Join(",", mapper.Columns.Select(c => c.Name));
-        return ParquetDestination<EventRecord>.CreateDynamic(sinkOptions, m => new DynamicRow(schema, mapper.Map(m)), timeProvider);
+        return ParquetDestination<EventRecord>.CreateDynamic(sinkOptions, m => new DynamicRow(schema, mapper.Map(m)), timeProvider, loggerFactory);
     }
 
     /// <summary>The Parquet schema of the mapper's columns (JSON columns are strings).</summary>
@@ -123,7 +124,7 @@ internal static class ParquetEventDestination
         }
     }
 
-    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider, out AmazonS3Client? s3Client)
+    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, out AmazonS3Client? s3Client)
     {
         s3Client = null;
         var path = options.Path!;
@@ -134,6 +135,7 @@ internal static class ParquetEventDestination
             var root = Path.GetFullPath(path);
             return new LocalLakeStorage(
                 new LocalLakeStorageOptions { RootPath = root, InstanceId = LakeInstanceSlots.Acquire(root, options.InstanceId), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None },
+                loggerFactory: loggerFactory,
                 timeProvider: timeProvider);
         }
 
@@ -160,6 +162,6 @@ internal static class ParquetEventDestination
             ? new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config)
             : new AmazonS3Client(config);
         s3Client = client;
-        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId }, timeProvider: timeProvider);
+        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId }, loggerFactory, timeProvider);
     }
 }

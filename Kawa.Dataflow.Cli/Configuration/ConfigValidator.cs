@@ -173,10 +173,27 @@ internal static partial class ConfigValidator
                         {
                             _errors.Add($"{path}.optStartSeq", "missing required value (deliverPolicy byStartSequence needs it)");
                         }
+                        else if (js.DeliverPolicy == "byStartSequence" && js.OptStartSeq == 0)
+                        {
+                            _errors.Add($"{path}.optStartSeq", "must be at least 1 (stream sequences start at 1), got 0");
+                        }
+                        else if (js.DeliverPolicy != "byStartSequence" && js.OptStartSeq is not null)
+                        {
+                            _errors.Add($"{path}.optStartSeq", $"only applies with deliverPolicy byStartSequence (the policy is {js.DeliverPolicy})");
+                        }
+
+                        if (js.DeliverPolicy == "lastPerSubject" && js.FilterSubjects.Count == 0)
+                        {
+                            _errors.Add($"{path}.filterSubjects", "deliverPolicy lastPerSubject needs at least one filter subject (a wildcard such as 'orders.>' covers every subject)");
+                        }
 
                         if (js.DeliverPolicy == "byStartTime" && js.OptStartTime is null)
                         {
                             _errors.Add($"{path}.optStartTime", "missing required value (deliverPolicy byStartTime needs it)");
+                        }
+                        else if (js.DeliverPolicy != "byStartTime" && js.OptStartTime is not null)
+                        {
+                            _errors.Add($"{path}.optStartTime", $"only applies with deliverPolicy byStartTime (the policy is {js.DeliverPolicy})");
                         }
                     }
 
@@ -727,6 +744,18 @@ internal static partial class ConfigValidator
                     else if (!string.IsNullOrEmpty(auth.CredsFile) && !Exists(auth.CredsFile))
                     {
                         _errors.Add($"{path}.auth.credsFile", $"file not found: '{auth.CredsFile}'");
+                    }
+                    else if (!string.IsNullOrEmpty(auth.Creds))
+                    {
+                        try
+                        {
+                            Kawa.Dataflow.Nats.Auth.CredsFile.Parse(auth.Creds);
+                        }
+                        catch (FormatException ex)
+                        {
+                            // The parser's message describes the blocks, never their contents.
+                            _errors.Add($"{path}.auth.creds", $"not the contents of a .creds file: {ex.Message} The value is not shown");
+                        }
                     }
                 }
 

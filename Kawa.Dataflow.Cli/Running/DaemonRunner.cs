@@ -155,12 +155,12 @@ internal static partial class DaemonRunner
         disposables.Add(stdoutLock);
         var source = await Create("pipeline.source", () => DaemonComponents.CreateSourceAsync(options.Source!, drain, time, cancellationToken)).ConfigureAwait(false);
         disposables.Add(source);
-        var destination = await Create("pipeline.destination", () => DaemonComponents.CreateDestinationAsync(options.Destination!, deadLetter: false, stdoutLock, time, cancellationToken)).ConfigureAwait(false);
+        var destination = await Create("pipeline.destination", () => DaemonComponents.CreateDestinationAsync(options.Destination!, deadLetter: false, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
         disposables.Add(destination);
         DeadLetterDestination? deadLetters = null;
         if (options.DeadLetter is not null)
         {
-            var inner = await Create("pipeline.deadLetter", () => DaemonComponents.CreateDestinationAsync(options.DeadLetter, deadLetter: true, stdoutLock, time, cancellationToken)).ConfigureAwait(false);
+            var inner = await Create("pipeline.deadLetter", () => DaemonComponents.CreateDestinationAsync(options.DeadLetter, deadLetter: true, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
             disposables.Add(inner);
             deadLetters = new DeadLetterDestination(inner);
         }

@@ -70,6 +70,10 @@ internal sealed class NatsCredentials
         {
             (jwt, seed) = CredsFile.Parse(File.ReadAllText(_options.CredsFile));
         }
+        else if (_options.Creds is not null)
+        {
+            (jwt, seed) = CredsFile.Parse(_options.Creds);
+        }
         else if (_options.NKeySeedFile is not null)
         {
             seed = File.ReadAllText(_options.NKeySeedFile).Trim();

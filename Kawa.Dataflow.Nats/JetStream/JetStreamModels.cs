@@ -178,6 +178,9 @@ internal sealed class ConsumerConfig
 
     public ulong OptStartSeq { get; set; }
 
+    /// <summary>Start time of a <c>by_start_time</c> consumer (RFC 3339).</summary>
+    public DateTimeOffset? OptStartTime { get; set; }
+
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public AckPolicy AckPolicy { get; set; }
 

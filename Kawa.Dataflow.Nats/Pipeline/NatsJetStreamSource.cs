@@ -159,8 +159,13 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
                 {
                     JetStreamDeliverPolicy.New => DeliverPolicy.New,
                     JetStreamDeliverPolicy.Last => DeliverPolicy.Last,
+                    JetStreamDeliverPolicy.LastPerSubject => DeliverPolicy.LastPerSubject,
+                    JetStreamDeliverPolicy.ByStartSequence => DeliverPolicy.ByStartSequence,
+                    JetStreamDeliverPolicy.ByStartTime => DeliverPolicy.ByStartTime,
                     _ => DeliverPolicy.All,
                 },
+                OptStartSeq = options.OptStartSequence ?? 0,
+                OptStartTime = options.OptStartTime,
                 FilterSubject = options.FilterSubjects.Count == 1 ? options.FilterSubjects[0] : null,
                 FilterSubjects = options.FilterSubjects.Count > 1 ? [.. options.FilterSubjects] : null,
             };

@@ -11,6 +11,16 @@ public enum JetStreamDeliverPolicy
 
     /// <summary>The last message of the stream, then everything newer.</summary>
     Last,
+
+    /// <summary>The last message of each subject, then everything newer; needs a filter subject (a wildcard such as
+    /// <c>orders.&gt;</c> covers them all).</summary>
+    LastPerSubject,
+
+    /// <summary>From <see cref="NatsJetStreamSourceOptions.OptStartSequence"/> (a stream sequence) on.</summary>
+    ByStartSequence,
+
+    /// <summary>From the first message stored at or after <see cref="NatsJetStreamSourceOptions.OptStartTime"/> on.</summary>
+    ByStartTime,
 }
 
 /// <summary>How a JetStream consumer expects acks.</summary>
@@ -41,8 +51,17 @@ public sealed class NatsJetStreamSourceOptions
     /// nats-server 2.10 or later: older servers are refused at start with an error saying so.</summary>
     public IList<string> FilterSubjects { get; } = [];
 
-    /// <summary>Where a new consumer starts; default <see cref="JetStreamDeliverPolicy.All"/>.</summary>
+    /// <summary>Where a new consumer starts; default <see cref="JetStreamDeliverPolicy.All"/>. The server fixes it when the
+    /// consumer is created: a durable that already exists keeps its position (and refuses a different policy).</summary>
     public JetStreamDeliverPolicy DeliverPolicy { get; set; } = JetStreamDeliverPolicy.All;
+
+    /// <summary>The stream sequence a <see cref="JetStreamDeliverPolicy.ByStartSequence"/> consumer starts at (at least 1);
+    /// required with that policy and refused with any other. Default none.</summary>
+    public ulong? OptStartSequence { get; set; }
+
+    /// <summary>The time a <see cref="JetStreamDeliverPolicy.ByStartTime"/> consumer starts at (the first message stored at
+    /// or after it); required with that policy and refused with any other. Default none.</summary>
+    public DateTimeOffset? OptStartTime { get; set; }
 
     /// <summary>Must be <see cref="JetStreamAckPolicy.Explicit"/> (the default). <c>AckAll</c> is refused: an ack for one
     /// message acks every earlier one, so when processes share a durable consumer (or a pipeline finishes messages out of
@@ -100,6 +119,25 @@ public sealed class NatsJetStreamSourceOptions
         if (!IsName(Durable))
         {
             errors.Add($"{nameof(Durable)}: required, without spaces, dots or wildcards (was '{Durable}').");
+        }
+
+        if (DeliverPolicy == JetStreamDeliverPolicy.ByStartSequence ? OptStartSequence is null or 0 : OptStartSequence is not null)
+        {
+            errors.Add(DeliverPolicy == JetStreamDeliverPolicy.ByStartSequence
+                ? $"{nameof(OptStartSequence)}: required, at least 1, with {nameof(DeliverPolicy)} {nameof(JetStreamDeliverPolicy.ByStartSequence)} (was {OptStartSequence?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"})."
+                : $"{nameof(OptStartSequence)}: only applies with {nameof(DeliverPolicy)} {nameof(JetStreamDeliverPolicy.ByStartSequence)} (the policy is {DeliverPolicy}).");
+        }
+
+        if (DeliverPolicy == JetStreamDeliverPolicy.ByStartTime ? OptStartTime is null : OptStartTime is not null)
+        {
+            errors.Add(DeliverPolicy == JetStreamDeliverPolicy.ByStartTime
+                ? $"{nameof(OptStartTime)}: required with {nameof(DeliverPolicy)} {nameof(JetStreamDeliverPolicy.ByStartTime)}."
+                : $"{nameof(OptStartTime)}: only applies with {nameof(DeliverPolicy)} {nameof(JetStreamDeliverPolicy.ByStartTime)} (the policy is {DeliverPolicy}).");
+        }
+
+        if (DeliverPolicy == JetStreamDeliverPolicy.LastPerSubject && FilterSubjects.Count == 0)
+        {
+            errors.Add($"{nameof(FilterSubjects)}: {nameof(DeliverPolicy)} {nameof(JetStreamDeliverPolicy.LastPerSubject)} needs at least one (the server refuses it without; a wildcard such as 'orders.>' covers every subject).");
         }
 
         if (AckPolicy != JetStreamAckPolicy.Explicit)

@@ -18,7 +18,9 @@ namespace Kawa.Dataflow.Perf.E2e;
 /// </summary>
 /// <remarks>
 /// Options: <c>--messages N</c> (default 200,000: five rounds of four runs stay under ~5 minutes on a loaded 2-core
-/// machine), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default <c>00:00:01</c>). One warm-up run of each kind at
+/// machine), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default <c>00:00:01</c>), <c>--in-flight</c> (the daemon's
+/// <c>limits.maxInFlightMessages</c>, default 50,000; <c>maxAckPending</c> is 10,000 more), <c>--roll-rows</c> (default
+/// 25,000: two files' worth in flight, so one commits while the next fills). One warm-up run of each kind at
 /// N/10 first; then rounds whose order alternates (consume, fsync on, fsync off, tenth / the reverse). Each run uses a
 /// fresh durable consumer on the same stream, so every run reads the same N messages from the server's store. A run
 /// counts only when kawa exits 0 and its consumer ends with nothing pending or awaiting an ack.
@@ -34,6 +36,8 @@ internal static class E2eScenario
         var messages = Option(args, "--messages", 200_000);
         var rounds = Option(args, "--rounds", 5);
         var rollAge = StringOption(args, "--roll-age", "00:00:01");
+        var inFlight = Option(args, "--in-flight", 50_000);
+        var rollRows = Option(args, "--roll-rows", 25_000);
         var tenth = Math.Max(1, messages / 10);
         var kawaDll = Path.Combine(AppContext.BaseDirectory, "kawa.dll");
         if (!File.Exists(kawaDll))
@@ -71,7 +75,7 @@ internal static class E2eScenario
                 var durable = "kawa-" + id.ToString(CultureInfo.InvariantCulture);
                 var lake = Path.Combine(work, "lake-" + id.ToString(CultureInfo.InvariantCulture));
                 var config = Path.Combine(work, "kawa-" + id.ToString(CultureInfo.InvariantCulture) + ".json");
-                await File.WriteAllTextAsync(config, Config(url, durable, tenthOnly ? "e2e.tenth" : "e2e.>", lake, fsync, rollAge)).ConfigureAwait(false);
+                await File.WriteAllTextAsync(config, Config(url, durable, tenthOnly ? "e2e.tenth" : "e2e.>", lake, fsync, rollAge, inFlight, rollRows)).ConfigureAwait(false);
                 var result = await RunKawaAsync(kawaDll, config, work).ConfigureAwait(false);
                 await VerifyDrainedAsync(js, durable, tenthOnly ? tenth : messages).ConfigureAwait(false);
                 await js.DeleteConsumerAsync(Stream, durable).ConfigureAwait(false);
@@ -147,6 +151,8 @@ internal static class E2eScenario
                 ["cores"] = Environment.ProcessorCount,
                 ["loadAverage"] = LoadAverage(),
                 ["rollAge"] = rollAge,
+                ["inFlight"] = inFlight,
+                ["rollRows"] = rollRows,
                 ["timing"] = "kawa: spawn to exit (process start, connect, drain, last file's roll age); consume: first pull to last ack",
             };
             Console.WriteLine(JsonSerializer.Serialize(result));
@@ -161,7 +167,7 @@ internal static class E2eScenario
     }
 
     /// <summary>The daemon's config: JSON events parsed and mapped to 10 columns, a lake partitioned by day.</summary>
-    internal static string Config(string url, string durable, string filter, string lake, bool fsync, string rollAge) => JsonSerializer.Serialize(new
+    internal static string Config(string url, string durable, string filter, string lake, bool fsync, string rollAge, int inFlight, int rollRows) => JsonSerializer.Serialize(new
     {
         pipeline = new
         {
@@ -174,8 +180,8 @@ internal static class E2eScenario
                 durable,
                 filterSubjects = new[] { filter },
                 ackWait = "00:01:00",
-                // In flight (limits) + prefetch must fit; rollRows below it so files roll by size, not only by age.
-                maxAckPending = 120_000,
+                // In flight (limits) + prefetch must fit; rollRows below in flight so files roll by rows, not only by age.
+                maxAckPending = inFlight + 10_000,
                 prefetch = 2_000,
             },
             handlers = new object[]
@@ -200,11 +206,11 @@ internal static class E2eScenario
                     new { name = "user_id", type = "long" },
                     new { name = "trace_id", type = "string" },
                 },
-                rollRows = 50_000,
+                rollRows,
                 rollAge,
                 fsync,
             },
-            limits = new { maxInFlightMessages = 100_000 },
+            limits = new { maxInFlightMessages = inFlight },
         },
         // Never collide with another process's metrics port.
         metrics = new { port = 0 },

@@ -34,13 +34,14 @@ public class AdapterMappingTests
     }
 
     [Test]
-    public void From_InlineCreds_RefusedNamingTheFileAlternative()
+    public void From_InlineCreds_PassesTheContentsToTheConnection()
     {
-        var options = new Kawa.Dataflow.Cli.Configuration.NatsJetStreamSourceOptions { Type = "nats-jetstream", Auth = new NatsAuthOptions { Creds = "-----BEGIN NATS USER JWT-----" } };
+        const string creds = "-----BEGIN NATS USER JWT-----\njwt\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSUSEED\n------END USER NKEY SEED------\n";
+        var options = new Kawa.Dataflow.Cli.Configuration.NatsJetStreamSourceOptions { Type = "nats-jetstream", Auth = new NatsAuthOptions { Creds = creds } };
 
-        var ex = Assert.Throws<NotSupportedException>(() => NatsConnectionMapping.From(options, "kawa"));
+        var result = NatsConnectionMapping.From(options, "kawa");
 
-        Assert.That(ex!.Message, Does.Contain("auth.creds").And.Contain("auth.credsFile"));
+        Assert.That((result.Creds, result.CredsFile), Is.EqualTo((creds, (string?)null)));
     }
 
     [Test]
@@ -73,15 +74,5 @@ public class AdapterMappingTests
         Assert.That(
             schema.Fields.Select(f => (f.Name, f.ValueType, f.IsNullable)),
             Is.EqualTo(new[] { ("ts", ParquetValueType.Timestamp, false), ("status", ParquetValueType.Int64, true), ("ok", ParquetValueType.Boolean, true), ("_extra", ParquetValueType.String, true) }));
-    }
-
-    [Test]
-    public async Task CreateJetStreamSourceAsync_UnsupportedDeliverPolicy_FailsNamingItBeforeConnecting()
-    {
-        var options = new Kawa.Dataflow.Cli.Configuration.NatsJetStreamSourceOptions { Type = "nats-jetstream", Stream = "S", Durable = "d", DeliverPolicy = "byStartSequence", OptStartSeq = 5 };
-
-        var ex = await Assert.ThrowsAsync<NotSupportedException>(() => AdapterComponents.CreateJetStreamSourceAsync(options, drain: true, TimeProvider.System, CancellationToken.None));
-
-        Assert.That(ex!.Message, Does.Contain("byStartSequence"));
     }
 }
