@@ -100,11 +100,13 @@ internal sealed class BatchSettlement
     private readonly int _count;
     private readonly Action<BatchSettlement>? _onSettled;
     private int _claimed;
+    private int _unsettled;
 
     public BatchSettlement(object[][] owners, int count, Action<BatchSettlement>? onSettled = null)
     {
         _owners = owners;
         _count = count;
+        _unsettled = count;
         _onSettled = onSettled;
     }
 
@@ -143,6 +145,12 @@ internal sealed class BatchSettlement
         else
         {
             TryComplete((AckToken)_owners[chunk][index], outcome);
+        }
+
+        // The claimant (the dead-letter path) settles each message once: after the last, nobody needs to track the batch.
+        if (Interlocked.Decrement(ref _unsettled) == 0)
+        {
+            _onSettled?.Invoke(this);
         }
     }
 
