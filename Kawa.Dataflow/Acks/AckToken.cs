@@ -109,7 +109,35 @@ public abstract class AckToken
         }
         finally
         {
-            _observer?.OnCompleted(this, outcome, _observedBytes);
+            _observer?.OnCompleted(outcome.Kind, 1, _observedBytes);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryComplete(AckOutcome)"/> for a sink settling many tokens at once: the pipeline's accounting is added
+    /// to <paramref name="tally"/>, which reports it once for the lot (<see cref="ObserverTally.Flush"/>).
+    /// </summary>
+    internal bool TryComplete(AckOutcome outcome, ref ObserverTally tally)
+    {
+        if (Interlocked.CompareExchange(ref _state, Completing, Pending) != Pending)
+        {
+            return false;
+        }
+
+        _outcome = outcome;
+        Volatile.Write(ref _state, Completed);
+        try
+        {
+            OnCompleted(outcome);
+        }
+        finally
+        {
+            if (_observer is { } observer)
+            {
+                tally.Add(observer, outcome.Kind, _observedBytes);
+            }
         }
 
         return true;
@@ -156,8 +184,46 @@ public abstract class AckToken
     }
 }
 
-/// <summary>Told when a token gets its final outcome (the pipeline's in-flight accounting).</summary>
+/// <summary>Told when tokens get their final outcome (the pipeline's in-flight accounting).</summary>
 internal interface IAckObserver
 {
-    void OnCompleted(AckToken token, AckOutcome outcome, long bytes);
+    /// <summary><paramref name="count"/> tokens carrying <paramref name="bytes"/> payload bytes in all got outcome <paramref name="kind"/>.</summary>
+    void OnCompleted(AckKind kind, int count, long bytes);
+}
+
+/// <summary>
+/// Observer accounting gathered while a sink settles many tokens, reported once per observer and outcome rather than
+/// once per token (each report is a few interlocked operations on counters every acking thread shares).
+/// </summary>
+internal struct ObserverTally
+{
+    private IAckObserver? _observer;
+    private AckKind _kind;
+    private int _count;
+    private long _bytes;
+
+    public void Add(IAckObserver observer, AckKind kind, long bytes)
+    {
+        if (!ReferenceEquals(observer, _observer) || kind != _kind)
+        {
+            Flush();
+            _observer = observer;
+            _kind = kind;
+        }
+
+        _count++;
+        _bytes += bytes;
+    }
+
+    /// <summary>Reports what was gathered; call it in a <c>finally</c>, so that nothing settled goes unreported.</summary>
+    public void Flush()
+    {
+        if (_count > 0)
+        {
+            var (count, bytes) = (_count, _bytes);
+            _count = 0;
+            _bytes = 0;
+            _observer!.OnCompleted(_kind, count, bytes);
+        }
+    }
 }

@@ -100,11 +100,13 @@ internal sealed class BatchSettlement
     private readonly int _count;
     private readonly Action<BatchSettlement>? _onSettled;
     private int _claimed;
+    private int _unsettled;
 
     public BatchSettlement(object[][] owners, int count, Action<BatchSettlement>? onSettled = null)
     {
         _owners = owners;
         _count = count;
+        _unsettled = count;
         _onSettled = onSettled;
     }
 
@@ -143,6 +145,12 @@ internal sealed class BatchSettlement
         else
         {
             TryComplete((AckToken)_owners[chunk][index], outcome);
+        }
+
+        // The claimant (the dead-letter path) settles each message once: after the last, nobody needs to track the batch.
+        if (Interlocked.Decrement(ref _unsettled) == 0)
+        {
+            _onSettled?.Invoke(this);
         }
     }
 
@@ -204,38 +212,46 @@ internal sealed class BatchSettlement
     private int SettleAll(AckOutcome outcome)
     {
         var settled = 0;
-        foreach (var owners in _owners)
+        var tally = default(ObserverTally);
+        try
         {
-            var i = 0;
-            while (i < owners.Length)
+            foreach (var owners in _owners)
             {
-                var owner = owners[i];
-                if (owner is AckGroup group)
+                var i = 0;
+                while (i < owners.Length)
                 {
-                    // A send's messages are consecutive within a batch: settle them in one step (per chunk).
-                    var run = 1;
-                    while (i + run < owners.Length && ReferenceEquals(owners[i + run], group))
+                    var owner = owners[i];
+                    if (owner is AckGroup group)
                     {
-                        run++;
-                    }
+                        // A send's messages are consecutive within a batch: settle them in one step (per chunk).
+                        var run = 1;
+                        while (i + run < owners.Length && ReferenceEquals(owners[i + run], group))
+                        {
+                            run++;
+                        }
 
-                    if (group.MessagesSettled(run, outcome))
+                        if (group.MessagesSettled(run, outcome))
+                        {
+                            settled++;
+                        }
+
+                        i += run;
+                    }
+                    else
                     {
-                        settled++;
-                    }
+                        if (TryComplete(Unsafe.As<AckToken>(owner), outcome, ref tally))
+                        {
+                            settled++;
+                        }
 
-                    i += run;
-                }
-                else
-                {
-                    if (TryComplete(Unsafe.As<AckToken>(owner), outcome))
-                    {
-                        settled++;
+                        i++;
                     }
-
-                    i++;
                 }
             }
+        }
+        finally
+        {
+            tally.Flush();
         }
 
         return settled;
@@ -246,6 +262,19 @@ internal sealed class BatchSettlement
         try
         {
             return token.TryComplete(outcome);
+        }
+        catch (Exception)
+        {
+            // As below: the token has its outcome regardless.
+            return true;
+        }
+    }
+
+    private static bool TryComplete(AckToken token, AckOutcome outcome, ref ObserverTally tally)
+    {
+        try
+        {
+            return token.TryComplete(outcome, ref tally);
         }
         catch (Exception)
         {

@@ -313,6 +313,9 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
     }
 
+    /// <summary>Batches handed to a flush slot whose tokens are not all settled yet (what a disposal or drain timeout would nack).</summary>
+    internal int UnsettledBatchCount => _unsettledBatches.Count;
+
     /// <summary>
     /// The drain: flushes the partial batch, waits for every flush, completes the flusher and drains the dead-letter
     /// destination. If <paramref name="cancellationToken"/> fires first, cancels in-flight flushes and negatively acks

@@ -152,10 +152,16 @@ internal static class MemoryHarness
         var baseRates = new List<double>();
         var allocs = new List<long>();
         var baseAllocs = new List<long>();
+
+        // CPU time over all threads: on a shared machine it shows the work done even when wall time is not.
+        var cpus = new List<double>();
+        var baseCpus = new List<double>();
         for (var round = 0; round < Rounds; round++)
         {
-            var (baseSeconds, baseBytes) = await MeasureAsync(reset, baseline);
-            var (seconds, bytes) = await MeasureAsync(reset, measured);
+            var (baseSeconds, baseBytes, baseCpu) = await MeasureAsync(reset, baseline);
+            var (seconds, bytes, cpu) = await MeasureAsync(reset, measured);
+            baseCpus.Add(baseCpu);
+            cpus.Add(cpu);
             baseRates.Add(messages / baseSeconds);
             rates.Add(messages / seconds);
             baseAllocs.Add(baseBytes);
@@ -180,6 +186,8 @@ internal static class MemoryHarness
             ["ratio"] = Math.Round(rate / baseRate, 3),
             ["allocBytesPerMsg"] = Math.Round((alloc - baseAlloc) / messages, 2),
             ["totalAllocBytesPerMsg"] = Math.Round(alloc / messages, 2),
+            ["cpuNsPerMsg"] = Math.Round(Median(cpus) * 1e9 / messages, 1),
+            ["baselineCpuNsPerMsg"] = Math.Round(Median(baseCpus) * 1e9 / messages, 1),
             ["cores"] = Environment.ProcessorCount,
             ["options"] = options,
         };
@@ -187,7 +195,7 @@ internal static class MemoryHarness
         return 0;
     }
 
-    private static async Task<(double Seconds, long Bytes)> MeasureAsync(Func<Task> reset, Func<Task> work)
+    private static async Task<(double Seconds, long Bytes, double CpuSeconds)> MeasureAsync(Func<Task> reset, Func<Task> work)
     {
         await reset();
         GC.Collect();
@@ -196,13 +204,14 @@ internal static class MemoryHarness
         var before = GC.GetTotalAllocatedBytes(true);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var gcBefore = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var pauseBefore = GC.GetTotalPauseDuration();
         var watch = Stopwatch.StartNew();
         await work();
         watch.Stop();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         var after = GC.GetTotalAllocatedBytes(true);
-        Console.WriteLine($"    {watch.Elapsed.TotalMilliseconds:F0} ms wall, {cpu.TotalMilliseconds:F0} ms CPU, GCs gen0/1/2 {GC.CollectionCount(0) - gcBefore.Item1}/{GC.CollectionCount(1) - gcBefore.Item2}/{GC.CollectionCount(2) - gcBefore.Item3}");
-        return (watch.Elapsed.TotalSeconds, after - before);
+        Console.WriteLine($"    {watch.Elapsed.TotalMilliseconds:F0} ms wall, {cpu.TotalMilliseconds:F0} ms CPU, GCs gen0/1/2 {GC.CollectionCount(0) - gcBefore.Item1}/{GC.CollectionCount(1) - gcBefore.Item2}/{GC.CollectionCount(2) - gcBefore.Item3}, GC pauses {(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0} ms");
+        return (watch.Elapsed.TotalSeconds, after - before, cpu.TotalSeconds);
     }
 
     private static double Median(IEnumerable<double> values)

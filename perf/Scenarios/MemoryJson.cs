@@ -107,6 +107,8 @@ internal static class MemoryJson
             ["destinationParallelism"] = 1,
             ["sink"] = sink,
             ["sinkBatch"] = batch,
+            ["sinkBufferedBatches"] = new BatchingOptions<LogLine>().BufferedBatches,
+            ["sinkFlushParallelism"] = new BatchingOptions<LogLine>().FlushParallelism,
             ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
         });
     }

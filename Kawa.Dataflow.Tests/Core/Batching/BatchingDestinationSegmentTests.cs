@@ -168,6 +168,40 @@ public class BatchingDestinationSegmentTests
     }
 
     [Test]
+    public async Task OnErrorDeadLetter_EveryDeadLetterSettled_BatchNoLongerTrackedSoALongRunDoesNotAccumulateThem()
+    {
+        var flusher = new ScriptedFlusher<string>();
+        var letters = new ConcurrentQueue<AckToken>();
+        var bothLettersSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dlq = new DestinationFunc<DeadLetter<string>>((ack, _, _) =>
+        {
+            letters.Enqueue(ack);
+            if (letters.Count == 2)
+            {
+                bothLettersSent.TrySetResult();
+            }
+
+            return default;
+        });
+        await using var sink = new BatchingDestination<string>(flusher, Options(o => { o.MaxBatchSize = 2; o.MaxRetries = 0; o.OnError = BatchErrorHandler<string>.DeadLetter(dlq); }));
+        var probes = new[] { new AckProbe(), new AckProbe() };
+        await sink.SendAsync(probes[0], new Message<string>("a"));
+        await sink.SendAsync(probes[1], new Message<string>("b"));
+
+        (await flusher.NextAsync()).Fail(new InvalidDataException("row rejected"));
+        await bothLettersSent.Task.WaitAsync(Wait);
+
+        Assert.That(sink.UnsettledBatchCount, Is.EqualTo(1), "the dead letters are not durable yet");
+        foreach (var letter in letters)
+        {
+            letter.Ack();
+        }
+
+        Assert.That(probes.Select(p => p.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(sink.UnsettledBatchCount, Is.Zero);
+    }
+
+    [Test]
     public async Task Pipeline_BatchingSink_EveryMessageFlushedOnceAndEveryTokenAckedOnce()
     {
         var flushed = new ConcurrentQueue<int>();

@@ -79,6 +79,24 @@ public class TelemetryTests
     }
 
     [Test]
+    public async Task RunAsync_BatchingSinkSettlesPerBatch_AckedAndInFlightStillCountEveryToken()
+    {
+        const string name = "telemetry-batching-sink";
+        using var recorder = new Recorder(name);
+        var source = new TestSource<byte[]>(Enumerable.Range(0, 1000).Select(_ => new Message<byte[]>(new byte[10])).ToArray());
+        var sink = new BatchingDestination<byte[]>((_, _) => default, new BatchingOptions<byte[]> { MaxBatchSize = 64, MaxBatchAge = Timeout.InfiniteTimeSpan });
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name).From(source).To(sink).Build(new PipelineOptions { SegmentSize = 32 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(recorder.Sum("kawa.messages.acked"), Is.EqualTo(1000), "one per token, though a batch reports its tokens at once");
+        Assert.That(recorder.Sum("kawa.messages.in_flight"), Is.Zero);
+        Assert.That(recorder.Sum("kawa.bytes.in_flight"), Is.Zero);
+        Assert.That(recorder.InFlightPeak, Is.InRange(1, PipelineOptions.DefaultMaxInFlightMessages));
+    }
+
+    [Test]
     public async Task RunAsync_MixedOutcomes_EveryInstrumentCountsWithPipelineAndStageTags()
     {
         const string name = "telemetry-mixed";

@@ -212,12 +212,12 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         }
     }
 
-    void IAckObserver.OnCompleted(AckToken token, AckOutcome outcome, long bytes)
+    void IAckObserver.OnCompleted(AckKind kind, int count, long bytes)
     {
-        var left = Interlocked.Decrement(ref _inFlight);
+        var left = Interlocked.Add(ref _inFlight, -count);
         var leftBytes = bytes == 0 ? Volatile.Read(ref _inFlightBytes) : Interlocked.Add(ref _inFlightBytes, -bytes);
 
-        var counter = outcome.Kind switch
+        var counter = kind switch
         {
             AckKind.Ack => Telemetry.Acked,
             AckKind.Nack => Telemetry.NegativeAcked,
@@ -225,12 +225,12 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         };
         if (counter.Enabled)
         {
-            counter.Add(1, PipelineTags);
+            counter.Add(count, PipelineTags);
         }
 
         if (Telemetry.InFlight.Enabled)
         {
-            Telemetry.InFlight.Add(-1, PipelineTags);
+            Telemetry.InFlight.Add(-count, PipelineTags);
         }
 
         if (bytes != 0 && Telemetry.InFlightBytes.Enabled)

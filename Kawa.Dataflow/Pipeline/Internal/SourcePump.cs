@@ -73,12 +73,31 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 }
             }
 
+            ValueTask<Delivery<T>> ready = default;
+            var haveReady = false;
+            if (!Telemetry.ActivitySource.HasListeners())
+            {
+                switch (TakeReady(stop, ref room, ref bytesRoom, out ready))
+                {
+                    case ReadyResult.SegmentFull:
+                        await HandOnAsync().ConfigureAwait(false);
+                        continue;
+                    case ReadyResult.OutOfRoom:
+                        continue;
+                    case ReadyResult.Stopped:
+                        return;
+                    default:
+                        haveReady = true;
+                        break;
+                }
+            }
+
             Delivery<T> delivery;
             var activity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.receive", ActivityKind.Consumer) : null;
             try
             {
                 activity?.SetTag(Telemetry.PipelineTag, run.Name);
-                var pending = source.ReceiveAsync(stop);
+                var pending = haveReady ? ready : source.ReceiveAsync(stop);
                 if (!pending.IsCompleted && _count > 0)
                 {
                     // The source has nothing ready: do not keep what we hold waiting for it.
@@ -118,33 +137,11 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 continue;
             }
 
-            long size;
-            try
+            if (!Accept(delivery, ref room, ref bytesRoom))
             {
-                size = Math.Max(0, payloadSize(delivery.Message));
-            }
-            catch (Exception ex)
-            {
-                delivery.Ack.TryComplete(AckOutcome.Negative());
-                run.ReportFatal(PipelineStage.Source, ex);
                 return;
             }
 
-            try
-            {
-                delivery.Ack.Observe(run, size);
-            }
-            catch (InvalidOperationException ex)
-            {
-                // A token already in flight here: it belongs to an earlier delivery, so leave it alone.
-                run.ReportFatal(PipelineStage.Source, ex);
-                return;
-            }
-
-            (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
-            _bytes += size;
-            room--;
-            bytesRoom -= size;
             if (_count == _segmentSize)
             {
                 await HandOnAsync().ConfigureAwait(false);
@@ -160,6 +157,97 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     {
         await HandOnAsync().ConfigureAwait(false);
         return await run.CommitHeldAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes the messages the source has ready (its receive completed synchronously) in a tight loop, without an await
+    /// or a state-machine round trip each, while there is room and the segment is not full. Anything else (a receive
+    /// still pending, failed, or not a message) is handed back in <paramref name="next"/> for the main loop to handle.
+    /// </summary>
+    private ReadyResult TakeReady(CancellationToken stop, ref int room, ref long bytesRoom, out ValueTask<Delivery<T>> next)
+    {
+        next = default;
+        while (room > 0 && bytesRoom > 0)
+        {
+            if (stop.IsCancellationRequested)
+            {
+                return ReadyResult.Stopped;
+            }
+
+            try
+            {
+                next = source.ReceiveAsync(stop);
+            }
+            catch (Exception ex)
+            {
+                next = ValueTask.FromException<Delivery<T>>(ex);
+            }
+
+            if (!next.IsCompletedSuccessfully)
+            {
+                return ReadyResult.HandedBack;
+            }
+
+            var delivery = next.Result;
+            if (delivery.IsEndOfStream || delivery.IsIdle)
+            {
+                next = new ValueTask<Delivery<T>>(delivery);
+                return ReadyResult.HandedBack;
+            }
+
+            if (!Accept(delivery, ref room, ref bytesRoom))
+            {
+                return ReadyResult.Stopped;
+            }
+
+            if (_count == _segmentSize)
+            {
+                return ReadyResult.SegmentFull;
+            }
+        }
+
+        return ReadyResult.OutOfRoom;
+    }
+
+    /// <summary>Takes one delivered message into the held segment; false (after reporting the fatal error) if it cannot.</summary>
+    private bool Accept(in Delivery<T> delivery, ref int room, ref long bytesRoom)
+    {
+        long size;
+        try
+        {
+            size = Math.Max(0, payloadSize(delivery.Message));
+        }
+        catch (Exception ex)
+        {
+            delivery.Ack.TryComplete(AckOutcome.Negative());
+            run.ReportFatal(PipelineStage.Source, ex);
+            return false;
+        }
+
+        try
+        {
+            delivery.Ack.Observe(run, size);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A token already in flight here: it belongs to an earlier delivery, so leave it alone.
+            run.ReportFatal(PipelineStage.Source, ex);
+            return false;
+        }
+
+        (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
+        _bytes += size;
+        room--;
+        bytesRoom -= size;
+        return true;
+    }
+
+    private enum ReadyResult
+    {
+        HandedBack,
+        SegmentFull,
+        OutOfRoom,
+        Stopped,
     }
 
     /// <summary>Passes the held segment to the first block; from then on it counts as in flight.</summary>
