@@ -38,7 +38,7 @@ internal sealed class ParquetFileWriter
         _options = options;
         Columns = WriterFactory.CreateColumns(schema, options.DictionaryMaxBytes);
         _marks = new ColumnMark[Columns.Length];
-        _ctx = new ChunkContext(Codec(options.Compression), options.PageSize, options.DictionaryMaxBytes, options.StatisticsMaxBytes);
+        _ctx = new ChunkContext(Codec(options.Compression), options.PageSize, options.DictionaryMaxBytes, options.StatisticsMaxBytes, options.DataPageVersion == ParquetDataPageVersion.V2);
     }
 
     public ColumnWriter[] Columns { get; }
@@ -163,7 +163,7 @@ internal sealed class ParquetFileWriter
             contexts[0] = _ctx;
             for (int w = 1; w < workers; w++)
             {
-                contexts[w] ??= new ChunkContext(_ctx.Codec, _ctx.PageSize, _ctx.DictionaryMaxBytes, _ctx.StatisticsMaxBytes);
+                contexts[w] ??= new ChunkContext(_ctx.Codec, _ctx.PageSize, _ctx.DictionaryMaxBytes, _ctx.StatisticsMaxBytes, _ctx.DataPageV2);
             }
 
             _workerContexts = contexts;
@@ -241,7 +241,7 @@ internal sealed class ParquetFileWriter
         await StartAsync(cancellationToken).ConfigureAwait(false);
         var meta = new FileMetaData
         {
-            Version = 1,
+            Version = _ctx.DataPageV2 ? 2 : 1,
             Schema = SchemaConverter.ToElements(_schema),
             NumRows = _totalRows,
             RowGroups = _rowGroups,
