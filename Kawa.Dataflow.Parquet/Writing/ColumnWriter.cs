@@ -152,6 +152,22 @@ internal abstract class ColumnWriter
 
     protected abstract void ReleaseValues();
 
+    /// <summary>
+    /// Exchanges the buffered row group (values, levels, shredding state) with <paramref name="other"/>, a writer of
+    /// the same column and type: the full row group can then be encoded from <paramref name="other"/> while rows
+    /// are added here. Encoding scratch state stays with each instance.
+    /// </summary>
+    public void SwapWith(ColumnWriter other)
+    {
+        (_def, other._def) = (other._def, _def);
+        (_rep, other._rep) = (other._rep, _rep);
+        (Entries, other.Entries) = (other.Entries, Entries);
+        (Nulls, other.Nulls) = (other.Nulls, Nulls);
+        SwapValues(other);
+    }
+
+    protected abstract void SwapValues(ColumnWriter other);
+
     protected abstract ColumnMark MarkValues(int entries, int nulls);
 
     protected abstract void RollbackValues(ColumnMark mark);

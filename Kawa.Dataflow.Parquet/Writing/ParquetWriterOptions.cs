@@ -74,8 +74,10 @@ public sealed class ParquetWriterOptions
 
     /// <summary>
     /// Most threads that encode and compress the column chunks of one row group at the same time. Default
-    /// <see cref="Environment.ProcessorCount"/>; 1 encodes on the calling thread only. Rows are always added on the
-    /// caller's thread, and the file's bytes do not depend on this setting.
+    /// <see cref="Environment.ProcessorCount"/>; 1 encodes on the calling thread only. Above 1, a row group that fills
+    /// up during a write is also encoded and written in the background while the next rows are added (one at a time;
+    /// the next flush, <c>FlushRowGroupAsync</c> and <c>CompleteAsync</c> wait for it and throw its error). Rows are
+    /// always added on the caller's thread, and the file's bytes do not depend on this setting.
     /// </summary>
     public int MaxDegreeOfParallelism { get; set; } = Environment.ProcessorCount;
 

@@ -171,6 +171,48 @@ public class WriterBehaviourTests
     }
 
     [Test]
+    public async Task WriteAsync_RowGroupWrittenInTheBackgroundFails_LaterCallsThrowTheStreamError()
+    {
+        // Row groups that fill up during WriteAsync are written on the thread pool; a failed write must not vanish.
+        var rows = TestRows.AllTypes(20_000);
+        var stream = new FailingStream(failAfterBytes: 4096);
+        var writer = new ParquetWriter<AllTypes>(stream, new ParquetWriterOptions { MaxDegreeOfParallelism = 2, RowGroupMaxRows = 8_000 }, leaveOpen: true);
+
+        await writer.WriteAsync(rows); // fills a row group: its write starts in the background
+        var error = await Assert.ThrowsAsync<IOException>(async () => await writer.CompleteAsync());
+
+        Assert.That(error!.Message, Does.Contain("disk full (test)"));
+        await Assert.ThrowsAsync<IOException>(async () => await writer.FlushRowGroupAsync(), "the writer stays failed");
+    }
+
+    private sealed class FailingStream(long failAfterBytes) : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Length + buffer.Length > failAfterBytes)
+            {
+                throw new IOException("disk full (test)");
+            }
+
+            base.Write(buffer);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
+    }
+
+    [Test]
     public void Validate_ZeroParallelism_NamesTheSetting()
     {
         var ex = Assert.Throws<ArgumentException>(new ParquetWriterOptions { MaxDegreeOfParallelism = 0 }.Validate);
