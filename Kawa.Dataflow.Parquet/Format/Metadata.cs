@@ -675,6 +675,23 @@ internal sealed class PageHeader
             w.StructEnd();
         }
 
+        if (DataPageHeaderV2 is { } v2)
+        {
+            w.StructField(8);
+            w.I32(1, v2.NumValues);
+            w.I32(2, v2.NumNulls);
+            w.I32(3, v2.NumRows);
+            w.I32(4, (int)v2.Encoding);
+            w.I32(5, v2.DefinitionLevelsByteLength);
+            w.I32(6, v2.RepetitionLevelsByteLength);
+            if (!v2.IsCompressed)
+            {
+                w.Bool(7, false);
+            }
+
+            w.StructEnd();
+        }
+
         if (Type == PageType.DictionaryPage)
         {
             w.StructField(7);

@@ -14,8 +14,11 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// <see cref="ParquetDestinationOptions{T}.Batching"/>); each flush is appended to the row-group buffer of its
 /// partition's open file, so many small flushes make one row group. Row groups are written out when full
 /// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>/<see cref="ParquetDestinationOptions{T}.RowGroupMaxBytes"/>)
-/// or when the buffers of all open files together pass <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>
-/// (the largest is written out; the budget may be passed by at most one flush while it is appended).</para>
+/// or to keep the buffers of all open files within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>: before
+/// a flush's rows are appended to a file, the largest buffers are written out until the buffers plus the rows' estimated
+/// size (bytes per row measured on earlier rows of the same schema) fit the budget, and after the append again if the
+/// estimate was low. The budget can only be passed while a schema's very first rows are appended, by rows much larger
+/// than the ones before them, or by a single flush larger than the whole budget.</para>
 /// <list type="bullet">
 /// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has
 /// committed, in commit order. While a file is open its messages are reported in progress every
@@ -68,11 +71,12 @@ public sealed class ParquetDestination<T> : IDestination<T>, IAsyncDisposable
         _batching = new BatchingDestination<T>(_flusher, options.Batching, time, logs);
     }
 
-    /// <summary>Row-group bytes buffered (not yet written out) across all open files now; at most about
-    /// <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/> between flushes.</summary>
+    /// <summary>Row-group bytes buffered (not yet written out) across all open files now; within
+    /// <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/> (see the remarks for the exceptions).</summary>
     public long BufferedBytes => _flusher.BufferedBytes;
 
-    /// <summary>The most row-group bytes that were buffered at the end of any flush so far (for monitoring the budget).</summary>
+    /// <summary>The most row-group bytes buffered across all open files so far, measured after every append of a flush's rows
+    /// (for monitoring the budget).</summary>
     public long PeakBufferedBytes => _flusher.PeakBufferedBytes;
 
     /// <summary>Files open (written to, not yet committed) now.</summary>

@@ -36,6 +36,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
     private readonly ITimer? _keepAlive;
     private long _useClock;
     private long _peakBuffered;
+    private readonly Dictionary<string, double> _bytesPerRow = new(StringComparer.Ordinal);
 
     public ParquetFileFlusher(ParquetDestinationOptions<T> options, IRowFormat<T> format, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -71,7 +72,8 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
-    /// <summary>The most row-group bytes buffered at the end of any flush.</summary>
+    /// <summary>The most row-group bytes buffered across all open files at any point measured: after each append of a
+    /// flush's rows and after row groups were written out.</summary>
     public long PeakBufferedBytes => Interlocked.Read(ref _peakBuffered);
 
     /// <summary>Open (uncommitted) files now.</summary>
@@ -120,10 +122,17 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             foreach (var group in order)
             {
                 var file = await GetOrOpenAsync(group, cancellationToken).ConfigureAwait(false);
+
+                // Make room before accepting the rows: the buffers plus this group's estimated size must fit the budget.
+                await EnforceBudgetAsync(EstimateBytes(file, group), cancellationToken).ConfigureAwait(false);
+                int rowsBefore = file.Writer.BufferedRows;
+                long bytesBefore = file.Writer.BufferedBytes;
                 var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
                 try
                 {
                     await file.Writer.WriteAsync(group.Messages, cancellationToken).ConfigureAwait(false);
+                    Learn(group, file, rowsBefore, bytesBefore);
+                    RecordPeak(TotalBuffered());
                 }
                 catch (ParquetWriteException ex)
                 {
@@ -160,7 +169,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 }
             }
 
-            await EnforceBudgetAsync(cancellationToken).ConfigureAwait(false);
+            await EnforceBudgetAsync(0, cancellationToken).ConfigureAwait(false);
             pending.Seal();
         }
         catch
@@ -356,10 +365,38 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
-    private async ValueTask EnforceBudgetAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The buffered bytes <paramref name="group"/>'s rows will add to <paramref name="file"/>: its row count times the
+    /// larger of the file's own bytes per row and what the last append of this schema measured. Zero when nothing
+    /// of the schema has been seen yet (the first append is checked afterwards).
+    /// </summary>
+    private long EstimateBytes(OpenFile file, Group group)
+    {
+        double perRow = _bytesPerRow.GetValueOrDefault(group.Fingerprint);
+        var writer = file.Writer;
+        if (writer.BufferedRows > 0)
+        {
+            perRow = Math.Max(perRow, (double)writer.BufferedBytes / writer.BufferedRows);
+        }
+
+        return (long)Math.Ceiling(perRow * group.Messages.Count);
+    }
+
+    private void Learn(Group group, OpenFile file, int rowsBefore, long bytesBefore)
+    {
+        // Only a plain append measures the rows' size (the writer may have cut a row group of its own meanwhile).
+        var writer = file.Writer;
+        if (writer.BufferedRows == rowsBefore + group.Messages.Count && writer.BufferedBytes > bytesBefore)
+        {
+            _bytesPerRow[group.Fingerprint] = (double)(writer.BufferedBytes - bytesBefore) / group.Messages.Count;
+        }
+    }
+
+    /// <summary>Writes out the largest buffered row groups until the buffers plus <paramref name="reserve"/> bytes fit the budget.</summary>
+    private async ValueTask EnforceBudgetAsync(long reserve, CancellationToken cancellationToken)
     {
         var total = TotalBuffered();
-        while (total > _options.MemoryBudgetBytes)
+        while (total + reserve > _options.MemoryBudgetBytes)
         {
             var largest = _open.Values.MaxBy(f => f.Writer.BufferedBytes);
             if (largest is null || largest.Writer.BufferedRows == 0)
@@ -385,6 +422,11 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             total = TotalBuffered();
         }
 
+        RecordPeak(total);
+    }
+
+    private void RecordPeak(long total)
+    {
         long peak;
         do
         {

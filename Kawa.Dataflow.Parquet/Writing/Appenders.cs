@@ -169,6 +169,10 @@ internal sealed class EnumAppender<TEnum>(ByteArrayColumnWriter c) : LeafAppende
 /// <summary>Builds column buffers and node writers for a schema.</summary>
 internal static class WriterFactory
 {
+    // Compiled property getters, shared by every writer of a type: compiling them cost milliseconds and ~100 KB
+    // per file, which showed in short files (a sink rolls many).
+    private static readonly ConcurrentDictionary<(Type Owner, System.Reflection.PropertyInfo Property), Delegate> Getters = new();
+
     public static ColumnWriter[] CreateColumns(ParquetSchema schema, int dictionaryMaxBytes)
     {
         var columns = new ColumnWriter[schema.Columns.Count];
@@ -243,10 +247,13 @@ internal static class WriterFactory
             var f = fields[i];
             var prop = f.Property!;
             var node = CreateNode(f, prop.PropertyType, columns, ref leaf, rep);
-            var p = System.Linq.Expressions.Expression.Parameter(owner, "o");
-            var getter = System.Linq.Expressions.Expression.Lambda(
-                typeof(Func<,>).MakeGenericType(owner, prop.PropertyType),
-                System.Linq.Expressions.Expression.Property(p, prop), p).Compile();
+            var getter = Getters.GetOrAdd((owner, prop), static key =>
+            {
+                var p = System.Linq.Expressions.Expression.Parameter(key.Owner, "o");
+                return System.Linq.Expressions.Expression.Lambda(
+                    typeof(Func<,>).MakeGenericType(key.Owner, key.Property.PropertyType),
+                    System.Linq.Expressions.Expression.Property(p, key.Property), p).Compile();
+            });
             members.SetValue(Activator.CreateInstance(typeof(MemberWriter<,>).MakeGenericType(owner, prop.PropertyType), getter, node), i);
         }
 

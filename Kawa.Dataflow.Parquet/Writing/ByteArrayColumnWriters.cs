@@ -16,7 +16,7 @@ namespace Kawa.Dataflow.Parquet.Writing;
 internal sealed class ByteArrayColumnWriter : ColumnWriter
 {
     private readonly bool _isString;
-    private readonly ByteBuffer _data = new(1 << 16);
+    private ByteBuffer _data = new(1 << 16);
     private int[] _offsets = [];
     private int _count;
 
@@ -158,6 +158,19 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     }
 
     private ByteDictionary? _bytes;
+
+    protected override void SwapValues(ColumnWriter other)
+    {
+        var o = (ByteArrayColumnWriter)other;
+        (_data, o._data) = (o._data, _data);
+        (_offsets, o._offsets) = (o._offsets, _offsets);
+        (_count, o._count) = (o._count, _count);
+        (_dictionaryMode, o._dictionaryMode) = (o._dictionaryMode, _dictionaryMode);
+        (_dict, o._dict) = (o._dict, _dict);
+        (_uniq, o._uniq) = (o._uniq, _uniq);
+        (_indices, o._indices) = (o._indices, _indices);
+        (_dictBytes, o._dictBytes) = (o._dictBytes, _dictBytes);
+    }
 
     private int _dictionaryPageStart;
     private int _dictionaryPageLength;
@@ -303,7 +316,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
 /// </summary>
 internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, bool signed) : ColumnWriter(column, PhysicalType.FixedLenByteArray)
 {
-    private readonly ByteBuffer _data = new(4096);
+    private ByteBuffer _data = new(4096);
     private int _count;
 
     public int Length => length;
@@ -341,6 +354,13 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
     }
 
     private ByteDictionary? _bytes;
+
+    protected override void SwapValues(ColumnWriter other)
+    {
+        var o = (FixedLenColumnWriter)other;
+        (_data, o._data) = (o._data, _data);
+        (_count, o._count) = (o._count, _count);
+    }
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {

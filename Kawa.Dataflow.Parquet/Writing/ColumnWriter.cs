@@ -10,8 +10,9 @@ namespace Kawa.Dataflow.Parquet.Writing;
 /// </summary>
 internal sealed class ChunkContext
 {
-    public ChunkContext(CompressionCodec codec, int pageSize, int dictionaryMaxBytes, int statisticsMaxBytes)
+    public ChunkContext(CompressionCodec codec, int pageSize, int dictionaryMaxBytes, int statisticsMaxBytes, bool dataPageV2 = false)
     {
+        DataPageV2 = dataPageV2;
         Codec = codec;
         PageSize = pageSize;
         DictionaryMaxBytes = dictionaryMaxBytes;
@@ -20,6 +21,9 @@ internal sealed class ChunkContext
     }
 
     public CompressionCodec Codec { get; }
+
+    /// <summary>Write DATA_PAGE_V2 pages (levels uncompressed before the compressed values).</summary>
+    public bool DataPageV2 { get; }
 
     public int PageSize { get; }
 
@@ -148,6 +152,22 @@ internal abstract class ColumnWriter
 
     protected abstract void ReleaseValues();
 
+    /// <summary>
+    /// Exchanges the buffered row group (values, levels, shredding state) with <paramref name="other"/>, a writer of
+    /// the same column and type: the full row group can then be encoded from <paramref name="other"/> while rows
+    /// are added here. Encoding scratch state stays with each instance.
+    /// </summary>
+    public void SwapWith(ColumnWriter other)
+    {
+        (_def, other._def) = (other._def, _def);
+        (_rep, other._rep) = (other._rep, _rep);
+        (Entries, other.Entries) = (other.Entries, Entries);
+        (Nulls, other.Nulls) = (other.Nulls, Nulls);
+        SwapValues(other);
+    }
+
+    protected abstract void SwapValues(ColumnWriter other);
+
     protected abstract ColumnMark MarkValues(int entries, int nulls);
 
     protected abstract void RollbackValues(ColumnMark mark);
@@ -268,6 +288,11 @@ internal abstract class ColumnWriter
 
     private long WriteDataPage(ChunkContext ctx, ByteBuffer chunk, int e0, int e1, int v0, int v1, bool dictionary, int dictionaryCount)
     {
+        if (ctx.DataPageV2)
+        {
+            return WriteDataPageV2(ctx, chunk, e0, e1, v0, v1, dictionary, dictionaryCount);
+        }
+
         var header = new PageHeader
         {
             Type = PageType.DataPage,
@@ -304,6 +329,76 @@ internal abstract class ColumnWriter
         }
 
         return WritePage(ctx, chunk, page.WrittenSpan, header);
+    }
+
+    /// <summary>
+    /// DATA_PAGE_V2: repetition then definition levels (RLE hybrid, no length prefix, never compressed), then the
+    /// values, compressed alone. The header carries the level lengths and the page's rows and nulls.
+    /// </summary>
+    private long WriteDataPageV2(ChunkContext ctx, ByteBuffer chunk, int e0, int e1, int v0, int v1, bool dictionary, int dictionaryCount)
+    {
+        var page = ctx.Page;
+        page.Clear();
+        int repLength = 0, defLength = 0, rows = e1 - e0;
+        if (_maxRep > 0)
+        {
+            RleBitPackedHybrid.Encode(_rep.AsSpan(e0, e1 - e0), RleBitPackedHybrid.BitWidth(_maxRep), page);
+            repLength = page.Length;
+            rows = 0;
+            foreach (int r in _rep.AsSpan(e0, e1 - e0))
+            {
+                if (r == 0)
+                {
+                    rows++;
+                }
+            }
+        }
+
+        if (_maxDef > 0)
+        {
+            RleBitPackedHybrid.Encode(_def.AsSpan(e0, e1 - e0), RleBitPackedHybrid.BitWidth(_maxDef), page);
+            defLength = page.Length - repLength;
+        }
+
+        int levels = page.Length;
+        ReadOnlySpan<byte> values;
+        if (v1 <= v0)
+        {
+            values = default;
+        }
+        else if (!dictionary && TryGetPlainValues(v0, v1, out var plain))
+        {
+            values = plain;
+        }
+        else
+        {
+            EncodeValues(ctx, page, v0, v1, dictionary, dictionaryCount);
+            values = page.WrittenSpan[levels..];
+        }
+
+        var compressed = Compression.Compress(ctx.Codec, values, ctx.Compressed);
+        var header = new PageHeader
+        {
+            Type = PageType.DataPageV2,
+            UncompressedPageSize = levels + values.Length,
+            CompressedPageSize = levels + compressed.Length,
+            DataPageHeaderV2 = new DataPageHeaderV2
+            {
+                NumValues = e1 - e0,
+                NumNulls = (e1 - e0) - (v1 - v0),
+                NumRows = rows,
+                Encoding = dictionary ? PageEncoding.RleDictionary : PageEncoding.Plain,
+                DefinitionLevelsByteLength = defLength,
+                RepetitionLevelsByteLength = repLength,
+                IsCompressed = ctx.Codec != CompressionCodec.Uncompressed,
+            },
+        };
+        ctx.Header.Clear();
+        header.Write(ctx.HeaderWriter);
+        chunk.Write(ctx.Header.WrittenSpan);
+        chunk.Write(page.WrittenSpan[..levels]);
+        chunk.Write(compressed);
+        return ctx.Header.Length + levels + values.Length;
     }
 
     private static void WriteLevels(ByteBuffer page, ReadOnlySpan<int> levels, int bitWidth)

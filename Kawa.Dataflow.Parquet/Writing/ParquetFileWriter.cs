@@ -17,6 +17,10 @@ internal sealed class ParquetFileWriter
     private ChunkContext[] _workerContexts = [];
     private ColumnWriter[] _encodeOrder = [];
     private ColumnChunk[] _encoded = [];
+    private ColumnWriter[]? _spare;
+    private Task? _pending;
+    private long _pendingBytes;
+    private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _faulted;
     private readonly List<RowGroup> _rowGroups = [];
     private readonly ColumnMark[] _marks;
     private long _position;
@@ -38,7 +42,7 @@ internal sealed class ParquetFileWriter
         _options = options;
         Columns = WriterFactory.CreateColumns(schema, options.DictionaryMaxBytes);
         _marks = new ColumnMark[Columns.Length];
-        _ctx = new ChunkContext(Codec(options.Compression), options.PageSize, options.DictionaryMaxBytes, options.StatisticsMaxBytes);
+        _ctx = new ChunkContext(Codec(options.Compression), options.PageSize, options.DictionaryMaxBytes, options.StatisticsMaxBytes, options.DataPageVersion == ParquetDataPageVersion.V2);
     }
 
     public ColumnWriter[] Columns { get; }
@@ -61,7 +65,8 @@ internal sealed class ParquetFileWriter
                 total += c.EstimatedBytes;
             }
 
-            return total;
+            // A row group being written in the background still holds its buffers.
+            return total + Volatile.Read(ref _pendingBytes);
         }
     }
 
@@ -95,32 +100,107 @@ internal sealed class ParquetFileWriter
     public ValueTask AfterBatchAsync(int batchRows, CancellationToken cancellationToken)
     {
         BufferedRows += batchRows;
-        return BufferedRows >= _options.RowGroupMaxRows || BufferedBytes >= _options.RowGroupMaxBytes
-            ? FlushRowGroupAsync(cancellationToken)
-            : ValueTask.CompletedTask;
+        if (BufferedRows < _options.RowGroupMaxRows && BufferedBytes < _options.RowGroupMaxBytes)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return _options.MaxDegreeOfParallelism > 1 && BytesOf(Columns) >= ParallelMinBytes
+            ? FlushInBackgroundAsync(cancellationToken)
+            : FlushRowGroupAsync(cancellationToken);
     }
 
     public async ValueTask FlushRowGroupAsync(CancellationToken cancellationToken)
     {
         ThrowIfCompleted();
+        await DrainAsync().ConfigureAwait(false);
         if (BufferedRows == 0)
         {
             return;
         }
 
+        int rows = BufferedRows;
+        await WriteGroupAsync(Columns, rows, cancellationToken).ConfigureAwait(false);
+        _totalRows += rows;
+        BufferedRows = 0;
+    }
+
+    /// <summary>
+    /// A row group that filled up while rows were added: its buffers are swapped with a spare set of column writers
+    /// and it is encoded and written on the thread pool while the caller goes on adding rows to the (now empty)
+    /// current set. At most one row group is in flight; the next flush, <see cref="FlushRowGroupAsync"/> and
+    /// <see cref="CompleteAsync"/> wait for it, and its failure is thrown from there.
+    /// </summary>
+    private async ValueTask FlushInBackgroundAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfCompleted();
+        await DrainAsync().ConfigureAwait(false);
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        var spare = _spare ??= WriterFactory.CreateColumns(_schema, _options.DictionaryMaxBytes);
+        for (int i = 0; i < Columns.Length; i++)
+        {
+            Columns[i].SwapWith(spare[i]);
+        }
+
+        int rows = BufferedRows;
+        _totalRows += rows;
+        BufferedRows = 0;
+        Volatile.Write(ref _pendingBytes, BytesOf(spare));
+
+        // The caller's token belongs to the call that returns now; the write finishes (or fails) on its own.
+        _pending = Task.Run(() => WriteGroupAsync(spare, rows, CancellationToken.None).AsTask(), CancellationToken.None);
+    }
+
+    private async ValueTask DrainAsync()
+    {
+        _faulted?.Throw();
+        if (_pending is { } pending)
+        {
+            _pending = null;
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // The stream is torn: every later call fails with the same error; the file must be discarded.
+                _faulted = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+                throw;
+            }
+            finally
+            {
+                Volatile.Write(ref _pendingBytes, 0);
+            }
+        }
+    }
+
+    private static long BytesOf(ColumnWriter[] columns)
+    {
+        long total = 0;
+        foreach (var c in columns)
+        {
+            total += c.EstimatedBytes;
+        }
+
+        return total;
+    }
+
+    /// <summary>Encodes <paramref name="columns"/> as one row group of <paramref name="rows"/> rows and writes it to the stream.</summary>
+    private async ValueTask WriteGroupAsync(ColumnWriter[] columns, int rows, CancellationToken cancellationToken)
+    {
         await StartAsync(cancellationToken).ConfigureAwait(false);
         long groupStart = _position;
-        var group = new RowGroup { NumRows = BufferedRows, FileOffset = groupStart, Ordinal = (short)Math.Min(_rowGroups.Count, short.MaxValue) };
+        var group = new RowGroup { NumRows = rows, FileOffset = groupStart, Ordinal = (short)Math.Min(_rowGroups.Count, short.MaxValue) };
         long uncompressed = 0;
-        int workers = Math.Min(_options.MaxDegreeOfParallelism, Columns.Length);
-        if (workers > 1 && BufferedBytes >= ParallelMinBytes)
+        int workers = Math.Min(_options.MaxDegreeOfParallelism, columns.Length);
+        if (workers > 1 && BytesOf(columns) >= ParallelMinBytes)
         {
             // Chunks are encoded (dictionary, levels, compression) concurrently into each column's own buffer at
             // offset 0, then written in schema order with their offsets moved to where they land in the file.
-            await EncodeInParallelAsync(workers).ConfigureAwait(false);
-            for (int i = 0; i < Columns.Length; i++)
+            await EncodeInParallelAsync(columns, workers).ConfigureAwait(false);
+            for (int i = 0; i < columns.Length; i++)
             {
-                var column = Columns[i];
+                var column = columns[i];
                 var chunk = _encoded[i];
                 _encoded[i] = null!;
                 Relocate(chunk, _position);
@@ -133,7 +213,7 @@ internal sealed class ParquetFileWriter
         }
         else
         {
-            foreach (var column in Columns)
+            foreach (var column in columns)
             {
                 var chunk = column.WriteChunk(_ctx, _ctx.Chunk, _position);
                 await _stream.WriteAsync(_ctx.Chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
@@ -147,14 +227,12 @@ internal sealed class ParquetFileWriter
         group.TotalByteSize = uncompressed;
         group.TotalCompressedSize = _position - groupStart;
         _rowGroups.Add(group);
-        _totalRows += BufferedRows;
-        BufferedRows = 0;
     }
 
     /// <summary>Below this many buffered bytes a row group is encoded on the calling thread: handing off costs more than it saves.</summary>
     private const long ParallelMinBytes = 256 * 1024;
 
-    private async Task EncodeInParallelAsync(int workers)
+    private async Task EncodeInParallelAsync(ColumnWriter[] columns, int workers)
     {
         if (_workerContexts.Length < workers)
         {
@@ -163,7 +241,7 @@ internal sealed class ParquetFileWriter
             contexts[0] = _ctx;
             for (int w = 1; w < workers; w++)
             {
-                contexts[w] ??= new ChunkContext(_ctx.Codec, _ctx.PageSize, _ctx.DictionaryMaxBytes, _ctx.StatisticsMaxBytes);
+                contexts[w] ??= new ChunkContext(_ctx.Codec, _ctx.PageSize, _ctx.DictionaryMaxBytes, _ctx.StatisticsMaxBytes, _ctx.DataPageV2);
             }
 
             _workerContexts = contexts;
@@ -172,7 +250,7 @@ internal sealed class ParquetFileWriter
         }
 
         // Largest columns first, so the last ones to start are short and the workers finish together.
-        Columns.CopyTo(_encodeOrder, 0);
+        columns.CopyTo(_encodeOrder, 0);
         Array.Sort(_encodeOrder, static (a, b) => b.EstimatedBytes.CompareTo(a.EstimatedBytes));
         int next = -1;
         void Work(ChunkContext ctx)
@@ -181,7 +259,7 @@ internal sealed class ParquetFileWriter
             while ((k = Interlocked.Increment(ref next)) < _encodeOrder.Length)
             {
                 var column = _encodeOrder[k];
-                _encoded[Array.IndexOf(Columns, column)] = column.WriteChunk(ctx, column.ParallelOutput, 0);
+                _encoded[Array.IndexOf(columns, column)] = column.WriteChunk(ctx, column.ParallelOutput, 0);
             }
         }
 
@@ -241,7 +319,7 @@ internal sealed class ParquetFileWriter
         await StartAsync(cancellationToken).ConfigureAwait(false);
         var meta = new FileMetaData
         {
-            Version = 1,
+            Version = _ctx.DataPageV2 ? 2 : 1,
             Schema = SchemaConverter.ToElements(_schema),
             NumRows = _totalRows,
             RowGroups = _rowGroups,
@@ -265,6 +343,11 @@ internal sealed class ParquetFileWriter
     public void Release()
     {
         foreach (var c in Columns)
+        {
+            c.Release();
+        }
+
+        foreach (var c in _spare ?? [])
         {
             c.Release();
         }

@@ -62,7 +62,9 @@ public sealed class ParquetWriter<T> : IAsyncDisposable
     /// <summary>Adds <paramref name="rows"/> to the current row group, flushing row groups as they fill.</summary>
     /// <param name="rows">The rows; none may be null.</param>
     /// <param name="cancellationToken">Cancels a flush in progress.</param>
-    /// <returns>A task that completes when the rows are buffered (and any full row group written).</returns>
+    /// <returns>A task that completes when the rows are buffered and any full row group is written, or (when
+    /// <see cref="ParquetWriterOptions.MaxDegreeOfParallelism"/> is above 1) handed to a background write whose
+    /// failure is thrown by the next flush, <see cref="FlushRowGroupAsync"/> or <see cref="CompleteAsync"/>.</returns>
     /// <exception cref="ParquetWriteException">A value cannot be written; nothing of this batch is kept.</exception>
     public async ValueTask WriteAsync(IReadOnlyList<T> rows, CancellationToken cancellationToken = default)
     {

@@ -24,6 +24,19 @@ public enum ParquetCompression
     Zstd,
 }
 
+/// <summary>Layout of data pages.</summary>
+public enum ParquetDataPageVersion
+{
+    /// <summary>DATA_PAGE (v1, the default): levels and values compressed together; read by every reader.</summary>
+    V1,
+
+    /// <summary>
+    /// DATA_PAGE_V2: levels stay uncompressed in front of the compressed values, and the header counts rows and
+    /// nulls, so readers can skip pages and read levels without decompressing. Older readers may not support it.
+    /// </summary>
+    V2,
+}
+
 /// <summary>Settings of a <see cref="ParquetWriter{T}"/> or <see cref="ParquetRowWriter"/>.</summary>
 /// <remarks>Validated once when the writer is created; every problem is reported at once.</remarks>
 public sealed class ParquetWriterOptions
@@ -56,10 +69,15 @@ public sealed class ParquetWriterOptions
     /// <summary>Unit of DateTime/DateTimeOffset columns of typed schemas. Default microseconds.</summary>
     public ParquetTimestampUnit TimestampUnit { get; set; } = ParquetTimestampUnit.Microseconds;
 
+    /// <summary>Data page layout. Default <see cref="ParquetDataPageVersion.V1"/>.</summary>
+    public ParquetDataPageVersion DataPageVersion { get; set; } = ParquetDataPageVersion.V1;
+
     /// <summary>
     /// Most threads that encode and compress the column chunks of one row group at the same time. Default
-    /// <see cref="Environment.ProcessorCount"/>; 1 encodes on the calling thread only. Rows are always added on the
-    /// caller's thread, and the file's bytes do not depend on this setting.
+    /// <see cref="Environment.ProcessorCount"/>; 1 encodes on the calling thread only. Above 1, a row group that fills
+    /// up during a write is also encoded and written in the background while the next rows are added (one at a time;
+    /// the next flush, <c>FlushRowGroupAsync</c> and <c>CompleteAsync</c> wait for it and throw its error). Rows are
+    /// always added on the caller's thread, and the file's bytes do not depend on this setting.
     /// </summary>
     public int MaxDegreeOfParallelism { get; set; } = Environment.ProcessorCount;
 
@@ -82,6 +100,7 @@ public sealed class ParquetWriterOptions
         if (RowGroupMaxBytes < 1024) problems.Add($"ParquetWriterOptions.RowGroupMaxBytes must be at least 1024 (was {RowGroupMaxBytes}).");
         if (PageSize < 1024) problems.Add($"ParquetWriterOptions.PageSize must be at least 1024 (was {PageSize}).");
         if (DictionaryMaxBytes < 0) problems.Add($"ParquetWriterOptions.DictionaryMaxBytes must not be negative (was {DictionaryMaxBytes}).");
+        if (!Enum.IsDefined(DataPageVersion)) problems.Add($"ParquetWriterOptions.DataPageVersion: unknown version {DataPageVersion}.");
         if (MaxDegreeOfParallelism < 1) problems.Add($"ParquetWriterOptions.MaxDegreeOfParallelism must be at least 1 (was {MaxDegreeOfParallelism}).");
         if (StatisticsMaxBytes < 8) problems.Add($"ParquetWriterOptions.StatisticsMaxBytes must be at least 8 (was {StatisticsMaxBytes}).");
         if (!Enum.IsDefined(TimestampUnit)) problems.Add($"ParquetWriterOptions.TimestampUnit: unknown unit {TimestampUnit}.");

@@ -43,6 +43,13 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
 
     protected override void ResetValues() => _count = 0;
 
+    protected override void SwapValues(ColumnWriter other)
+    {
+        var o = (PrimitiveColumnWriter<T>)other;
+        (_values, o._values) = (o._values, _values);
+        (_count, o._count) = (o._count, _count);
+    }
+
     protected override void ReleaseValues()
     {
         Pooled.Return(ref _values);
@@ -302,6 +309,13 @@ internal sealed class BooleanColumnWriter(ColumnDescriptor column) : ColumnWrite
     protected override void ResetValues() => _count = 0;
 
     protected override void ReleaseValues() => Pooled.Return(ref _values);
+
+    protected override void SwapValues(ColumnWriter other)
+    {
+        var o = (BooleanColumnWriter)other;
+        (_values, o._values) = (o._values, _values);
+        (_count, o._count) = (o._count, _count);
+    }
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {

@@ -50,11 +50,18 @@ public class DuckDbReadsOurFilesTests
     ];
 
     [TestCaseSource(nameof(Codecs))]
-    public async Task WriteAsync_AllTypes_DuckDbReadsEveryCellExactly(ParquetCompression codec)
+    public Task WriteAsync_AllTypes_DuckDbReadsEveryCellExactly(ParquetCompression codec) =>
+        AssertDuckDbReadsAllTypesAsync(new ParquetWriterOptions { Compression = codec });
+
+    [TestCaseSource(nameof(Codecs))]
+    public Task WriteAsync_AllTypesDataPageV2_DuckDbReadsEveryCellExactly(ParquetCompression codec) =>
+        AssertDuckDbReadsAllTypesAsync(new ParquetWriterOptions { Compression = codec, DataPageVersion = ParquetDataPageVersion.V2, PageSize = 1024 });
+
+    private static async Task AssertDuckDbReadsAllTypesAsync(ParquetWriterOptions options)
     {
         using var dir = new TempDir();
         var rows = TestRows.AllTypes();
-        var path = await RoundTripTests.WriteAsync(dir, rows, new ParquetWriterOptions { Compression = codec });
+        var path = await RoundTripTests.WriteAsync(dir, rows, options);
 
         var result = DuckDb.Query($"select * from read_parquet({DuckDb.Lit(path)}) order by Id");
 
@@ -140,11 +147,17 @@ public class DuckDbReadsOurFilesTests
     public sealed record TsRow(DateTime At);
 
     [Test]
-    public async Task WriteAsync_Nested_DuckDbSeesListsStructsMapsWithNullsAndEmpties()
+    public Task WriteAsync_Nested_DuckDbSeesListsStructsMapsWithNullsAndEmpties() => AssertDuckDbReadsNestedAsync(new ParquetWriterOptions());
+
+    [Test]
+    public Task WriteAsync_NestedDataPageV2_DuckDbSeesListsStructsMapsWithNullsAndEmpties() =>
+        AssertDuckDbReadsNestedAsync(new ParquetWriterOptions { DataPageVersion = ParquetDataPageVersion.V2, PageSize = 1024 });
+
+    private static async Task AssertDuckDbReadsNestedAsync(ParquetWriterOptions options)
     {
         using var dir = new TempDir();
         var rows = TestRows.Nested();
-        var path = await RoundTripTests.WriteAsync(dir, rows);
+        var path = await RoundTripTests.WriteAsync(dir, rows, options);
 
         var result = DuckDb.Query($"select Id, to_json(Items)::varchar as items, to_json(Counts)::varchar as counts, to_json(Tags)::varchar as tags, to_json(Single)::varchar as single, to_json(Names)::varchar as names, to_json(Longs)::varchar as longs, to_json(Matrix)::varchar as matrix from read_parquet({DuckDb.Lit(path)}) order by Id");
 

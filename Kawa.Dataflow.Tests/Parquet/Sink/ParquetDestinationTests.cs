@@ -255,6 +255,40 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task MemoryBudget_FlushThatWouldPassIt_WritesRowGroupsOutBeforeAppending()
+    {
+        // Each flush is 50 rows (~12 KB buffered) for one of 4 partitions; the budget is 32 KB. Appending a flush to
+        // full buffers would pass the budget by up to a whole flush: room must be made before the rows are accepted.
+        var options = Options(Storage(_root), batchSize: 50);
+        options.Partitioning = PartitionPath<SinkEvent>.Parse("host={key}");
+        options.MemoryBudgetBytes = 32 * 1024;
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var payload = new string('q', 200);
+        var probes = new List<AckProbe>();
+        for (var i = 0; i < 2000; i++)
+        {
+            var message = Event(i, "h" + (i / 50 % 4));
+            message.Value.Host = payload + i;
+            var probe = new AckProbe();
+            probes.Add(probe);
+            await destination.SendAsync(probe, message);
+        }
+
+        Assert.That(destination.PeakBufferedBytes, Is.GreaterThan(options.MemoryBudgetBytes / 2).And.LessThanOrEqualTo(options.MemoryBudgetBytes),
+            "measured after every append, the buffers never passed the budget");
+        await destination.FlushAsync();
+
+        Assert.That(destination.PeakBufferedBytes, Is.LessThanOrEqualTo(options.MemoryBudgetBytes));
+        foreach (var probe in probes)
+        {
+            Assert.That(await probe.WaitAsync(), Is.EqualTo(AckOutcome.Acked));
+        }
+
+        var rows = await ReadAllAsync(_root);
+        Assert.That(rows.Select(r => r.Id).Order(), Is.EqualTo(Enumerable.Range(0, 2000).Select(i => (long)i)));
+    }
+
+    [Test]
     public async Task MaxOpenFiles_Exceeded_CommitsTheLeastRecentlyUsedFile()
     {
         var options = Options(Storage(_root), batchSize: 1);

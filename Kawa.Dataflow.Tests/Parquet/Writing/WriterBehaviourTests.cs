@@ -136,6 +136,82 @@ public class WriterBehaviourTests
         Assert.That(back.Select(r => r.Id), Is.EqualTo(rows.Select(r => r.Id).Concat(rows.Select(r => r.Id))));
     }
 
+    [TestCase(ParquetCompression.Snappy)]
+    [TestCase(ParquetCompression.Uncompressed)]
+    public async Task DataPageVersion_V2_OurReaderReadsTheSameRowsAsFromV1(ParquetCompression codec)
+    {
+        using var dir = new TempDir();
+        var flat = TestRows.AllTypes(3000);
+        var nested = TestRows.Nested();
+        var v1 = new ParquetWriterOptions { Compression = codec, PageSize = 2048 };
+        var v2 = new ParquetWriterOptions { Compression = codec, PageSize = 2048, DataPageVersion = ParquetDataPageVersion.V2 };
+
+        var flat1 = await RoundTripTests.WriteAsync(dir, flat, v1, "flat1.parquet", batch: 1000);
+        var flat2 = await RoundTripTests.WriteAsync(dir, flat, v2, "flat2.parquet", batch: 1000);
+        var nested1 = await RoundTripTests.WriteAsync(dir, nested, v1, "nested1.parquet");
+        var nested2 = await RoundTripTests.WriteAsync(dir, nested, v2, "nested2.parquet");
+
+        Assert.That(await File.ReadAllBytesAsync(flat2), Is.Not.EqualTo(await File.ReadAllBytesAsync(flat1)), "the option changes the page layout");
+        Assert.That(await ReadRowsAsync(flat2), Is.EqualTo(await ReadRowsAsync(flat1)));
+        Assert.That(await ReadRowsAsync(nested2), Is.EqualTo(await ReadRowsAsync(nested1)));
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions RowJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    private static async Task<List<string>> ReadRowsAsync(string path)
+    {
+        await using var reader = await ParquetReader.OpenAsync(path);
+        var rows = new List<string>();
+        await foreach (var row in reader.ReadRowsAsync())
+        {
+            rows.Add(System.Text.Json.JsonSerializer.Serialize(row, RowJson));
+        }
+
+        return rows;
+    }
+
+    [Test]
+    public async Task WriteAsync_RowGroupWrittenInTheBackgroundFails_LaterCallsThrowTheStreamError()
+    {
+        // Row groups that fill up during WriteAsync are written on the thread pool; a failed write must not vanish.
+        var rows = TestRows.AllTypes(20_000);
+        var stream = new FailingStream(failAfterBytes: 4096);
+        var writer = new ParquetWriter<AllTypes>(stream, new ParquetWriterOptions { MaxDegreeOfParallelism = 2, RowGroupMaxRows = 8_000 }, leaveOpen: true);
+
+        await writer.WriteAsync(rows); // fills a row group: its write starts in the background
+        var error = await Assert.ThrowsAsync<IOException>(async () => await writer.CompleteAsync());
+
+        Assert.That(error!.Message, Does.Contain("disk full (test)"));
+        await Assert.ThrowsAsync<IOException>(async () => await writer.FlushRowGroupAsync(), "the writer stays failed");
+    }
+
+    private sealed class FailingStream(long failAfterBytes) : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Length + buffer.Length > failAfterBytes)
+            {
+                throw new IOException("disk full (test)");
+            }
+
+            base.Write(buffer);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
+    }
+
     [Test]
     public void Validate_ZeroParallelism_NamesTheSetting()
     {
