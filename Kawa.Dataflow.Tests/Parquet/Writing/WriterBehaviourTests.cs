@@ -187,17 +187,19 @@ public class WriterBehaviourTests
 
     private sealed class FailingStream(long failAfterBytes) : MemoryStream
     {
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
+        // Every write ends in the array overload: MemoryStream's span overload, in a derived type, goes through
+        // Stream.Write(span), which calls the array overload again (a span-to-base call here would recurse forever).
+        public override void Write(byte[] buffer, int offset, int count)
         {
-            if (Length + buffer.Length > failAfterBytes)
+            if (Length + count > failAfterBytes)
             {
                 throw new IOException("disk full (test)");
             }
 
-            base.Write(buffer);
+            base.Write(buffer, offset, count);
         }
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
