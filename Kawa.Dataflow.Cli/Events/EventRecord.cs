@@ -84,6 +84,16 @@ internal sealed class EventRecord
     /// <summary>Whether the record has a field named <paramref name="name"/>.</summary>
     public bool Contains(string name) => IndexOf(name) >= 0;
 
+    /// <summary>Makes room for <paramref name="capacity"/> fields, so adding that many does not grow the storage again.</summary>
+    public void EnsureCapacity(int capacity)
+    {
+        if (capacity > _names.Length)
+        {
+            Array.Resize(ref _names, capacity);
+            Array.Resize(ref _values, capacity);
+        }
+    }
+
     /// <summary>Sets a field: replaces the value in place if present (keeping its position), else appends it.</summary>
     public EventRecord Set(string name, FieldValue value)
     {

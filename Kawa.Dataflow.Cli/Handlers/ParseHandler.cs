@@ -77,7 +77,9 @@ internal sealed class ParseHandler : IHandler<EventRecord, EventRecord>
             }
 
             // Collect first: a failure half-way must leave the record as it was.
-            var fields = new List<KeyValuePair<string, FieldValue>>();
+            // Sized once from the document (no list growth per event on the hot path).
+            var fields = new KeyValuePair<string, FieldValue>[document.RootElement.GetPropertyCount()];
+            var count = 0;
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (property.Name.Length == 0)
@@ -85,12 +87,13 @@ internal sealed class ParseHandler : IHandler<EventRecord, EventRecord>
                     throw new EventParseException("json", "a property has an empty name", raw);
                 }
 
-                fields.Add(new(property.Name, FieldValue.FromJson(property.Value)));
+                fields[count++] = new(property.Name, FieldValue.FromJson(property.Value));
             }
 
-            foreach (var (name, value) in fields)
+            record.EnsureCapacity(record.Count + count);
+            for (var i = 0; i < count; i++)
             {
-                record.Set(name, value);
+                record.Set(fields[i].Key, fields[i].Value);
             }
         }
     }

@@ -25,12 +25,12 @@ internal sealed class MetricsCollector : IDisposable
         {
             if (Array.IndexOf(s_meters, instrument.Meter.Name) >= 0)
             {
-                listener.EnableMeasurementEvents(instrument);
+                listener.EnableMeasurementEvents(instrument, new TagSetCache());
             }
         };
-        _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
-        _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
-        _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
+        _listener.SetMeasurementEventCallback<long>((i, v, tags, state) => Record(i, v, tags, state));
+        _listener.SetMeasurementEventCallback<int>((i, v, tags, state) => Record(i, v, tags, state));
+        _listener.SetMeasurementEventCallback<double>((i, v, tags, state) => Record(i, v, tags, state));
         _listener.Start();
     }
 
@@ -96,11 +96,19 @@ internal sealed class MetricsCollector : IDisposable
     /// <inheritdoc/>
     public void Dispose() => _listener.Dispose();
 
-    private void Record<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    private void Record<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
         where T : struct, IConvertible
     {
-        var labels = Labels(tags);
-        var series = _series.GetOrAdd((instrument.Name, labels), static (_, i) => new Series(i), instrument);
+        // Measurements come per message (acked, in flight): find the series of a tag set seen before without building
+        // its label text again; only a new tag set pays for the labels and the dictionary.
+        var cache = state as TagSetCache;
+        var series = cache?.Find(tags);
+        if (series is null)
+        {
+            series = _series.GetOrAdd((instrument.Name, Labels(tags)), static (_, i) => new Series(i), instrument);
+            cache?.Remember(tags, series);
+        }
+
         series.Add(value.ToDouble(CultureInfo.InvariantCulture));
     }
 
@@ -150,6 +158,62 @@ internal sealed class MetricsCollector : IDisposable
         }
 
         return new string(chars);
+    }
+
+    /// <summary>
+    /// One instrument's tag sets already seen, each with its series: copy-on-write, so the per-measurement lookup takes
+    /// no lock and allocates nothing. Bounded: past <see cref="MaxEntries"/> tag sets (high cardinality) new ones take
+    /// the slower path through the labels text.
+    /// </summary>
+    private sealed class TagSetCache
+    {
+        private const int MaxEntries = 32;
+        private readonly Lock _gate = new();
+        private (KeyValuePair<string, object?>[] Tags, Series Series)[] _entries = [];
+
+        public Series? Find(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var (known, series) in Volatile.Read(ref _entries))
+            {
+                if (SameTags(known, tags))
+                {
+                    return series;
+                }
+            }
+
+            return null;
+        }
+
+        public void Remember(ReadOnlySpan<KeyValuePair<string, object?>> tags, Series series)
+        {
+            lock (_gate)
+            {
+                if (_entries.Length < MaxEntries && Find(tags) is null)
+                {
+                    _entries = [.. _entries, (tags.ToArray(), series)];
+                }
+            }
+        }
+
+        // Same keys and values in the same order: the same call site reports its tags in a fixed order. A different
+        // order only misses the cache (and adds an entry); the labels text, which is sorted, still finds the one series.
+        private static bool SameTags(KeyValuePair<string, object?>[] known, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (known.Length != tags.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < known.Length; i++)
+            {
+                if (!string.Equals(known[i].Key, tags[i].Key, StringComparison.Ordinal) || !Equals(known[i].Value, tags[i].Value))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 
     private enum SeriesKind

@@ -107,7 +107,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             foreach (var message in batch.Messages)
             {
                 var partition = _partitioning.Evaluate(message);
-                var fingerprint = _format.Fingerprint(message);
+                var fingerprint = _format.Fingerprint(message, out var prepared);
                 var key = partition + "\n" + fingerprint;
                 if (!groups.TryGetValue(key, out var group))
                 {
@@ -117,6 +117,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 }
 
                 group.Messages.Add(message);
+                group.Prepared.Add(prepared);
             }
 
             foreach (var group in order)
@@ -130,7 +131,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
                 try
                 {
-                    await file.Writer.WriteAsync(group.Messages, cancellationToken).ConfigureAwait(false);
+                    await file.Writer.WriteAsync(group.Messages, group.Prepared, cancellationToken).ConfigureAwait(false);
                     Learn(group, file, rowsBefore, bytesBefore);
                     RecordPeak(TotalBuffered());
                 }
@@ -539,6 +540,9 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         public string Fingerprint { get; } = fingerprint;
 
         public List<Message<T>> Messages { get; } = [];
+
+        /// <summary>Per message, what the format prepared while finding its fingerprint (so rows are mapped once).</summary>
+        public List<object?> Prepared { get; } = [];
     }
 
     /// <summary>One open file: its lake handle, its format writer, the batches waiting for it, its lineage.</summary>

@@ -15,7 +15,10 @@ public readonly record struct DynamicRow(ParquetSchema Schema, object?[] Values)
 internal interface IRowFormat<T>
 {
     /// <summary>The schema fingerprint of the file <paramref name="message"/> belongs in (same fingerprint, same file).</summary>
-    string Fingerprint(Message<T> message);
+    /// <param name="message">The message.</param>
+    /// <param name="prepared">What finding the fingerprint already computed for the row (the dynamic row's values), handed
+    /// back to <see cref="IRowFileWriter{T}.WriteAsync"/> so a message is mapped once, not twice; <see langword="null"/> if nothing.</param>
+    string Fingerprint(Message<T> message, out object? prepared);
 
     IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options);
 }
@@ -31,7 +34,8 @@ internal interface IRowFileWriter<T>
 
     int BufferedRows { get; }
 
-    ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken);
+    /// <summary>Buffers rows; <paramref name="prepared"/> holds, per row, what <see cref="IRowFormat{T}.Fingerprint"/> prepared.</summary>
+    ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, IReadOnlyList<object?> prepared, CancellationToken cancellationToken);
 
     ValueTask FlushRowGroupAsync(CancellationToken cancellationToken);
 
@@ -42,7 +46,11 @@ internal sealed class TypedRowFormat<T, TRow>(Func<Message<T>, TRow> selector) :
 {
     private readonly string _fingerprint = SchemaFingerprint.Of(ParquetSchema.FromType<TRow>());
 
-    public string Fingerprint(Message<T> message) => _fingerprint;
+    public string Fingerprint(Message<T> message, out object? prepared)
+    {
+        prepared = null;
+        return _fingerprint;
+    }
 
     public IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options) => new Writer(new ParquetWriter<TRow>(stream, options, leaveOpen: true), selector);
 
@@ -58,7 +66,7 @@ internal sealed class TypedRowFormat<T, TRow>(Func<Message<T>, TRow> selector) :
 
         public int BufferedRows => writer.BufferedRows;
 
-        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken)
+        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, IReadOnlyList<object?> prepared, CancellationToken cancellationToken)
         {
             _rows.Clear();
             foreach (var row in rows)
@@ -86,9 +94,12 @@ internal sealed class DynamicRowFormat<T>(Func<Message<T>, DynamicRow> selector)
 {
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ParquetSchema, string> _fingerprints = [];
 
-    public string Fingerprint(Message<T> message)
+    public string Fingerprint(Message<T> message, out object? prepared)
     {
-        var schema = selector(message).Schema ?? throw new InvalidOperationException("The dynamic row selector returned a row without a schema.");
+        // The selector maps every column (the daemon's whole per-row conversion): keep the values for WriteAsync.
+        var row = selector(message);
+        var schema = row.Schema ?? throw new InvalidOperationException("The dynamic row selector returned a row without a schema.");
+        prepared = row.Values;
         return _fingerprints.GetValue(schema, SchemaFingerprint.Of);
     }
 
@@ -107,12 +118,12 @@ internal sealed class DynamicRowFormat<T>(Func<Message<T>, DynamicRow> selector)
 
         public int BufferedRows => writer.BufferedRows;
 
-        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, CancellationToken cancellationToken)
+        public async ValueTask WriteAsync(IReadOnlyList<Message<T>> rows, IReadOnlyList<object?> prepared, CancellationToken cancellationToken)
         {
             _rows.Clear();
-            foreach (var row in rows)
+            for (var i = 0; i < rows.Count; i++)
             {
-                _rows.Add(selector(row).Values);
+                _rows.Add(i < prepared.Count && prepared[i] is object?[] values ? values : selector(rows[i]).Values);
             }
 
             try

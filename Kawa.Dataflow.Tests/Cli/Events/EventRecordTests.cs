@@ -26,6 +26,22 @@ public class EventRecordTests
     }
 
     [Test]
+    public void EnsureCapacity_ThenSetMoreThanTheInitialCapacity_KeepsEveryFieldInOrder()
+    {
+        var record = new EventRecord(capacity: 2).Set("a", 1L);
+        record.EnsureCapacity(12);
+        for (var i = 0; i < 11; i++)
+        {
+            record.Set("f" + i, i);
+        }
+
+        record.EnsureCapacity(3);
+
+        Assert.That(record.Names, Is.EqualTo(new[] { "a" }.Concat(Enumerable.Range(0, 11).Select(i => "f" + i))));
+        Assert.That(record["f10"].AsLong(), Is.EqualTo(10));
+    }
+
+    [Test]
     public void Set_ExistingName_ReplacesInPlace()
     {
         var record = new EventRecord().Set("a", 1L).Set("b", 2L).Set("a", "x");

@@ -363,6 +363,35 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task CreateDynamic_EachMessage_MapsItsRowOnceNotAgainToWriteIt()
+    {
+        var schema = new ParquetSchemaBuilder().Add("id", ParquetValueType.Int64, nullable: false).Add("note", ParquetValueType.String).Build();
+        var options = new ParquetDestinationOptions<int>
+        {
+            Storage = Storage(_root),
+            KeepAliveInterval = Timeout.InfiniteTimeSpan,
+            Batching = new BatchingOptions<int> { MaxBatchSize = 4, MaxBatchAge = Timeout.InfiniteTimeSpan },
+        };
+        var calls = 0;
+        await using var destination = ParquetDestination<int>.CreateDynamic(options, m =>
+        {
+            Interlocked.Increment(ref calls);
+            return new DynamicRow(schema, [(long)m.Value, "n" + m.Value]);
+        });
+        for (var i = 0; i < 8; i++)
+        {
+            await destination.SendAsync(AckToken.None(), new Message<int>(i));
+        }
+
+        await destination.FlushAsync();
+
+        // One mapping per message, plus one for the schema of the one file opened.
+        Assert.That(calls, Is.EqualTo(8 + 1));
+        await using var reader = await ParquetReader.OpenAsync(_root.Combine(Committed(_root).Single()));
+        Assert.That(reader.RowCount, Is.EqualTo(8));
+    }
+
+    [Test]
     public async Task Create_RowSelector_WritesRowsOfAnotherType()
     {
         var options = new ParquetDestinationOptions<string> { Storage = Storage(_root), KeepAliveInterval = Timeout.InfiniteTimeSpan };
