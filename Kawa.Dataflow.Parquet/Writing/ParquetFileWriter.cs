@@ -97,6 +97,16 @@ internal sealed class ParquetFileWriter
         }
     }
 
+    /// <summary>Undoes the batch after <paramref name="failure"/> at row <paramref name="row"/>; returns what the
+    /// writer throws: the failure itself when it already names its row, else a <see cref="ParquetWriteException"/> that does.</summary>
+    public ParquetWriteException FailBatch(int row, Exception failure)
+    {
+        RollbackBatch();
+        return failure is ParquetWriteException pwe && pwe.Message.StartsWith("Row ", StringComparison.Ordinal)
+            ? pwe
+            : new ParquetWriteException($"Row {row} of the batch: {failure.Message} The batch was not written.", failure);
+    }
+
     public ValueTask AfterBatchAsync(int batchRows, CancellationToken cancellationToken)
     {
         BufferedRows += batchRows;

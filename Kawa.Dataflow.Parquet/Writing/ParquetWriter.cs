@@ -89,10 +89,7 @@ public sealed class ParquetWriter<T> : IAsyncDisposable
         catch (Exception ex)
         {
             // Any failure (bad value, or a property getter throwing) undoes the whole batch.
-            _file.RollbackBatch();
-            throw ex is ParquetWriteException pwe && pwe.Message.StartsWith("Row ", StringComparison.Ordinal)
-                ? pwe
-                : new ParquetWriteException($"Row {i} of the batch: {ex.Message} The batch was not written.", ex);
+            throw _file.FailBatch(i, ex);
         }
 
         await _file.AfterBatchAsync(rows.Count, cancellationToken).ConfigureAwait(false);
