@@ -187,7 +187,9 @@ public class NatsReconnectTests
 
         var ex = await Assert.ThrowsAsync<NatsConnectionException>(async () => await connection.PublishAsync("gone.x", new byte[1]));
         Assert.That(ex!.Message, Does.Contain("Gave up reconnecting"));
-        Assert.That(subscription.Messages.Completion.IsCompleted, Is.True);
+        // The Closed state is reported as soon as the connection gives up; its subscriptions are completed right
+        // after, once the read loop has stopped, so the test waits for that rather than racing it.
+        Assert.That(async () => await subscription.Messages.Completion.WaitAsync(NatsTestHelpers.Generous), Throws.Nothing);
     }
 
     [Test]
