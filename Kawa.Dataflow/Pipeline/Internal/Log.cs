@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Debug, "Pipeline {Pipeline} source is idle with {InFlight} message(s) unsettled: destinations commit what they hold.")]
     public static partial void CommittingHeld(ILogger logger, string pipeline, long inFlight);
+
+    [LoggerMessage(14, LogLevel.Debug, "Pipeline {Pipeline} reached its in-flight limit with all {InFlight} unsettled message(s) held by destinations: destinations commit what they hold.")]
+    public static partial void CommittingHeldAtLimit(ILogger logger, string pipeline, long inFlight);
 }

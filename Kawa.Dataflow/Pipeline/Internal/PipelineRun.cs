@@ -194,21 +194,66 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         }
     }
 
-    /// <summary>Waits until there is room to read again. Throws <see cref="OperationCanceledException"/> when the source must not be read any more.</summary>
-    public async ValueTask WaitForRoomAsync()
+    /// <summary>
+    /// Waits until there is room to read again. Returns <see langword="false"/> when the source must not be read any
+    /// more (stop, abort, or a failed commit, which is reported as fatal).
+    /// </summary>
+    /// <remarks>
+    /// When the limit is reached and every message read so far has reached a destination (none is still in a handler
+    /// stage or on its way), nothing but the destinations can free room. A sink that acks only when it commits (a
+    /// Parquet file, a batch larger than the in-flight window, many open partitions) would then hold the whole window
+    /// and wait for messages the pump will never read: so the destinations are asked, once per wait, to commit what
+    /// they hold, as when the source is idle. Their acks then make the room this waits for.
+    /// </remarks>
+    public async ValueTask<bool> WaitForRoomAsync()
     {
-        while (!HasRoom(0, 0))
+        var committed = false;
+        try
         {
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Interlocked.Exchange(ref _roomWaiter, waiter);
-            if (HasRoom(0, 0))
+            while (!HasRoom(0, 0))
             {
-                Interlocked.CompareExchange(ref _roomWaiter, null, waiter);
-                break;
+                var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Interlocked.Exchange(ref _roomWaiter, waiter);
+                TaskCompletionSource? unsentWaiter = null;
+                if (!committed)
+                {
+                    unsentWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    Interlocked.Exchange(ref _unsentWaiter, unsentWaiter);
+                }
+
+                if (HasRoom(0, 0))
+                {
+                    Interlocked.CompareExchange(ref _roomWaiter, null, waiter);
+                    break;
+                }
+
+                if (!committed && Volatile.Read(ref _unsent) <= 0)
+                {
+                    committed = true;
+                    Interlocked.CompareExchange(ref _roomWaiter, null, waiter);
+                    Log.CommittingHeldAtLimit(Logger, Name, InFlight);
+                    if (!await CommitDestinationsAsync().ConfigureAwait(false))
+                    {
+                        return false;
+                    }
+
+                    continue;
+                }
+
+                PumpWaitingForRoom?.Invoke();
+                var wake = unsentWaiter is null ? waiter.Task : Task.WhenAny(waiter.Task, unsentWaiter.Task);
+                await wake.WaitAsync(StopToken).ConfigureAwait(false);
             }
 
-            PumpWaitingForRoom?.Invoke();
-            await waiter.Task.WaitAsync(StopToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _unsentWaiter, null);
         }
     }
 
@@ -298,6 +343,12 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
 
         Interlocked.Exchange(ref _unsentWaiter, null);
         Log.CommittingHeld(Logger, Name, InFlight);
+        return await CommitDestinationsAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Asks every destination (and dead-letter destination) to commit what it holds; a failing commit is fatal.</summary>
+    private async ValueTask<bool> CommitDestinationsAsync()
+    {
         foreach (var (stage, _, _, commitHeld) in _flushes)
         {
             try

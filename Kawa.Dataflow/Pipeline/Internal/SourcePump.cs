@@ -60,11 +60,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 if (room <= 0)
                 {
                     await HandOnAsync().ConfigureAwait(false);
-                    try
-                    {
-                        await run.WaitForRoomAsync().ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    if (!await run.WaitForRoomAsync().ConfigureAwait(false))
                     {
                         return;
                     }
