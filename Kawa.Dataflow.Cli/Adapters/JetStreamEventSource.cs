@@ -28,7 +28,8 @@ internal sealed class JetStreamEventSource(NatsJetStreamSource inner) : ISource<
         }
 
         var message = delivery.Message;
-        return new Delivery<EventRecord>(message.With(new EventRecord(message.Value)), delivery.Ack);
+        // Capacity 0: the parse stage sizes the record once it knows how many fields the event has.
+        return new Delivery<EventRecord>(message.With(new EventRecord(message.Value, capacity: 0)), delivery.Ack);
     }
 
     /// <inheritdoc/>

@@ -53,50 +53,119 @@ internal sealed class ParseHandler : IHandler<EventRecord, EventRecord>
         return new(message);
     }
 
-    private static readonly JsonDocumentOptions s_json = new() { MaxDepth = 64 };
+    private static readonly JsonReaderOptions s_json = new() { MaxDepth = 64 };
+
+    /// <summary>Per thread: the fields of the event being parsed, kept until all of them parsed (all-or-nothing).</summary>
+    [ThreadStatic]
+    private static KeyValuePair<string, FieldValue>[]? t_fields;
+
+    /// <summary>Per thread, by position: the property names seen last, so a stream of events with the same shape
+    /// reuses one string per name instead of allocating one per field per event.</summary>
+    [ThreadStatic]
+    private static NameEntry[]? t_names;
+
+    private sealed record NameEntry(byte[] Utf8, string Name);
 
     private static void ParseJson(ReadOnlyMemory<byte> raw, EventRecord record)
     {
-        JsonDocument document;
+        var reader = new Utf8JsonReader(raw.Span, s_json);
+        var fields = t_fields ??= new KeyValuePair<string, FieldValue>[16];
+        var count = 0;
         try
         {
-            document = JsonDocument.Parse(raw, s_json);
-        }
-        catch (JsonException ex)
-        {
-            var reason = ex.Message;
-            var cut = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
-            throw new EventParseException("json", "invalid JSON: " + (cut >= 0 ? reason[..cut] : reason).Trim(), raw, ex.BytePositionInLine ?? -1, ex);
-        }
-
-        using (document)
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            if (!reader.Read())
             {
-                throw new EventParseException("json", $"expected a JSON object, got {document.RootElement.ValueKind.ToString().ToLowerInvariant()}", raw);
+                throw new EventParseException("json", "invalid JSON: the input is empty", raw);
+            }
+
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new EventParseException("json", $"expected a JSON object, got {KindName(reader.TokenType)}", raw);
             }
 
             // Collect first: a failure half-way must leave the record as it was.
-            // Sized once from the document (no list growth per event on the hot path).
-            var fields = new KeyValuePair<string, FieldValue>[document.RootElement.GetPropertyCount()];
-            var count = 0;
-            foreach (var property in document.RootElement.EnumerateObject())
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (property.Name.Length == 0)
+                var name = PropertyName(ref reader, count);
+                if (name.Length == 0)
                 {
                     throw new EventParseException("json", "a property has an empty name", raw);
                 }
 
-                fields[count++] = new(property.Name, FieldValue.FromJson(property.Value));
+                reader.Read();
+                if (count == fields.Length)
+                {
+                    Array.Resize(ref t_fields, count * 2);
+                    fields = t_fields;
+                }
+
+                fields[count++] = new(name, Value(ref reader));
             }
 
-            record.EnsureCapacity(record.Count + count);
-            for (var i = 0; i < count; i++)
-            {
-                record.Set(fields[i].Key, fields[i].Value);
-            }
+            // Past the root object: anything but whitespace after it throws.
+            reader.Read();
         }
+        catch (JsonException ex)
+        {
+            Array.Clear(fields, 0, count);
+            var reason = ex.Message;
+            var cut = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            throw new EventParseException("json", "invalid JSON: " + (cut >= 0 ? reason[..cut] : reason).Trim(), raw, ex.BytePositionInLine ?? -1, ex);
+        }
+        catch
+        {
+            Array.Clear(fields, 0, count);
+            throw;
+        }
+
+        record.EnsureCapacity(record.Count + count);
+        for (var i = 0; i < count; i++)
+        {
+            record.Set(fields[i].Key, fields[i].Value);
+        }
+
+        Array.Clear(fields, 0, count);
     }
+
+    /// <summary>The current property's name, from the per-position cache when it is the same as last time.</summary>
+    private static string PropertyName(ref Utf8JsonReader reader, int position)
+    {
+        var names = t_names ??= new NameEntry[32];
+        if (position < names.Length && names[position] is { } cached && reader.ValueTextEquals(cached.Utf8))
+        {
+            return cached.Name;
+        }
+
+        var name = reader.GetString()!;
+        if (position < names.Length)
+        {
+            names[position] = new NameEntry(System.Text.Encoding.UTF8.GetBytes(name), name);
+        }
+
+        return name;
+    }
+
+    /// <summary>A scalar as its field value (integral numbers as long, others as double); objects and arrays as JSON.</summary>
+    private static FieldValue Value(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.String => FieldValue.From(reader.GetString()),
+        JsonTokenType.Number => reader.TryGetInt64(out var l) ? FieldValue.From(l) : FieldValue.From(reader.GetDouble()),
+        JsonTokenType.True => FieldValue.From(true),
+        JsonTokenType.False => FieldValue.From(false),
+        JsonTokenType.Null => FieldValue.Null,
+        _ => FieldValue.FromJson(JsonElement.ParseValue(ref reader)),
+    };
+
+    private static string KindName(JsonTokenType token) => token switch
+    {
+        JsonTokenType.StartArray => "array",
+        JsonTokenType.String => "string",
+        JsonTokenType.Number => "number",
+        JsonTokenType.True => "true",
+        JsonTokenType.False => "false",
+        JsonTokenType.Null => "null",
+        _ => token.ToString().ToLowerInvariant(),
+    };
 
     private static void ParseRegex(Regex regex, (string Name, string Type)[] groups, ReadOnlyMemory<byte> raw, EventRecord record)
     {

@@ -21,6 +21,6 @@ internal static class LineMessage
             .Set(MessageAttributeKeys.ReceivedAt, receivedAt)
             .Set(MessageAttributeKeys.PayloadSize, raw.Length)
             .Build();
-        return new Message<EventRecord>(new EventRecord(raw), Topic: name, Attributes: attributes);
+        return new Message<EventRecord>(new EventRecord(raw, capacity: 0), Topic: name, Attributes: attributes);
     }
 }

@@ -61,6 +61,57 @@ public class HandlerTests
         Assert.That(record.Count, Is.Zero);
     }
 
+    [TestCase("{\"a\":1} x", "invalid JSON")]
+    [TestCase("{\"a\":1}{\"b\":2}", "invalid JSON")]
+    [TestCase("\"text\"", "expected a JSON object, got string")]
+    [TestCase("{\"\":1}", "a property has an empty name")]
+    [TestCase("{\"a\":1,\"b\":[1,}", "invalid JSON")]
+    public async Task Json_TrailingDataOrBadShape_ThrowsAndLeavesRecordUnchanged(string payload, string reason)
+    {
+        var raw = Encoding.UTF8.GetBytes(payload);
+        var record = new EventRecord(raw).Set("kept", 1L);
+
+        var ex = await Assert.ThrowsAsync<EventParseException>(async () => await ParseHandler.Json().HandleAsync(new Message<EventRecord>(record)));
+
+        Assert.That(ex!.Reason, Does.StartWith(reason));
+        Assert.That(record.Names, Is.EqualTo(new[] { "kept" }), "all-or-nothing: no field of the failed event was added");
+    }
+
+    [Test]
+    public async Task Json_EventsOfDifferentShapesInTurn_EachGetsExactlyItsOwnNames()
+    {
+        // Names are reused by position between events of the same shape; different shapes must never mix.
+        var handler = ParseHandler.Json();
+        string[][] shapes =
+        [
+            ["ts", "level", "msg"],
+            ["level", "ts"],
+            ["ts", "lvl", "msg", "extra"],
+            ["ts", "level", "msg"],
+        ];
+
+        foreach (var names in shapes)
+        {
+            var json = "{" + string.Join(",", names.Select((n, i) => $"\"{n}\":{i}")) + "}";
+            var record = await Single(handler, Msg(json));
+
+            Assert.That(record.Names, Is.EqualTo(names));
+            Assert.That(names.Select(n => record[n].AsLong()), Is.EqualTo(Enumerable.Range(0, names.Length).Select(i => (long)i)));
+        }
+    }
+
+    [Test]
+    public async Task Json_EscapedNamesDuplicatesAndBigNumbers_ParsedLikeAJsonReader()
+    {
+        var record = await Single(ParseHandler.Json(), Msg("""{"a\u0062":1,"x":1,"x":2,"big":1e400,"int":9223372036854775807,"frac":1.0}"""));
+
+        Assert.That(record.Names, Is.EqualTo(new[] { "ab", "x", "big", "int", "frac" }));
+        Assert.That(record["x"].AsLong(), Is.EqualTo(2), "the last of duplicate names wins");
+        Assert.That(double.IsPositiveInfinity(record["big"].AsDouble()), Is.True);
+        Assert.That(record["int"].AsLong(), Is.EqualTo(long.MaxValue));
+        Assert.That(record["frac"].Kind, Is.EqualTo(FieldKind.Double));
+    }
+
     [Test]
     public async Task Regex_NamedGroups_BecomeFieldsWithTypeHints()
     {
