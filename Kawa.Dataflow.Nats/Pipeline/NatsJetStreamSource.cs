@@ -395,7 +395,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private Delivery<byte[]> Deliver(JetStreamMsg msg)
     {
         var meta = msg.Metadata;
-        var attributes = MessageAttributes.CreateBuilder(12)
+        var attributes = MessageAttributes.CreateBuilder(msg.Headers is { Count: > 0 } ? 11 : 10) // exact: Build hands the array over
             .Set(MessageAttributeKeys.Subject, msg.Subject)
             .Set(MessageAttributeKeys.Stream, meta.Stream)
             .Set(MessageAttributeKeys.StreamSequence, meta.StreamSequence)
@@ -413,7 +413,10 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
 
         var token = new SourceAckToken(this, msg, _time.GetTimestamp());
         _outstanding.TryAdd(token, 0);
-        return new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes.Build()), token);
+        var delivery = new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes.Build()), token);
+        // The token keeps the message (its reply subject) until the outcome; the payload is the pipeline's from here on.
+        msg.ReleasePayload();
+        return delivery;
     }
 
     private void OnSettled(SourceAckToken token, AckOutcome outcome)

@@ -64,22 +64,42 @@ public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string,
     /// <summary>A copy with <paramref name="key"/> set to <paramref name="value"/> (replacing an earlier value).</summary>
     public MessageAttributes With<TValue>(AttributeKey<TValue> key, TValue value)
     {
-        var index = Array.FindIndex(_entries, e => string.Equals(e.Key, key.Name, StringComparison.Ordinal));
+        var index = IndexOf(_entries, _entries.Length, key.Name);
         KeyValuePair<string, object?>[] copy;
         if (index >= 0)
         {
             copy = (KeyValuePair<string, object?>[])_entries.Clone();
-            copy[index] = new(key.Name, value);
+            copy[index] = new(key.Name, Box(value));
         }
         else
         {
             copy = new KeyValuePair<string, object?>[_entries.Length + 1];
             _entries.CopyTo(copy, 0);
-            copy[^1] = new(key.Name, value);
+            copy[^1] = new(key.Name, Box(value));
         }
 
         return new MessageAttributes(copy);
     }
+
+    private static int IndexOf(KeyValuePair<string, object?>[] entries, int count, string name)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (string.Equals(entries[i].Key, name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static readonly object s_true = true;
+    private static readonly object s_false = false;
+
+    /// <summary>Boxes a value, sharing the two boolean boxes (a flag is set on every message by some sources).</summary>
+    private static object? Box<TValue>(TValue value)
+        => typeof(TValue) == typeof(bool) ? ((bool)(object)value! ? s_true : s_false) : value;
 
     /// <summary>Starts a builder sized for <paramref name="capacity"/> entries.</summary>
     public static Builder CreateBuilder(int capacity = 8) => new(capacity);
@@ -90,29 +110,57 @@ public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string,
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Collects attributes, then freezes them into a <see cref="MessageAttributes"/>.</summary>
+    /// <remarks>Sized right (<see cref="CreateBuilder(int)"/>), it allocates one array, which <see cref="Build"/>
+    /// hands over without copying; a builder used again after <see cref="Build"/> copies before it changes anything.</remarks>
     public sealed class Builder
     {
-        private readonly List<KeyValuePair<string, object?>> _entries;
+        private KeyValuePair<string, object?>[] _entries;
+        private int _count;
+        private bool _shared;
 
-        internal Builder(int capacity) => _entries = new(capacity);
+        internal Builder(int capacity) => _entries = capacity <= 0 ? [] : new KeyValuePair<string, object?>[capacity];
 
         /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>, replacing an earlier value.</summary>
         public Builder Set<TValue>(AttributeKey<TValue> key, TValue value)
         {
-            var index = _entries.FindIndex(e => string.Equals(e.Key, key.Name, StringComparison.Ordinal));
-            if (index >= 0)
+            if (_shared)
             {
-                _entries[index] = new(key.Name, value);
-            }
-            else
-            {
-                _entries.Add(new(key.Name, value));
+                _entries = _entries[.._count];
+                _shared = false;
             }
 
+            var entry = new KeyValuePair<string, object?>(key.Name, Box(value));
+            var index = IndexOf(_entries, _count, key.Name);
+            if (index >= 0)
+            {
+                _entries[index] = entry;
+                return this;
+            }
+
+            if (_count == _entries.Length)
+            {
+                Array.Resize(ref _entries, Math.Max(4, _count * 2));
+            }
+
+            _entries[_count++] = entry;
             return this;
         }
 
         /// <summary>The frozen set.</summary>
-        public MessageAttributes Build() => _entries.Count == 0 ? Empty : new MessageAttributes([.. _entries]);
+        public MessageAttributes Build()
+        {
+            if (_count == 0)
+            {
+                return Empty;
+            }
+
+            if (_count == _entries.Length)
+            {
+                _shared = true;
+                return new MessageAttributes(_entries);
+            }
+
+            return new MessageAttributes(_entries[.._count]);
+        }
     }
 }
