@@ -90,22 +90,56 @@ public sealed class PartitionPath<T>
         {
             compiled[s] = ParseSegment(template, segments[s], options);
         }
-        return new PartitionPath<T>(template, message =>
+        var parts = compiled.SelectMany((segment, index) => index == 0 ? segment : segment.Prepend(static _ => "/")).ToArray();
+        var cache = new PathCache(parts.Length);
+        return new PartitionPath<T>(template, message => cache.Evaluate(parts, message));
+    }
+
+    /// <summary>
+    /// Remembers the last path and the part values it was built from: consecutive messages mostly fall in the same
+    /// partition, and their parts come back as the same string instances (literals, cached timestamps), so the path is
+    /// compared by reference and reused instead of being built again for every message.
+    /// </summary>
+    private sealed class PathCache(int parts)
+    {
+        private Entry? _last;
+
+        [ThreadStatic]
+        private static string?[]? t_values;
+
+        public string Evaluate(Func<Message<T>, string>[] compiled, Message<T> message)
         {
-            var builder = new StringBuilder(64);
-            foreach (var segment in compiled)
+            var values = t_values is { } scratch && scratch.Length >= parts ? scratch : t_values = new string?[Math.Max(parts, 8)];
+            for (var i = 0; i < parts; i++)
             {
-                if (builder.Length > 0)
+                values[i] = compiled[i](message);
+            }
+
+            var last = Volatile.Read(ref _last);
+            if (last is not null && SameParts(last.Parts, values))
+            {
+                return last.Path;
+            }
+
+            var path = string.Concat(values.AsSpan(0, parts)!);
+            Volatile.Write(ref _last, new Entry(values[..parts]!, path));
+            return path;
+        }
+
+        private bool SameParts(string[] previous, string?[] current)
+        {
+            for (var i = 0; i < parts; i++)
+            {
+                if (!ReferenceEquals(previous[i], current[i]) && !string.Equals(previous[i], current[i], StringComparison.Ordinal))
                 {
-                    builder.Append('/');
-                }
-                foreach (var part in segment)
-                {
-                    builder.Append(part(message));
+                    return false;
                 }
             }
-            return builder.ToString();
-        });
+
+            return true;
+        }
+
+        private sealed record Entry(string[] Parts, string Path);
     }
 
     /// <summary>Partitions with a delegate returning a <c>/</c>-separated path; each segment is escaped (empty segments become <see cref="PartitionValue.DefaultPartitionName"/>).</summary>
@@ -227,13 +261,14 @@ public sealed class PartitionPath<T>
                 var format = argument;
                 var timestamp = options.Timestamp;
                 var clock = options.TimeProvider ?? TimeProvider.System;
+                var cache = new TimestampTextCache(format);
                 return message =>
                 {
                     var time = timestamp?.Invoke(message)
                         ?? (message.Attributes.TryGet(MessageAttributeKeys.Timestamp, out var ts) ? ts
                         : message.Attributes.TryGet(MessageAttributeKeys.ReceivedAt, out var received) ? received
                         : clock.GetUtcNow());
-                    return PartitionValue.Escape(time.UtcDateTime.ToString(format, CultureInfo.InvariantCulture));
+                    return cache.Format(time.UtcDateTime);
                 };
             case "topic" when argument is null:
                 return message => PartitionValue.Escape(message.Topic);
@@ -262,6 +297,37 @@ public sealed class PartitionPath<T>
             default:
                 throw Error(template, $"unknown token '{{{token}}}'; use {{ts:FORMAT}}, {{topic}}, {{key}}, {{subject}}, {{attr:NAME}} or {{field:NAME}}");
         }
+    }
+
+    /// <summary>
+    /// The escaped text of a <c>{ts:FORMAT}</c> token for the last second seen. A format without fractions of a second
+    /// ('f', 'F') gives the same text for every time within one second, and event times mostly come in order, so the
+    /// text is formatted once per second rather than once per message.
+    /// </summary>
+    private sealed class TimestampTextCache(string format)
+    {
+        private readonly bool _bySecond = format.IndexOfAny(['f', 'F']) < 0;
+        private Entry? _last;
+
+        public string Format(DateTime utc)
+        {
+            var second = utc.Ticks / TimeSpan.TicksPerSecond;
+            var last = Volatile.Read(ref _last);
+            if (_bySecond && last is not null && last.Second == second)
+            {
+                return last.Text;
+            }
+
+            var text = PartitionValue.Escape(utc.ToString(format, CultureInfo.InvariantCulture));
+            if (_bySecond)
+            {
+                Volatile.Write(ref _last, new Entry(second, text));
+            }
+
+            return text;
+        }
+
+        private sealed record Entry(long Second, string Text);
     }
 
     /// <summary>Formats a value for a partition: times in UTC by kind, everything else invariant.</summary>

@@ -22,6 +22,56 @@ public sealed class PartitionPathTests
     }
 
     [Test]
+    public void Evaluate_ConsecutiveMessagesAcrossSecondHourAndDay_EachGetsItsOwnPartition()
+    {
+        // The path and the timestamp text are reused while messages stay in the same second; every change must show.
+        var path = PartitionPath<Event>.Parse("dt={ts:yyyy-MM-dd}/hour={ts:HH}");
+        var start = new DateTimeOffset(2024, 4, 30, 22, 59, 59, 900, TimeSpan.Zero);
+        var expected = new[]
+        {
+            (start, "dt=2024-04-30/hour=22"),
+            (start.AddMilliseconds(50), "dt=2024-04-30/hour=22"),
+            (start.AddMilliseconds(100), "dt=2024-04-30/hour=23"),
+            (start.AddHours(1).AddMilliseconds(100), "dt=2024-05-01/hour=00"),
+            (start, "dt=2024-04-30/hour=22"),
+            (start.AddHours(1).AddMilliseconds(100).ToOffset(TimeSpan.FromHours(2)), "dt=2024-05-01/hour=00"),
+        };
+
+        var results = expected.Select(e => path.Evaluate(At(e.Item1))).ToArray();
+
+        Assert.That(results, Is.EqualTo(expected.Select(e => e.Item2)));
+    }
+
+    [Test]
+    public void Evaluate_FractionalSecondFormat_NotReusedWithinASecond()
+    {
+        var path = PartitionPath<Event>.Parse("t={ts:HHmmss.fff}");
+        var start = new DateTimeOffset(2024, 4, 30, 22, 59, 59, 100, TimeSpan.Zero);
+
+        Assert.That(path.Evaluate(At(start)), Is.EqualTo("t=225959.100"));
+        Assert.That(path.Evaluate(At(start.AddMilliseconds(5))), Is.EqualTo("t=225959.105"));
+    }
+
+    [Test]
+    public void Evaluate_ManyThreadsOverManyDays_EveryMessageGetsItsOwnDay()
+    {
+        var path = PartitionPath<Event>.Parse("dt={ts:yyyy-MM-dd}");
+        var start = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var wrong = 0;
+
+        Parallel.For(0, 20_000, i =>
+        {
+            var at = start.AddDays(i % 17).AddSeconds(i % 5);
+            if (path.Evaluate(At(at)) != $"dt={at:yyyy-MM-dd}")
+            {
+                Interlocked.Increment(ref wrong);
+            }
+        });
+
+        Assert.That(wrong, Is.Zero);
+    }
+
+    [Test]
     public void Evaluate_FormatProducingASlash_StaysOneSegment()
     {
         var path = PartitionPath<Event>.Parse("m={ts:yyyy/MM}");
