@@ -56,7 +56,13 @@ internal sealed class JetStreamMsg
 
     public NatsHeaders? Headers { get; }
 
-    public byte[] Data { get; }
+    public byte[] Data { get; private set; }
+
+    /// <summary>
+    /// Drops this object's reference to <see cref="Data"/> once the payload has been handed on: the message stays
+    /// reachable until its outcome is sent (for its reply subject), and the payload should not live that long with it.
+    /// </summary>
+    internal void ReleasePayload() => Data = [];
 
     /// <summary>Stream, consumer, sequences, delivery count, timestamp, pending — from the ack subject.</summary>
     /// <exception cref="FormatException">The reply subject is not a JetStream ack subject.</exception>

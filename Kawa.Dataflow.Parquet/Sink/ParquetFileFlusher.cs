@@ -111,7 +111,8 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 var key = partition + "\n" + fingerprint;
                 if (!groups.TryGetValue(key, out var group))
                 {
-                    group = new Group(key, partition, fingerprint);
+                    // Most batches fall in one file: the first group is sized for the whole batch, the rest grow.
+                    group = new Group(key, partition, fingerprint, order.Count == 0 ? batch.Messages.Count : 0);
                     groups.Add(key, group);
                     order.Add(group);
                 }
@@ -531,7 +532,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
     [LoggerMessage(EventId = 3107, Level = LogLevel.Debug, Message = "Parquet sink schema changed; committing {RelativePath}")]
     private static partial void LogSchemaChanged(ILogger logger, string relativePath);
 
-    private sealed class Group(string key, string partition, string fingerprint)
+    private sealed class Group(string key, string partition, string fingerprint, int capacity)
     {
         public string Key { get; } = key;
 
@@ -539,10 +540,10 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
 
         public string Fingerprint { get; } = fingerprint;
 
-        public List<Message<T>> Messages { get; } = [];
+        public List<Message<T>> Messages { get; } = new(capacity);
 
         /// <summary>Per message, what the format prepared while finding its fingerprint (so rows are mapped once).</summary>
-        public List<object?> Prepared { get; } = [];
+        public List<object?> Prepared { get; } = new(capacity);
     }
 
     /// <summary>One open file: its lake handle, its format writer, the batches waiting for it, its lineage.</summary>
