@@ -208,7 +208,8 @@ internal sealed class EventRecord
         return false;
     }
 
-    private int IndexOf(string name)
+    /// <summary>The position of field <paramref name="name"/> (see <see cref="GetAt"/>), or -1.</summary>
+    public int IndexOf(string name)
     {
         var names = _names;
         for (var i = 0; i < _count; i++)

@@ -91,6 +91,7 @@ internal sealed class ColumnMapper
 {
     private readonly ColumnSpec[] _columns;
     private readonly HashSet<string> _mappedFields;
+    private readonly int[] _hints;
     private readonly bool _hasExtra;
     private long _unmapped;
 
@@ -108,6 +109,7 @@ internal sealed class ColumnMapper
         }
 
         _columns = [.. list];
+        _hints = new int[_columns.Length];
     }
 
     /// <summary>The mapper a validated <see cref="ParquetDestinationOptions"/> describes (default schema when it lists no columns).</summary>
@@ -148,7 +150,7 @@ internal sealed class ColumnMapper
             }
             else
             {
-                var field = column.Source.StartsWith('$') ? MessageProperties.Get(message, column.Source) : record[column.Source];
+                var field = column.Source.StartsWith('$') ? MessageProperties.Get(message, column.Source) : FieldAt(record, column.Source, i);
                 value = Convert(field, column);
             }
 
@@ -162,7 +164,15 @@ internal sealed class ColumnMapper
 
         if (!_hasExtra)
         {
-            var unmapped = record.Names.Count(n => !_mappedFields.Contains(n));
+            var unmapped = 0;
+            for (var i = 0; i < record.Count; i++)
+            {
+                if (!_mappedFields.Contains(record.GetAt(i).Key))
+                {
+                    unmapped++;
+                }
+            }
+
             if (unmapped > 0)
             {
                 Interlocked.Add(ref _unmapped, unmapped);
@@ -172,9 +182,37 @@ internal sealed class ColumnMapper
         return row;
     }
 
+    /// <summary>
+    /// The field <paramref name="name"/> of <paramref name="record"/>, looked for first where column
+    /// <paramref name="column"/> found it last time: events of one stream mostly share their field order.
+    /// </summary>
+    private FieldValue FieldAt(EventRecord record, string name, int column)
+    {
+        var hint = _hints[column];
+        if (hint < record.Count && record.GetAt(hint) is var (candidate, value) && string.Equals(candidate, name, StringComparison.Ordinal))
+        {
+            return value;
+        }
+
+        var index = record.IndexOf(name);
+        if (index < 0)
+        {
+            return FieldValue.Null;
+        }
+
+        _hints[column] = index; // a race only costs the next event a search
+        return record.GetAt(index).Value;
+    }
+
     private string? Extra(EventRecord record)
     {
-        if (record.Names.All(_mappedFields.Contains))
+        var allMapped = true;
+        for (var i = 0; i < record.Count && allMapped; i++)
+        {
+            allMapped = _mappedFields.Contains(record.GetAt(i).Key);
+        }
+
+        if (allMapped)
         {
             return null;
         }

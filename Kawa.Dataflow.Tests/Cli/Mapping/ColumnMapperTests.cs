@@ -70,6 +70,25 @@ public class ColumnMapperTests
     }
 
     [Test]
+    public void Map_EventsWithFieldsInChangingOrder_EachValueLandsInItsColumn()
+    {
+        // Columns look first where they found their field last time; a different order or a missing field must not
+        // pick up a neighbour's value.
+        var mapper = new ColumnMapper([new ColumnSpec("a", ColumnType.Long, "a", true), new ColumnSpec("b", ColumnType.String, "b", true)]);
+
+        var rows = new[]
+        {
+            mapper.Map(Message(new EventRecord().Set("a", 1L).Set("b", "x"))),
+            mapper.Map(Message(new EventRecord().Set("b", "y").Set("a", 2L))),
+            mapper.Map(Message(new EventRecord().Set("c", 0L).Set("b", "z"))),
+            mapper.Map(Message(new EventRecord().Set("a", 4L).Set("b", "w"))),
+        };
+
+        Assert.That(rows.Select(r => (r[0], r[1])), Is.EqualTo(new (object?, object?)[] { (1L, "x"), (2L, "y"), (null, "z"), (4L, "w") }));
+        Assert.That(mapper.UnmappedFields, Is.EqualTo(1), "field c of the third event is counted once");
+    }
+
+    [Test]
     public void Map_NullInNonNullableColumn_ThrowsNamingColumn()
     {
         var mapper = new ColumnMapper([new("ts", ColumnType.Timestamp, "ts", false)]);
