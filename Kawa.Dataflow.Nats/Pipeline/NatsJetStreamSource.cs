@@ -269,13 +269,32 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     {
         while (true)
         {
-            // One pending read, kept across calls: cancelling a caller's wait never drops a message.
-            _next ??= _consumer.NextAsync(_stop.Token).AsTask();
-            if (_next.IsCompleted)
+            // One pending read, kept across calls: cancelling a caller's wait never drops a message. A message already
+            // buffered is taken at once, without a Task per message.
+            JetStreamMsg? ready = null;
+            if (_next is null)
             {
-                var next = _next;
-                _next = null;
-                var msg = await next.ConfigureAwait(false);
+                var pending = _consumer.NextAsync(_stop.Token);
+                if (pending.IsCompletedSuccessfully)
+                {
+                    ready = pending.Result;
+                }
+                else
+                {
+                    _next = pending.AsTask();
+                }
+            }
+
+            if (ready is not null || _next!.IsCompleted)
+            {
+                var msg = ready;
+                if (msg is null)
+                {
+                    var next = _next!;
+                    _next = null;
+                    msg = await next.ConfigureAwait(false);
+                }
+
                 if (msg.Metadata.StreamSequence > _endSequence)
                 {
                     // Published after the start: first deliveries come in stream order, so everything up to the start
