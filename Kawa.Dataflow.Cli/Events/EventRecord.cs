@@ -24,6 +24,7 @@ namespace Kawa.Dataflow.Cli.Events;
 internal sealed class EventRecord
 {
     private string[] _names;
+    private bool _namesShared; // _names belongs to other records too (see Adopt): copy before changing a name
     private FieldValue[] _values;
     private int _count;
 
@@ -90,6 +91,7 @@ internal sealed class EventRecord
         if (capacity > _names.Length)
         {
             Array.Resize(ref _names, capacity);
+            _namesShared = false;
             Array.Resize(ref _values, capacity);
         }
     }
@@ -109,9 +111,11 @@ internal sealed class EventRecord
         {
             var size = Math.Max(4, _count * 2);
             Array.Resize(ref _names, size);
+            _namesShared = false;
             Array.Resize(ref _values, size);
         }
 
+        OwnNames();
         _names[_count] = name;
         _values[_count] = value;
         _count++;
@@ -143,6 +147,7 @@ internal sealed class EventRecord
             return false;
         }
 
+        OwnNames();
         _count--;
         Array.Copy(_names, i + 1, _names, i, _count - i);
         Array.Copy(_values, i + 1, _values, i, _count - i);
@@ -169,6 +174,7 @@ internal sealed class EventRecord
         }
 
         Remove(to);
+        OwnNames();
         _names[IndexOf(from)] = to;
         return true;
     }
@@ -206,6 +212,33 @@ internal sealed class EventRecord
 
         value = null;
         return false;
+    }
+
+    /// <summary>
+    /// Fills an empty record with fields whose names are <paramref name="names"/> (distinct, in order) and whose values
+    /// are <paramref name="values"/> (same length; the record takes the array). The names array is shared, not copied:
+    /// parsers pass the same array for every event of one shape, and the record copies it before changing a name.
+    /// </summary>
+    internal void Adopt(string[] names, FieldValue[] values)
+    {
+        if (_count != 0 || values.Length != names.Length)
+        {
+            throw new InvalidOperationException("Only an empty record can adopt a shape, with one value per name.");
+        }
+
+        _names = names;
+        _namesShared = true;
+        _values = values;
+        _count = names.Length;
+    }
+
+    private void OwnNames()
+    {
+        if (_namesShared)
+        {
+            _names = (string[])_names.Clone();
+            _namesShared = false;
+        }
     }
 
     /// <summary>The position of field <paramref name="name"/> (see <see cref="GetAt"/>), or -1.</summary>

@@ -118,13 +118,68 @@ internal sealed class ParseHandler : IHandler<EventRecord, EventRecord>
             throw;
         }
 
-        record.EnsureCapacity(record.Count + count);
-        for (var i = 0; i < count; i++)
+        if (record.Count == 0 && Shape(fields, count) is { } shape)
         {
-            record.Set(fields[i].Key, fields[i].Value);
+            var values = new FieldValue[count];
+            for (var i = 0; i < count; i++)
+            {
+                values[i] = fields[i].Value;
+            }
+
+            record.Adopt(shape, values);
+        }
+        else
+        {
+            record.EnsureCapacity(record.Count + count);
+            for (var i = 0; i < count; i++)
+            {
+                record.Set(fields[i].Key, fields[i].Value);
+            }
         }
 
         Array.Clear(fields, 0, count);
+    }
+
+    /// <summary>Per thread: the names of the last event shape, shared by every record of that shape.</summary>
+    [ThreadStatic]
+    private static string[]? t_shape;
+
+    /// <summary>
+    /// The shared names array for these fields: the last one when the names are the same strings in the same order (the
+    /// name cache makes them the same instances), else a new one; <see langword="null"/> when a name repeats (the
+    /// record's own Set then keeps the last value).
+    /// </summary>
+    private static string[]? Shape(KeyValuePair<string, FieldValue>[] fields, int count)
+    {
+        var last = t_shape;
+        if (last is not null && last.Length == count)
+        {
+            var same = true;
+            for (var i = 0; i < count && same; i++)
+            {
+                same = ReferenceEquals(last[i], fields[i].Key);
+            }
+
+            if (same)
+            {
+                return last;
+            }
+        }
+
+        var names = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            names[i] = fields[i].Key;
+            for (var j = 0; j < i; j++)
+            {
+                if (string.Equals(names[j], names[i], StringComparison.Ordinal))
+                {
+                    return null;
+                }
+            }
+        }
+
+        return t_shape = names;
     }
 
     /// <summary>The current property's name, from the per-position cache when it is the same as last time.</summary>

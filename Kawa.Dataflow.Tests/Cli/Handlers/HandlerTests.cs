@@ -101,6 +101,31 @@ public class HandlerTests
     }
 
     [Test]
+    public async Task Json_SameShapeEvents_ChangingOneRecordNeverChangesAnother()
+    {
+        // Records of one shape share their names array; every change of a name must copy it first.
+        var handler = ParseHandler.Json();
+        var first = await Single(handler, Msg("""{"a":1,"b":2,"c":3}"""));
+        var second = await Single(handler, Msg("""{"a":4,"b":5,"c":6}"""));
+        var third = await Single(handler, Msg("""{"a":7,"b":8,"c":9}"""));
+        var fourth = await Single(handler, Msg("""{"a":0,"b":0,"c":0}"""));
+
+        first.Rename("a", "x");
+        second.Remove("b");
+        third.Set("d", 10L);
+        fourth.EnsureCapacity(8);
+        fourth.Rename("c", "z");
+
+        Assert.That(first.Names, Is.EqualTo(new[] { "x", "b", "c" }));
+        Assert.That(second.Names, Is.EqualTo(new[] { "a", "c" }));
+        Assert.That(third.Names, Is.EqualTo(new[] { "a", "b", "c", "d" }));
+        Assert.That(fourth.Names, Is.EqualTo(new[] { "a", "b", "z" }));
+        var fifth = await Single(handler, Msg("""{"a":1,"b":2,"c":3}"""));
+        Assert.That(fifth.Names, Is.EqualTo(new[] { "a", "b", "c" }));
+        Assert.That(second["c"].AsLong(), Is.EqualTo(6));
+    }
+
+    [Test]
     public async Task Json_EscapedNamesDuplicatesAndBigNumbers_ParsedLikeAJsonReader()
     {
         var record = await Single(ParseHandler.Json(), Msg("""{"a\u0062":1,"x":1,"x":2,"big":1e400,"int":9223372036854775807,"frac":1.0}"""));
