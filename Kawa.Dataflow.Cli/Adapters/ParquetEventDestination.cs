@@ -99,7 +99,7 @@ internal static class ParquetEventDestination
         return ts.Kind switch
         {
             FieldKind.Timestamp => ts.AsTimestamp(),
-            FieldKind.String when DateTimeOffset.TryParse(ts.AsString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) => parsed,
+            FieldKind.String when EventTimestamps.TryParse(ts.AsString(), out var parsed) => parsed,
             _ => null,
         };
     }

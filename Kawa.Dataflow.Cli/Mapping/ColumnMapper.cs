@@ -293,7 +293,7 @@ internal sealed class ColumnMapper
                     return value.AsTimestamp().ToUniversalTime();
                 }
 
-                return value.Kind == FieldKind.String && DateTimeOffset.TryParse(value.AsString(), inv, DateTimeStyles.AssumeUniversal, out var t)
+                return value.Kind == FieldKind.String && EventTimestamps.TryParse(value.AsString(), out var t)
                     ? t.ToUniversalTime()
                     : throw Mismatch(column, value);
             default:
