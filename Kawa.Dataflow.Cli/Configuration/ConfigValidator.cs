@@ -839,9 +839,12 @@ internal static partial class ConfigValidator
                 }
             }
 
-            if (_pipeline.Destination is ParquetDestinationOptions p && p.RollRows > js.MaxAckPending)
+            // A file's messages stay unacked until it commits; when the unacked window is full of them, the pipeline
+            // commits what the sink holds (see docs/pipeline.md), so files are cut at the window, not at rollRows.
+            var window = Math.Min(js.MaxAckPending, _pipeline.Limits.MaxInFlightMessages);
+            if (_pipeline.Destination is ParquetDestinationOptions p && p.RollRows > window)
             {
-                _errors.Warn($"{P}.destination.rollRows", $"files will roll by rollAge, never by rollRows: the server allows only maxAckPending ({js.MaxAckPending}) unacked messages, and a file's messages stay unacked until it is committed");
+                _errors.Warn($"{P}.destination.rollRows", $"files will be committed at about {window} rows, not rollRows ({p.RollRows}): a file's messages stay unacked until it commits, and at most {window} may be unacked at once (the smaller of limits.maxInFlightMessages and source.maxAckPending); raise both for larger files");
             }
 
             if (_pipeline.Limits.DrainTimeout >= js.AckWait && js.AckWait > TimeSpan.Zero)

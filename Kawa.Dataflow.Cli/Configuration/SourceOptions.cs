@@ -85,11 +85,13 @@ internal sealed class NatsJetStreamSourceOptions : SourceOptions, INatsConnectio
     /// <summary>Start time for <c>byStartTime</c>.</summary>
     public DateTimeOffset? OptStartTime { get; set; }
 
-    /// <summary>How long the server waits for an ack before redelivering. Default 30 s.</summary>
-    public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long the server waits for an ack before redelivering. Default 2 min: above a Parquet destination's
+    /// default roll age (1 min), since its messages are acked only when their file commits.</summary>
+    public TimeSpan AckWait { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Unacked messages the server allows the consumer. Default 1,000.</summary>
-    public int MaxAckPending { get; set; } = 1000;
+    /// <summary>Unacked messages the server allows the consumer. Default 20,000 (the library's default): room for the
+    /// pipeline's in-flight window plus a Parquet file's rows.</summary>
+    public int MaxAckPending { get; set; } = 20_000;
 
     /// <summary>Messages requested per pull. Default 256; at most <see cref="MaxAckPending"/>.</summary>
     public int Prefetch { get; set; } = 256;

@@ -54,7 +54,7 @@ public class ValidateCommandTests
                 "source": { "type": "nats-jetstream", "servers": [ "nats://alice:pw-SECRET-1@127.0.0.1:4222" ], "stream": "S", "durable": "d",
                             "auth": { "token": "tok-SECRET-2", "user": "alice", "password": "pw-SECRET-1" } },
                 "handlers": [ { "type": "parse", "format": "combined", "paralelism": 2 }, { "type": "filter", "conditions": [] } ],
-                "destination": { "type": "parquet", "path": "./lake", "partitionBy": "dt={tss:yyyy-MM-dd}", "rollAge": "00:02:00" }
+                "destination": { "type": "parquet", "path": "./lake", "partitionBy": "dt={tss:yyyy-MM-dd}", "rollAge": "00:03:00" }
               }
             }
             """);
@@ -67,7 +67,7 @@ public class ValidateCommandTests
         Assert.That(result.Stderr, Does.Contain("  pipeline.handlers[0].paralelism: unknown key (did you mean 'parallelism'?)"));
         Assert.That(result.Stderr, Does.Contain("  pipeline.handlers[1].conditions: missing required value (at least one condition)"));
         Assert.That(result.Stderr, Does.Contain("  pipeline.destination.partitionBy: unknown field 'tss' (did you mean 'ts'?)"));
-        Assert.That(result.Stderr, Does.Contain("  pipeline.destination.rollAge: must be below pipeline.source.ackWait (00:00:30)"));
+        Assert.That(result.Stderr, Does.Contain("  pipeline.destination.rollAge: must be below pipeline.source.ackWait (00:02:00)"));
         Assert.That(result.Stderr, Does.Contain("  pipeline.source.auth: give one authentication method, got token and user/password and nkey"));
         Assert.That(result.Stdout, Does.Contain("\"nats://alice:***@127.0.0.1:4222\"").And.Contain("\"token\": \"***\""));
         foreach (var secret in new[] { "pw-SECRET-1", "tok-SECRET-2", "aws-SECRET-3", "SUSECRET-4" })

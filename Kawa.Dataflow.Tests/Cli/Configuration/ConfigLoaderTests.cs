@@ -247,6 +247,22 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Load_JetStreamToParquetWithEveryDefault_IsValid()
+    {
+        // The defaults must fit together: the roll age below the ack wait, the in-flight window within maxAckPending.
+        var json = """
+            { "pipeline": { "name": "js",
+                "source": { "type": "nats-jetstream", "servers": [ "nats://127.0.0.1:4222" ], "stream": "LOGS", "durable": "d" },
+                "destination": { "type": "parquet", "path": "./lake" } } }
+            """;
+
+        var result = Load(json);
+
+        Assert.That(Lines(result), Is.Empty);
+        Assert.That(result.IsValid, Is.True);
+    }
+
+    [Test]
     public void Load_DeadLetterPolicyWithoutDeadLetterDestination_IsReported()
     {
         var result = Load(Valid.Replace("\"deadLetter\": { \"type\": \"stdout\", \"format\": \"raw\" },", "", StringComparison.Ordinal));
