@@ -66,18 +66,12 @@ public sealed class NatsDestination<T> : IDestination<T>, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         ThrowIfInvalid(options);
-        var nats = new NatsConnection(connection, loggerFactory, timeProvider);
-        try
-        {
-            await nats.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await nats.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return new NatsDestination<T>(nats, ownsConnection: true, options, loggerFactory);
+        return await OwnedConnection.OpenAsync(
+            connection,
+            loggerFactory,
+            timeProvider,
+            (nats, _) => Task.FromResult(new NatsDestination<T>(nats, ownsConnection: true, options, loggerFactory)),
+            cancellationToken).ConfigureAwait(false);
     }
 
     internal static NatsDestination<T> Create(NatsConnection connection, NatsDestinationOptions<T> options)

@@ -175,18 +175,12 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
     {
         ArgumentNullException.ThrowIfNull(connection);
         ThrowIfInvalid(options);
-        var nats = new NatsConnection(connection, loggerFactory, timeProvider);
-        try
-        {
-            await nats.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await nats.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return new NatsJetStreamDestination<T>(nats, ownsConnection: true, options, loggerFactory);
+        return await OwnedConnection.OpenAsync(
+            connection,
+            loggerFactory,
+            timeProvider,
+            (nats, _) => Task.FromResult(new NatsJetStreamDestination<T>(nats, ownsConnection: true, options, loggerFactory)),
+            cancellationToken).ConfigureAwait(false);
     }
 
     internal static NatsJetStreamDestination<T> Create(NatsConnection connection, NatsJetStreamDestinationOptions<T> options, ILoggerFactory? loggerFactory = null)

@@ -75,17 +75,12 @@ public sealed class NatsSource : ISource<byte[]>, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         ThrowIfInvalid(options);
-        var nats = new NatsConnection(connection, loggerFactory, timeProvider);
-        try
-        {
-            await nats.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            return await StartAsync(nats, ownsConnection: true, options, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await nats.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        return await OwnedConnection.OpenAsync(
+            connection,
+            loggerFactory,
+            timeProvider,
+            (nats, ct) => StartAsync(nats, ownsConnection: true, options, ct),
+            cancellationToken).ConfigureAwait(false);
     }
 
     internal static async Task<NatsSource> StartAsync(NatsConnection connection, bool ownsConnection, NatsSourceOptions options, CancellationToken cancellationToken = default)

@@ -211,44 +211,8 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
     /// <summary>Binary values: a dictionary over the buffered PLAIN bytes, built into the page, indices into <c>ctx.Indices</c>.</summary>
     private bool TryBuildBinaryDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
-        dictionaryCount = 0;
-        if (ctx.DictionaryMaxBytes <= 0)
-        {
-            return false;
-        }
-
-        var dict = _bytes ??= new ByteDictionary(lengthPrefixed: true);
-        int pageStart = page.Length;
-        dict.Reset(page);
-        var indices = ctx.Indices;
-        Pooled.Grow(ref indices, _count);
-        ctx.Indices = indices;
-        bool built = true;
-        int pos = 0;
-        for (int i = 0; i < _count; i++)
-        {
-            // Read through the buffer each time: the page may grow, but _data does not change here.
-            var data = _data.WrittenSpan;
-            int len = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
-            indices[i] = dict.GetOrAdd(data.Slice(pos + 4, len));
-            pos += 4 + len;
-            if (DictionaryRule.ShouldFallBack(page.Length - pageStart, ctx.DictionaryMaxBytes, i + 1, dict.Count))
-            {
-                page.SetLength(pageStart);
-                built = false;
-                break;
-            }
-        }
-
-        dictionaryCount = dict.Count;
-        if (dict.Count > ByteDictionaryRetainedEntries)
-        {
-            // A large table is not kept with the open file between row groups.
-            dict.Release();
-            _bytes = null;
-        }
-
-        return built;
+        var values = new LengthPrefixedValues(_data);
+        return ByteDictionaryBuilder.TryBuild(ref _bytes, lengthPrefixed: true, ctx, page, _count, ref values, out dictionaryCount);
     }
 
     internal const int ByteDictionaryRetainedEntries = 16 * 1024;
@@ -364,38 +328,8 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
 
     protected override bool TryBuildDictionary(ChunkContext ctx, ByteBuffer page, out int dictionaryCount)
     {
-        dictionaryCount = 0;
-        if (ctx.DictionaryMaxBytes <= 0)
-        {
-            return false;
-        }
-
-        var dict = _bytes ??= new ByteDictionary(lengthPrefixed: false);
-        int pageStart = page.Length;
-        dict.Reset(page);
-        var indices = ctx.Indices;
-        Pooled.Grow(ref indices, _count);
-        ctx.Indices = indices;
-        bool built = true;
-        for (int i = 0; i < _count; i++)
-        {
-            indices[i] = dict.GetOrAdd(_data.WrittenSpan.Slice(i * length, length));
-            if (DictionaryRule.ShouldFallBack(page.Length - pageStart, ctx.DictionaryMaxBytes, i + 1, dict.Count))
-            {
-                page.SetLength(pageStart);
-                built = false;
-                break;
-            }
-        }
-
-        dictionaryCount = dict.Count;
-        if (dict.Count > ByteArrayColumnWriter.ByteDictionaryRetainedEntries)
-        {
-            dict.Release();
-            _bytes = null;
-        }
-
-        return built;
+        var values = new FixedLengthValues(_data, length);
+        return ByteDictionaryBuilder.TryBuild(ref _bytes, lengthPrefixed: false, ctx, page, _count, ref values, out dictionaryCount);
     }
 
     protected override void EncodeValues(ChunkContext ctx, ByteBuffer page, int from, int to, bool dictionary, int dictionaryCount)
@@ -442,6 +376,89 @@ internal sealed class FixedLenColumnWriter(ColumnDescriptor column, int length, 
         }
 
         return a.SequenceCompareTo(b);
+    }
+}
+
+/// <summary>A forward pass over a column chunk's buffered values, one value per <see cref="Next"/>.</summary>
+/// <remarks>Implemented by structs and used as a generic constraint, so each layout gets its own inlined loop.</remarks>
+internal interface IByteValueCursor
+{
+    /// <summary>The next value; valid until the next call.</summary>
+    ReadOnlySpan<byte> Next();
+}
+
+/// <summary>BYTE_ARRAY values buffered PLAIN: a 4-byte little-endian length, then the bytes.</summary>
+internal struct LengthPrefixedValues(ByteBuffer data) : IByteValueCursor
+{
+    private int _pos;
+
+    public ReadOnlySpan<byte> Next()
+    {
+        // Read through the buffer each time: the page may grow, but the value buffer does not change here.
+        var span = data.WrittenSpan;
+        int len = BinaryPrimitives.ReadInt32LittleEndian(span[_pos..]);
+        var value = span.Slice(_pos + 4, len);
+        _pos += 4 + len;
+        return value;
+    }
+}
+
+/// <summary>FIXED_LEN_BYTE_ARRAY values buffered back to back, <c>length</c> bytes each.</summary>
+internal struct FixedLengthValues(ByteBuffer data, int length) : IByteValueCursor
+{
+    private int _pos;
+
+    public ReadOnlySpan<byte> Next()
+    {
+        var value = data.WrittenSpan.Slice(_pos, length);
+        _pos += length;
+        return value;
+    }
+}
+
+/// <summary>Builds the dictionary page of a byte-valued chunk, for BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY alike.</summary>
+/// <remarks>One copy of the size-limit fallback and of the rule that a large table is not kept between row groups,
+/// so the two column kinds cannot disagree on when dictionary encoding is abandoned.</remarks>
+internal static class ByteDictionaryBuilder
+{
+    /// <summary>Writes the dictionary into <paramref name="page"/> and its indices into <c>ctx.Indices</c>; false
+    /// (page rolled back) when dictionaries are off or the table outgrew <c>ctx.DictionaryMaxBytes</c>.</summary>
+    public static bool TryBuild<TValues>(ref ByteDictionary? cached, bool lengthPrefixed, ChunkContext ctx, ByteBuffer page, int count, ref TValues values, out int dictionaryCount)
+        where TValues : struct, IByteValueCursor
+    {
+        dictionaryCount = 0;
+        if (ctx.DictionaryMaxBytes <= 0)
+        {
+            return false;
+        }
+
+        var dict = cached ??= new ByteDictionary(lengthPrefixed);
+        int pageStart = page.Length;
+        dict.Reset(page);
+        var indices = ctx.Indices;
+        Pooled.Grow(ref indices, count);
+        ctx.Indices = indices;
+        bool built = true;
+        for (int i = 0; i < count; i++)
+        {
+            indices[i] = dict.GetOrAdd(values.Next());
+            if (DictionaryRule.ShouldFallBack(page.Length - pageStart, ctx.DictionaryMaxBytes, i + 1, dict.Count))
+            {
+                page.SetLength(pageStart);
+                built = false;
+                break;
+            }
+        }
+
+        dictionaryCount = dict.Count;
+        if (dict.Count > ByteArrayColumnWriter.ByteDictionaryRetainedEntries)
+        {
+            // A large table is not kept with the open file between row groups.
+            dict.Release();
+            cached = null;
+        }
+
+        return built;
     }
 }
 

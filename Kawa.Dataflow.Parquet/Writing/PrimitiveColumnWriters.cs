@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Kawa.Dataflow.Parquet.Format;
@@ -218,18 +219,22 @@ internal sealed class BitwiseComparer : IEqualityComparer<double>, IEqualityComp
     public int GetHashCode(float obj) => BitConverter.SingleToInt32Bits(obj);
 }
 
-internal sealed class DoubleColumnWriter(ColumnDescriptor column) : PrimitiveColumnWriter<double>(column, PhysicalType.Double)
+/// <summary>Min/max statistics of FLOAT and DOUBLE columns, written once for both widths.</summary>
+/// <remarks>Generic over the struct type, so the JIT compiles a separate loop for float and for double:
+/// no boxing and no interface calls per value.</remarks>
+internal static class FloatingMinMax
 {
-    protected override IEqualityComparer<double> Comparer => BitwiseComparer.Instance;
-
-    protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
+    /// <summary>False when every value is NaN (or there are none): the chunk then has no min/max.</summary>
+    public static bool TryCompute<T>(ReadOnlySpan<T> values, out T min, out T max)
+        where T : struct, IFloatingPointIeee754<T>
     {
         // NaN is left out of min/max; min -0.0 and max +0.0 so zero of either sign is covered (parquet.thrift rules).
-        double min = double.PositiveInfinity, max = double.NegativeInfinity;
+        min = T.PositiveInfinity;
+        max = T.NegativeInfinity;
         bool any = false;
-        foreach (double x in Values)
+        foreach (T x in values)
         {
-            if (double.IsNaN(x))
+            if (T.IsNaN(x))
             {
                 continue;
             }
@@ -241,13 +246,21 @@ internal sealed class DoubleColumnWriter(ColumnDescriptor column) : PrimitiveCol
 
         if (!any)
         {
-            return (null, null, true);
+            return false;
         }
 
-        if (min == 0) min = -0.0;
-        if (max == 0) max = 0.0;
-        return (Bytes(min), Bytes(max), true);
+        if (min == T.Zero) min = T.NegativeZero;
+        if (max == T.Zero) max = T.Zero;
+        return true;
     }
+}
+
+internal sealed class DoubleColumnWriter(ColumnDescriptor column) : PrimitiveColumnWriter<double>(column, PhysicalType.Double)
+{
+    protected override IEqualityComparer<double> Comparer => BitwiseComparer.Instance;
+
+    protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
+        => FloatingMinMax.TryCompute(Values, out var min, out var max) ? (Bytes(min), Bytes(max), true) : (null, null, true);
 }
 
 internal sealed class FloatColumnWriter(ColumnDescriptor column) : PrimitiveColumnWriter<float>(column, PhysicalType.Float)
@@ -255,30 +268,7 @@ internal sealed class FloatColumnWriter(ColumnDescriptor column) : PrimitiveColu
     protected override IEqualityComparer<float> Comparer => BitwiseComparer.Instance;
 
     protected override (byte[]? Min, byte[]? Max, bool Exact) ComputeMinMax(ChunkContext ctx, bool dictionary)
-    {
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        bool any = false;
-        foreach (float x in Values)
-        {
-            if (float.IsNaN(x))
-            {
-                continue;
-            }
-
-            any = true;
-            if (x < min) min = x;
-            if (x > max) max = x;
-        }
-
-        if (!any)
-        {
-            return (null, null, true);
-        }
-
-        if (min == 0) min = -0.0f;
-        if (max == 0) max = 0.0f;
-        return (Bytes(min), Bytes(max), true);
-    }
+        => FloatingMinMax.TryCompute(Values, out var min, out var max) ? (Bytes(min), Bytes(max), true) : (null, null, true);
 }
 
 /// <summary>BOOLEAN column: PLAIN is one bit per value, least significant bit first.</summary>

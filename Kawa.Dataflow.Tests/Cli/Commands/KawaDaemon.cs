@@ -77,25 +77,7 @@ internal sealed class KawaDaemon : IAsyncDisposable
     /// <summary>Starts kawa with extra environment variables (e.g. a test fault point).</summary>
     public static KawaDaemon Start(string workingDirectory, IDictionary<string, string>? environment, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(TestPaths.KawaDll);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[key] = value;
-        }
-
+        var start = KawaProcess.StartInfo(workingDirectory, environment, args);
         return new KawaDaemon(Process.Start(start)!);
     }
 

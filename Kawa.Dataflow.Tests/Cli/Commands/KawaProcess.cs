@@ -13,6 +13,29 @@ internal static class KawaProcess
     /// <summary>Runs kawa with <paramref name="args"/>; kills it (and fails) if it has not exited within <paramref name="timeout"/>.</summary>
     public static async Task<Result> RunAsync(TimeSpan timeout, string workingDirectory, IDictionary<string, string>? environment, params string[] args)
     {
+        var start = StartInfo(workingDirectory, environment, args);
+        using var process = Process.Start(start)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"kawa {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s.");
+        }
+
+        return new Result(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>How every test launches kawa: the built kawa.dll under dotnet, all three streams redirected, with
+    /// <paramref name="environment"/> added. <see cref="KawaDaemon"/> uses it too, so both launch kawa the same way.</summary>
+    public static ProcessStartInfo StartInfo(string workingDirectory, IDictionary<string, string>? environment, IEnumerable<string> args)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
@@ -32,21 +55,6 @@ internal static class KawaProcess
             start.Environment[key] = value;
         }
 
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kawa {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s.");
-        }
-
-        return new Result(process.ExitCode, await stdout, await stderr);
+        return start;
     }
 }

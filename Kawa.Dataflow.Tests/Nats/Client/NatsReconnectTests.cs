@@ -11,24 +11,6 @@ namespace Kawa.Dataflow.Tests.Nats.Client;
 [NonParallelizable]
 public class NatsReconnectTests
 {
-    private static Task WaitForStateAsync(NatsConnection connection, NatsConnectionState state)
-    {
-        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.StateChanged += (_, e) =>
-        {
-            if (e.Current == state)
-            {
-                reached.TrySetResult();
-            }
-        };
-        if (connection.State == state)
-        {
-            reached.TrySetResult();
-        }
-
-        return reached.Task.WaitAsync(NatsTestHelpers.Generous);
-    }
-
     [Test]
     public async Task ServerSigkilledAndRestarted_PullConsumerContinues_EverySequenceProcessed()
     {
@@ -67,7 +49,7 @@ public class NatsReconnectTests
             await msg.AckAsync(cts.Token);
         }
 
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
         await server.KillAsync();
         await reconnecting;
 
@@ -78,7 +60,7 @@ public class NatsReconnectTests
             await connection.PublishAsync("r.late", Encoding.UTF8.GetBytes("late" + i), cancellationToken: cts.Token);
         }
 
-        var connected = WaitForStateAsync(connection, NatsConnectionState.Connected);
+        var connected = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
         await server.RestartAsync();
         await connected;
 
@@ -108,13 +90,13 @@ public class NatsReconnectTests
         await Assert.ThrowsAsync<NatsNoRespondersException>(() => connection.RequestAsync("nobody.before", new byte[1]));
         await connection.FlushAsync();
 
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
         await server.KillAsync();
         await reconnecting;
         await connection.PublishAsync("buf.x", new byte[600]);
         var ex = await Assert.ThrowsAsync<NatsReconnectBufferFullException>(async () => await connection.PublishAsync("buf.x", new byte[600]));
 
-        var connected = WaitForStateAsync(connection, NatsConnectionState.Connected);
+        var connected = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
         await server.RestartAsync();
         await connected;
         var msg = await subscription.Messages.ReadAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
@@ -138,7 +120,7 @@ public class NatsReconnectTests
             o.MaxPingsOut = 2;
             o.ConnectTimeout = TimeSpan.FromMilliseconds(500);
         });
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
 
         await server.PauseAsync();
         try
@@ -150,7 +132,7 @@ public class NatsReconnectTests
             await server.ResumeAsync();
         }
 
-        await WaitForStateAsync(connection, NatsConnectionState.Connected);
+        await NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
         await connection.FlushAsync();
         Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Connected));
     }
@@ -180,7 +162,7 @@ public class NatsReconnectTests
         var server = await NatsServerProcess.StartAsync();
         await using var connection = await NatsTestHelpers.ConnectAsync(server, o => o.MaxReconnectAttempts = 2);
         await using var subscription = await connection.SubscribeAsync("gone.x");
-        var closed = WaitForStateAsync(connection, NatsConnectionState.Closed);
+        var closed = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Closed);
 
         await server.DisposeAsync();
         await closed;
@@ -205,7 +187,7 @@ public class NatsReconnectTests
             o.ReconnectBufferBytes = 1024 * 1024;
             o.ReconnectBufferTimeout = TimeSpan.FromMilliseconds(200);
         });
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
 
         await server.PauseAsync();
         try
@@ -228,7 +210,7 @@ public class NatsReconnectTests
 
             await reconnecting;
             await server.ResumeAsync();
-            await WaitForStateAsync(connection, NatsConnectionState.Connected);
+            await NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
             await publisher.WaitAsync(NatsTestHelpers.Generous);
         }
         finally

@@ -27,6 +27,26 @@ internal static class NatsTestHelpers
         return connection;
     }
 
+    /// <summary>Completes when <paramref name="connection"/> is in <paramref name="state"/>; fails after <see cref="Generous"/>.</summary>
+    /// <remarks>Subscribes before reading the current state, so a change between the two is not missed.</remarks>
+    public static Task WaitForStateAsync(NatsConnection connection, NatsConnectionState state)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.StateChanged += (_, e) =>
+        {
+            if (e.Current == state)
+            {
+                reached.TrySetResult();
+            }
+        };
+        if (connection.State == state)
+        {
+            reached.TrySetResult();
+        }
+
+        return reached.Task.WaitAsync(Generous);
+    }
+
     /// <summary>Bounded wait for a condition that depends on an external process.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null, string? what = null)
     {

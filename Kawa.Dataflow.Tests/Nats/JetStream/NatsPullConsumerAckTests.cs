@@ -56,24 +56,6 @@ public class NatsPullConsumerAckTests
         return taken;
     }
 
-    private static Task WaitForStateAsync(NatsConnection connection, NatsConnectionState state)
-    {
-        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.StateChanged += (_, e) =>
-        {
-            if (e.Current == state)
-            {
-                reached.TrySetResult();
-            }
-        };
-        if (connection.State == state)
-        {
-            reached.TrySetResult();
-        }
-
-        return reached.Task.WaitAsync(NatsTestHelpers.Generous);
-    }
-
     [Test]
     public async Task AckTokens_FiveThousandAckedInOneBurst_EveryAckRecordedNoneRedelivered()
     {
@@ -112,7 +94,7 @@ public class NatsPullConsumerAckTests
         await consumer.StartAsync();
         var taken = await TakeAsync(consumer, count);
 
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
         proxy.CutAndRefuse();
         await reconnecting;
         foreach (var (_, token) in taken)
@@ -124,7 +106,7 @@ public class NatsPullConsumerAckTests
         await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.AcksSent == count), what: "the acks to enter the reconnect buffer");
         var whileDown = await _js.GetConsumerAsync(stream, "c");
 
-        var connected = WaitForStateAsync(connection, NatsConnectionState.Connected);
+        var connected = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
         proxy.Admit();
         await connected;
         await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "the buffered acks recorded after the reconnect");
@@ -156,7 +138,7 @@ public class NatsPullConsumerAckTests
         await consumer.StartAsync();
         var taken = await TakeAsync(consumer, count);
 
-        var reconnecting = WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
+        var reconnecting = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Reconnecting);
         proxy.CutAndRefuse();
         await reconnecting;
         foreach (var (_, token) in taken)
@@ -166,7 +148,7 @@ public class NatsPullConsumerAckTests
 
         await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.AcksSent + consumer.AcksLost == count), what: "every ack either buffered or given up");
         var lost = consumer.AcksLost;
-        var connected = WaitForStateAsync(connection, NatsConnectionState.Connected);
+        var connected = NatsTestHelpers.WaitForStateAsync(connection, NatsConnectionState.Connected);
         proxy.Admit();
         await connected;
 
