@@ -18,14 +18,16 @@ namespace Kawa.Dataflow.Perf.E2e;
 /// </summary>
 /// <remarks>
 /// Options: <c>--messages N</c> (default 200,000: five rounds of four runs stay under ~5 minutes on a loaded 2-core
-/// machine), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default <c>00:00:01</c>), <c>--in-flight</c> (the daemon's
+/// machine), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default <c>00:00:30</c>, below the 1-minute <c>ackWait</c>), <c>--in-flight</c> (the daemon's
 /// <c>limits.maxInFlightMessages</c>, default 50,000; <c>maxAckPending</c> is 10,000 more), <c>--roll-rows</c> (default
 /// 25,000: two files' worth in flight, so one commits while the next fills). One warm-up run of each kind at
 /// N/10 first; then rounds whose order alternates (consume, fsync on, fsync off, tenth / the reverse). Each run uses a
 /// fresh durable consumer on the same stream, so every run reads the same N messages from the server's store. A run
 /// counts only when kawa exits 0 and its consumer ends with nothing pending or awaiting an ack.
-/// The roll age is short because, until the drain commits the open file at once, <c>kawa run --drain</c> ends only when
-/// its last Parquet file reaches the roll age; the timing includes that wait and the process start.
+/// The roll age is a production-like one: once the stream is read, <c>--drain</c> makes the source report Idle and the
+/// sink commits its open files at once (it does not wait for the age). The timing includes the process start.
+/// <c>kawaCpuUsPerMsg</c> is the child's user + system CPU over N; <c>kawaMarginalCpuUsPerMsg</c> is (CPU at N - CPU at
+/// N/10) / (N - N/10), which leaves start-up out. CPU time is steadier than wall time on a shared machine.
 /// </remarks>
 internal static class E2eScenario
 {
@@ -35,7 +37,7 @@ internal static class E2eScenario
     {
         var messages = Option(args, "--messages", 200_000);
         var rounds = Option(args, "--rounds", 5);
-        var rollAge = StringOption(args, "--roll-age", "00:00:01");
+        var rollAge = StringOption(args, "--roll-age", "00:00:30");
         var inFlight = Option(args, "--in-flight", 50_000);
         var rollRows = Option(args, "--roll-rows", 25_000);
         var tenth = Math.Max(1, messages / 10);
@@ -69,7 +71,7 @@ internal static class E2eScenario
             Console.WriteLine($"  published in {publishWatch.Elapsed.TotalSeconds:F1} s, {payloadBytes / (double)messages:F0} B/event");
 
             var run = 0;
-            async Task<(double Seconds, double PeakRssMb)> Kawa(bool fsync, bool tenthOnly)
+            async Task<KawaRun> Kawa(bool fsync, bool tenthOnly)
             {
                 var id = ++run;
                 var durable = "kawa-" + id.ToString(CultureInfo.InvariantCulture);
@@ -97,9 +99,9 @@ internal static class E2eScenario
             await Consume(tenth).ConfigureAwait(false);
             await Kawa(fsync: true, tenthOnly: true).ConfigureAwait(false);
 
-            var on = new List<(double Seconds, double Rss)>();
-            var off = new List<(double Seconds, double Rss)>();
-            var small = new List<(double Seconds, double Rss)>();
+            var on = new List<KawaRun>();
+            var off = new List<KawaRun>();
+            var small = new List<KawaRun>();
             var consume = new List<double>();
             for (var round = 0; round < rounds; round++)
             {
@@ -121,7 +123,7 @@ internal static class E2eScenario
                 }
 
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  round {round + 1}: kawa fsync on {messages / on[^1].Seconds,9:N0} msg/s ({on[^1].Rss:F0} MB)   fsync off {messages / off[^1].Seconds,9:N0} msg/s ({off[^1].Rss:F0} MB)   consume+ack {messages / consume[^1],9:N0} msg/s   N/10 {tenth / small[^1].Seconds,9:N0} msg/s ({small[^1].Rss:F0} MB)   load {LoadAverage()}"));
+                    $"  round {round + 1}: kawa fsync on {messages / on[^1].Seconds,9:N0} msg/s ({on[^1].Rss:F0} MB)   fsync off {messages / off[^1].Seconds,9:N0} msg/s ({off[^1].Rss:F0} MB)   consume+ack {messages / consume[^1],9:N0} msg/s   N/10 {tenth / small[^1].Seconds,9:N0} msg/s ({small[^1].Rss:F0} MB)   kawa CPU {on[^1].CpuSeconds * 1e6 / messages:F1} µs/msg   load {LoadAverage()}"));
             }
 
             var rate = Median(on.Select(r => messages / r.Seconds));
@@ -129,6 +131,9 @@ internal static class E2eScenario
             var consumeRate = Median(consume.Select(s => messages / s));
             var rss = Median(on.Select(r => r.Rss));
             var rssTenth = Median(small.Select(r => r.Rss));
+            // CPU per message at the margin: (CPU at N - CPU at N/10) / (N - N/10) leaves out start-up, JIT and connect.
+            var cpuPerMsg = Median(on.Select(r => r.CpuSeconds)) / messages;
+            var marginalCpuPerMsg = (Median(on.Select(r => r.CpuSeconds)) - Median(small.Select(r => r.CpuSeconds))) / (messages - tenth);
             var result = new Dictionary<string, object>
             {
                 ["scenario"] = "e2e",
@@ -147,13 +152,16 @@ internal static class E2eScenario
                 ["peakRssMbAtTenth"] = Math.Round(rssTenth, 1),
                 ["rssRatioToTenth"] = Math.Round(rss / rssTenth, 3),
                 ["tenthMsgsPerSec"] = Math.Round(Median(small.Select(r => tenth / r.Seconds))),
+                ["kawaCpuUsPerMsg"] = Math.Round(cpuPerMsg * 1e6, 2),
+                ["kawaMarginalCpuUsPerMsg"] = Math.Round(marginalCpuPerMsg * 1e6, 2),
+                ["kawaCpuSecondsAtTenth"] = Math.Round(Median(small.Select(r => r.CpuSeconds)), 2),
                 ["payloadBytes"] = Math.Round(payloadBytes / (double)messages),
                 ["cores"] = Environment.ProcessorCount,
                 ["loadAverage"] = LoadAverage(),
                 ["rollAge"] = rollAge,
                 ["inFlight"] = inFlight,
                 ["rollRows"] = rollRows,
-                ["timing"] = "kawa: spawn to exit (process start, connect, drain, last file's roll age); consume: first pull to last ack",
+                ["timing"] = "kawa: spawn to exit (process start, connect, drain, final commit); consume: first pull to last ack",
             };
             Console.WriteLine(JsonSerializer.Serialize(result));
             return 0;
@@ -216,8 +224,14 @@ internal static class E2eScenario
         metrics = new { port = 0 },
     });
 
-    /// <summary>Runs <c>kawa run --drain</c>, timing spawn to exit and polling the child's VmHWM until it exits.</summary>
-    private static async Task<(double Seconds, double PeakRssMb)> RunKawaAsync(string kawaDll, string config, string workingDirectory)
+    /// <summary>One <c>kawa run --drain</c>: wall time spawn to exit, peak RSS, and CPU time (user + system).</summary>
+    private readonly record struct KawaRun(double Seconds, double Rss, double CpuSeconds);
+
+    /// <summary>
+    /// Runs <c>kawa run --drain</c>, timing spawn to exit and polling the child's VmHWM and its CPU time (utime + stime
+    /// from <c>/proc/&lt;pid&gt;/stat</c>) until it exits. CPU per message is the steadier figure on a shared machine.
+    /// </summary>
+    private static async Task<KawaRun> RunKawaAsync(string kawaDll, string config, string workingDirectory)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -236,12 +250,15 @@ internal static class E2eScenario
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         var status = $"/proc/{process.Id}/status";
+        var stat = $"/proc/{process.Id}/stat";
         long peakKb = 0;
+        long cpuTicks = 0;
         var exited = process.WaitForExitAsync();
         // VmHWM only grows: the last reading before the process goes away is its peak (up to one poll interval).
         while (!exited.IsCompleted)
         {
             peakKb = Math.Max(peakKb, ReadHighWaterMarkKb(status));
+            cpuTicks = Math.Max(cpuTicks, ReadCpuTicks(stat));
             await Task.WhenAny(exited, Task.Delay(20)).ConfigureAwait(false);
         }
 
@@ -252,7 +269,24 @@ internal static class E2eScenario
             throw new InvalidOperationException($"kawa exited {process.ExitCode}:\n{await stderr.ConfigureAwait(false)}\n{await stdout.ConfigureAwait(false)}");
         }
 
-        return (watch.Elapsed.TotalSeconds, peakKb / 1024.0);
+        // USER_HZ is 100 on Linux (sysconf(_SC_CLK_TCK)); the last poll misses at most one interval of CPU.
+        return new KawaRun(watch.Elapsed.TotalSeconds, peakKb / 1024.0, cpuTicks / 100.0);
+    }
+
+    /// <summary>utime + stime (fields 14 and 15 of <c>/proc/&lt;pid&gt;/stat</c>, in clock ticks); 0 once it is gone.</summary>
+    private static long ReadCpuTicks(string statPath)
+    {
+        try
+        {
+            var text = File.ReadAllText(statPath);
+            // The command name (field 2) may hold spaces: count fields from the closing parenthesis.
+            var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 
     private static long ReadHighWaterMarkKb(string statusPath)
