@@ -17,16 +17,18 @@ namespace Kawa.Dataflow.Perf.E2e;
 /// <c>/proc/&lt;pid&gt;/status</c> until it exits, at N and at N/10.
 /// </summary>
 /// <remarks>
-/// Options: <c>--messages N</c> (default 1,000,000, enough that the process start and JIT do not dominate; the issue's
-/// RSS targets are at 5,000,000, ~5 minutes a round), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default
-/// <c>00:00:30</c>, below the 1-minute ack wait as <c>validate</c> requires), <c>--in-flight</c> (the daemon's
+/// Options: <c>--messages N</c> (default 1,000,000: a batch job's size, so the ~1.5 s of process start, JIT and connect
+/// weighs as it would in production, not a third of the run as at 200,000; five rounds of four runs take ~7 minutes on
+/// a loaded 2-core machine), <c>--rounds R</c> (default 5), <c>--roll-age</c> (default <c>00:00:30</c>, below the 1-minute <c>ackWait</c>), <c>--in-flight</c> (the daemon's
 /// <c>limits.maxInFlightMessages</c>, default 50,000; <c>maxAckPending</c> is 10,000 more), <c>--roll-rows</c> (default
 /// 25,000: two files' worth in flight, so one commits while the next fills). One warm-up run of each kind at
 /// N/10 first; then rounds whose order alternates (consume, fsync on, fsync off, tenth / the reverse). Each run uses a
 /// fresh durable consumer on the same stream, so every run reads the same N messages from the server's store. A run
 /// counts only when kawa exits 0 and its consumer ends with nothing pending or awaiting an ack.
-/// The roll age does not lengthen a run: once the stream is drained, <c>kawa run --drain</c> has the sink commit its open
-/// files at once (the source reports Idle). The timing includes the process start.
+/// The roll age is a production-like one: once the stream is read, <c>--drain</c> makes the source report Idle and the
+/// sink commits its open files at once (it does not wait for the age). The timing includes the process start.
+/// <c>kawaCpuUsPerMsg</c> is the child's user + system CPU over N; <c>kawaMarginalCpuUsPerMsg</c> is (CPU at N - CPU at
+/// N/10) / (N - N/10), which leaves start-up out. CPU time is steadier than wall time on a shared machine.
 /// </remarks>
 internal static class E2eScenario
 {
@@ -70,7 +72,7 @@ internal static class E2eScenario
             Console.WriteLine($"  published in {publishWatch.Elapsed.TotalSeconds:F1} s, {payloadBytes / (double)messages:F0} B/event");
 
             var run = 0;
-            async Task<(double Seconds, double PeakRssMb)> Kawa(bool fsync, bool tenthOnly)
+            async Task<KawaRun> Kawa(bool fsync, bool tenthOnly)
             {
                 var id = ++run;
                 var durable = "kawa-" + id.ToString(CultureInfo.InvariantCulture);
@@ -98,9 +100,9 @@ internal static class E2eScenario
             await Consume(tenth).ConfigureAwait(false);
             await Kawa(fsync: true, tenthOnly: true).ConfigureAwait(false);
 
-            var on = new List<(double Seconds, double Rss)>();
-            var off = new List<(double Seconds, double Rss)>();
-            var small = new List<(double Seconds, double Rss)>();
+            var on = new List<KawaRun>();
+            var off = new List<KawaRun>();
+            var small = new List<KawaRun>();
             var consume = new List<double>();
             for (var round = 0; round < rounds; round++)
             {
@@ -122,7 +124,7 @@ internal static class E2eScenario
                 }
 
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  round {round + 1}: kawa fsync on {messages / on[^1].Seconds,9:N0} msg/s ({on[^1].Rss:F0} MB)   fsync off {messages / off[^1].Seconds,9:N0} msg/s ({off[^1].Rss:F0} MB)   consume+ack {messages / consume[^1],9:N0} msg/s   N/10 {tenth / small[^1].Seconds,9:N0} msg/s ({small[^1].Rss:F0} MB)   load {LoadAverage()}"));
+                    $"  round {round + 1}: kawa fsync on {messages / on[^1].Seconds,9:N0} msg/s ({on[^1].Rss:F0} MB)   fsync off {messages / off[^1].Seconds,9:N0} msg/s ({off[^1].Rss:F0} MB)   consume+ack {messages / consume[^1],9:N0} msg/s   N/10 {tenth / small[^1].Seconds,9:N0} msg/s ({small[^1].Rss:F0} MB)   kawa CPU {on[^1].CpuSeconds * 1e6 / messages:F1} µs/msg   load {LoadAverage()}"));
             }
 
             var rate = Median(on.Select(r => messages / r.Seconds));
@@ -130,6 +132,9 @@ internal static class E2eScenario
             var consumeRate = Median(consume.Select(s => messages / s));
             var rss = Median(on.Select(r => r.Rss));
             var rssTenth = Median(small.Select(r => r.Rss));
+            // CPU per message at the margin: (CPU at N - CPU at N/10) / (N - N/10) leaves out start-up, JIT and connect.
+            var cpuPerMsg = Median(on.Select(r => r.CpuSeconds)) / messages;
+            var marginalCpuPerMsg = (Median(on.Select(r => r.CpuSeconds)) - Median(small.Select(r => r.CpuSeconds))) / (messages - tenth);
             var result = new Dictionary<string, object>
             {
                 ["scenario"] = "e2e",
@@ -148,13 +153,16 @@ internal static class E2eScenario
                 ["peakRssMbAtTenth"] = Math.Round(rssTenth, 1),
                 ["rssRatioToTenth"] = Math.Round(rss / rssTenth, 3),
                 ["tenthMsgsPerSec"] = Math.Round(Median(small.Select(r => tenth / r.Seconds))),
+                ["kawaCpuUsPerMsg"] = Math.Round(cpuPerMsg * 1e6, 2),
+                ["kawaMarginalCpuUsPerMsg"] = Math.Round(marginalCpuPerMsg * 1e6, 2),
+                ["kawaCpuSecondsAtTenth"] = Math.Round(Median(small.Select(r => r.CpuSeconds)), 2),
                 ["payloadBytes"] = Math.Round(payloadBytes / (double)messages),
                 ["cores"] = Environment.ProcessorCount,
                 ["loadAverage"] = LoadAverage(),
                 ["rollAge"] = rollAge,
                 ["inFlight"] = inFlight,
                 ["rollRows"] = rollRows,
-                ["timing"] = "kawa: spawn to exit (process start, connect, drain, commit); consume: first pull to last ack",
+                ["timing"] = "kawa: spawn to exit (process start, connect, drain, final commit); consume: first pull to last ack",
             };
             Console.WriteLine(JsonSerializer.Serialize(result));
             return 0;
@@ -217,8 +225,14 @@ internal static class E2eScenario
         metrics = new { port = 0 },
     });
 
-    /// <summary>Runs <c>kawa run --drain</c>, timing spawn to exit and polling the child's VmHWM until it exits.</summary>
-    private static async Task<(double Seconds, double PeakRssMb)> RunKawaAsync(string kawaDll, string config, string workingDirectory)
+    /// <summary>One <c>kawa run --drain</c>: wall time spawn to exit, peak RSS, and CPU time (user + system).</summary>
+    private readonly record struct KawaRun(double Seconds, double Rss, double CpuSeconds);
+
+    /// <summary>
+    /// Runs <c>kawa run --drain</c>, timing spawn to exit and polling the child's VmHWM and its CPU time (utime + stime
+    /// from <c>/proc/&lt;pid&gt;/stat</c>) until it exits. CPU per message is the steadier figure on a shared machine.
+    /// </summary>
+    private static async Task<KawaRun> RunKawaAsync(string kawaDll, string config, string workingDirectory)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -237,12 +251,15 @@ internal static class E2eScenario
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         var status = $"/proc/{process.Id}/status";
+        var stat = $"/proc/{process.Id}/stat";
         long peakKb = 0;
+        long cpuTicks = 0;
         var exited = process.WaitForExitAsync();
         // VmHWM only grows: the last reading before the process goes away is its peak (up to one poll interval).
         while (!exited.IsCompleted)
         {
             peakKb = Math.Max(peakKb, ReadHighWaterMarkKb(status));
+            cpuTicks = Math.Max(cpuTicks, ReadCpuTicks(stat));
             await Task.WhenAny(exited, Task.Delay(20)).ConfigureAwait(false);
         }
 
@@ -253,7 +270,24 @@ internal static class E2eScenario
             throw new InvalidOperationException($"kawa exited {process.ExitCode}:\n{await stderr.ConfigureAwait(false)}\n{await stdout.ConfigureAwait(false)}");
         }
 
-        return (watch.Elapsed.TotalSeconds, peakKb / 1024.0);
+        // USER_HZ is 100 on Linux (sysconf(_SC_CLK_TCK)); the last poll misses at most one interval of CPU.
+        return new KawaRun(watch.Elapsed.TotalSeconds, peakKb / 1024.0, cpuTicks / 100.0);
+    }
+
+    /// <summary>utime + stime (fields 14 and 15 of <c>/proc/&lt;pid&gt;/stat</c>, in clock ticks); 0 once it is gone.</summary>
+    private static long ReadCpuTicks(string statPath)
+    {
+        try
+        {
+            var text = File.ReadAllText(statPath);
+            // The command name (field 2) may hold spaces: count fields from the closing parenthesis.
+            var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 
     private static long ReadHighWaterMarkKb(string statusPath)
