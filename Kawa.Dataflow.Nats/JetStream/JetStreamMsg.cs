@@ -59,10 +59,15 @@ internal sealed class JetStreamMsg
     public byte[] Data { get; private set; }
 
     /// <summary>
-    /// Drops this object's reference to <see cref="Data"/> once the payload has been handed on: the message stays
-    /// reachable until its outcome is sent (for its reply subject), and the payload should not live that long with it.
+    /// Drops this object's references to <see cref="Data"/> and the parsed <see cref="Metadata"/> once they have been
+    /// handed on: the message stays reachable until its outcome is sent (for its reply subject), and they should not live
+    /// that long with it (<see cref="Metadata"/> parses again if asked).
     /// </summary>
-    internal void ReleasePayload() => Data = [];
+    internal void ReleasePayload()
+    {
+        Data = [];
+        _metadata = null;
+    }
 
     /// <summary>Stream, consumer, sequences, delivery count, timestamp, pending — from the ack subject.</summary>
     /// <exception cref="FormatException">The reply subject is not a JetStream ack subject.</exception>

@@ -414,26 +414,12 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private Delivery<byte[]> Deliver(JetStreamMsg msg)
     {
         var meta = msg.Metadata;
-        var attributes = MessageAttributes.CreateBuilder(msg.Headers is { Count: > 0 } ? 11 : 10) // exact: Build hands the array over
-            .Set(MessageAttributeKeys.Subject, msg.Subject)
-            .Set(MessageAttributeKeys.Stream, meta.Stream)
-            .Set(MessageAttributeKeys.StreamSequence, meta.StreamSequence)
-            .Set(MessageAttributeKeys.ConsumerSequence, meta.ConsumerSequence)
-            .Set(MessageAttributeKeys.DeliveryCount, meta.NumDelivered)
-            .Set(MessageAttributeKeys.Timestamp, meta.Timestamp)
-            .Set(MessageAttributeKeys.ReceivedAt, _time.GetUtcNow())
-            .Set(MessageAttributeKeys.PayloadSize, msg.Data.Length)
-            .Set(NatsAttributeKeys.Consumer, meta.Consumer)
-            .Set(NatsAttributeKeys.LastDelivery, _maxDeliver > 0 && meta.NumDelivered >= _maxDeliver);
-        if (msg.Headers is { Count: > 0 } headers)
-        {
-            attributes.Set(MessageAttributeKeys.Headers, headers.Entries);
-        }
-
+        var attributes = new JetStreamAttributes(msg.Subject, meta, _time.GetUtcNow(), msg.Data.Length, _maxDeliver > 0 && meta.NumDelivered >= _maxDeliver, msg.Headers);
         var token = new SourceAckToken(this, msg, _time.GetTimestamp());
         _outstanding.TryAdd(token, 0);
-        var delivery = new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes.Build()), token);
-        // The token keeps the message (its reply subject) until the outcome; the payload is the pipeline's from here on.
+        var delivery = new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: MessageAttributes.FromProvider(attributes)), token);
+        // The token keeps the message (its reply subject) until the outcome; the payload and the parsed metadata are the
+        // pipeline's from here on, and die with the message rather than live on until the file holding it commits.
         msg.ReleasePayload();
         return delivery;
     }

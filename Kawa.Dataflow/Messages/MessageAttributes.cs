@@ -9,25 +9,47 @@ namespace Kawa.Dataflow;
 /// </summary>
 /// <remarks>
 /// Small by design: a flat array searched linearly, which beats a dictionary for the handful of entries a
-/// source sets. Build one with <see cref="CreateBuilder(int)"/> or derive with <see cref="With{TValue}(AttributeKey{TValue}, TValue)"/>.
+/// source sets. Build one with <see cref="CreateBuilder(int)"/> or derive with <see cref="With{TValue}(AttributeKey{TValue}, TValue)"/>;
+/// a source that sets many values on every message can hand out a <see cref="MessageAttributeProvider"/> instead
+/// (<see cref="FromProvider"/>), read on demand without boxing.
 /// Well-known keys are in <see cref="MessageAttributeKeys"/>; any stage may add its own.
 /// </remarks>
 public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string, object?>>
 {
-    private readonly KeyValuePair<string, object?>[] _entries;
+    // Exactly one of the two is set: stored entries, or a source's provider that computes them on demand.
+    private readonly KeyValuePair<string, object?>[]? _entries;
+    private readonly MessageAttributeProvider? _provider;
 
     private MessageAttributes(KeyValuePair<string, object?>[] entries) => _entries = entries;
+
+    private MessageAttributes(MessageAttributeProvider provider) => _provider = provider;
 
     /// <summary>No attributes.</summary>
     public static MessageAttributes Empty { get; } = new([]);
 
     /// <inheritdoc/>
-    public int Count => _entries.Length;
+    public int Count => _entries?.Length ?? _provider!.Count;
+
+    /// <summary>
+    /// Attributes read from <paramref name="provider"/> when asked, instead of stored: for sources that describe every
+    /// message with many values (see <see cref="MessageAttributeProvider"/>).
+    /// </summary>
+    /// <param name="provider">The provider; its set must not change from now on.</param>
+    public static MessageAttributes FromProvider(MessageAttributeProvider provider)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        return new MessageAttributes(provider);
+    }
 
     /// <summary>Reads an attribute.</summary>
     /// <returns><see langword="true"/> if present with a value of type <typeparamref name="TValue"/>.</returns>
     public bool TryGet<TValue>(AttributeKey<TValue> key, [MaybeNullWhen(false)] out TValue value)
     {
+        if (_entries is null)
+        {
+            return _provider!.TryGet(key, out value);
+        }
+
         foreach (var entry in _entries)
         {
             if (string.Equals(entry.Key, key.Name, StringComparison.Ordinal) && entry.Value is TValue typed)
@@ -48,7 +70,7 @@ public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string,
     /// <summary>Reads an attribute by name, whatever its type (for generic tools such as the daemon's field mapping).</summary>
     public bool TryGetValue(string name, out object? value)
     {
-        foreach (var entry in _entries)
+        foreach (var entry in Entries)
         {
             if (string.Equals(entry.Key, name, StringComparison.Ordinal))
             {
@@ -64,21 +86,42 @@ public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string,
     /// <summary>A copy with <paramref name="key"/> set to <paramref name="value"/> (replacing an earlier value).</summary>
     public MessageAttributes With<TValue>(AttributeKey<TValue> key, TValue value)
     {
-        var index = IndexOf(_entries, _entries.Length, key.Name);
+        var entries = Entries;
+        var index = IndexOf(entries, entries.Length, key.Name);
         KeyValuePair<string, object?>[] copy;
         if (index >= 0)
         {
-            copy = (KeyValuePair<string, object?>[])_entries.Clone();
+            copy = (KeyValuePair<string, object?>[])entries.Clone();
             copy[index] = new(key.Name, Box(value));
         }
         else
         {
-            copy = new KeyValuePair<string, object?>[_entries.Length + 1];
-            _entries.CopyTo(copy, 0);
+            copy = new KeyValuePair<string, object?>[entries.Length + 1];
+            entries.CopyTo(copy, 0);
             copy[^1] = new(key.Name, Box(value));
         }
 
         return new MessageAttributes(copy);
+    }
+
+    /// <summary>The stored entries, or a provider's read out (boxing each value: for the rare by-name and derive paths).</summary>
+    private KeyValuePair<string, object?>[] Entries
+    {
+        get
+        {
+            if (_entries is not null)
+            {
+                return _entries;
+            }
+
+            var entries = new KeyValuePair<string, object?>[_provider!.Count];
+            for (var i = 0; i < entries.Length; i++)
+            {
+                entries[i] = _provider.GetAt(i);
+            }
+
+            return entries;
+        }
     }
 
     private static int IndexOf(KeyValuePair<string, object?>[] entries, int count, string name)
@@ -98,14 +141,14 @@ public sealed class MessageAttributes : IReadOnlyCollection<KeyValuePair<string,
     private static readonly object s_false = false;
 
     /// <summary>Boxes a value, sharing the two boolean boxes (a flag is set on every message by some sources).</summary>
-    private static object? Box<TValue>(TValue value)
+    internal static object? Box<TValue>(TValue value)
         => typeof(TValue) == typeof(bool) ? ((bool)(object)value! ? s_true : s_false) : value;
 
     /// <summary>Starts a builder sized for <paramref name="capacity"/> entries.</summary>
     public static Builder CreateBuilder(int capacity = 8) => new(capacity);
 
     /// <summary>Enumerates the entries in the order they were set.</summary>
-    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)_entries).GetEnumerator();
+    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)Entries).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 

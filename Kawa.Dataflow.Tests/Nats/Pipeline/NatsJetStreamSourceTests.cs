@@ -56,6 +56,18 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
         Assert.That(a.TryGet(MessageAttributeKeys.Headers, out var h) ? h : [], Does.Contain(new KeyValuePair<string, string>("X-Trace", "abc")));
         Assert.That(a.GetOrDefault(NatsAttributeKeys.Consumer, ""), Is.EqualTo("d"));
         Assert.That(a.GetOrDefault(NatsAttributeKeys.LastDelivery), Is.True, "MaxDeliver = 1: the first delivery is the last");
+
+        // Read on demand, the attributes still enumerate and look up by name like stored ones, in the documented order.
+        Assert.That(a.Select(e => e.Key), Is.EqualTo(new[]
+        {
+            "subject", "stream", "stream.sequence", "consumer.sequence", "delivery.count", "timestamp", "received.at",
+            "payload.size", "nats.consumer", "last.delivery", "headers",
+        }));
+        Assert.That(a.TryGetValue("stream.sequence", out var boxed) ? boxed : null, Is.EqualTo(1UL));
+        Assert.That(a.TryGet(new AttributeKey<long>("stream.sequence"), out _), Is.False, "a key of another value type is not found");
+        var derived = a.With(MessageAttributeKeys.OutputPath, "1");
+        Assert.That(derived.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(1UL));
+        Assert.That(derived.GetOrDefault(MessageAttributeKeys.OutputPath, ""), Is.EqualTo("1"));
         delivery.Ack.Ack();
     }
 
