@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Kawa.Dataflow.Nats.Client;
 using Kawa.Dataflow.Nats.JetStream;
@@ -49,7 +48,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private readonly NatsPullConsumer _consumer;
     private readonly JetStreamContext _js;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<SourceAckToken, byte> _outstanding = new();
+    private readonly OutstandingTokens _outstanding = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ITimer? _keepAlive;
     private readonly long _maxDeliver;
@@ -416,7 +415,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         var meta = msg.Metadata;
         var attributes = new JetStreamAttributes(msg.Subject, meta, _time.GetUtcNow(), msg.Data.Length, _maxDeliver > 0 && meta.NumDelivered >= _maxDeliver, msg.Headers);
         var token = new SourceAckToken(this, msg, _time.GetTimestamp());
-        _outstanding.TryAdd(token, 0);
+        _outstanding.Add(token);
         var delivery = new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: MessageAttributes.FromProvider(attributes)), token);
         // The token keeps the message (its reply subject) until the outcome; the payload and the parsed metadata are the
         // pipeline's from here on, and die with the message rather than live on until the file holding it commits.
@@ -427,7 +426,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private void OnSettled(SourceAckToken token, AckOutcome outcome)
     {
         _consumer.EnqueueAck(token.Message, outcome.Kind, outcome.Delay);
-        _outstanding.TryRemove(token, out _);
+        _outstanding.Remove(token);
         if (_settled.CurrentCount == 0)
         {
             _settled.Release();
@@ -438,7 +437,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private void KeepAlive()
     {
         var now = _time.GetTimestamp();
-        foreach (var token in _outstanding.Keys)
+        foreach (var token in _outstanding.Snapshot())
         {
             if (!token.IsCompleted && _time.GetElapsedTime(Volatile.Read(ref token.LastTouched), now) >= _keepAliveAfter)
             {
@@ -470,11 +469,95 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     {
         public long LastTouched = handedOut;
 
+        // Links in the outstanding list (guarded by its lock): no node allocated per message.
+        public SourceAckToken? Previous;
+        public SourceAckToken? Next;
+
         public JetStreamMsg Message { get; } = message;
 
         protected override void OnCompleted(AckOutcome outcome) => owner.OnSettled(this, outcome);
 
         protected override void OnInProgress() => owner._consumer.EnqueueAck(Message, kind: null, TimeSpan.Zero);
+    }
+
+    /// <summary>
+    /// The tokens handed out and not settled yet, linked through the tokens themselves: one lock-protected insert and
+    /// unlink per message instead of a dictionary node, and a snapshot for the keep-alive scan.
+    /// </summary>
+    private sealed class OutstandingTokens
+    {
+        private readonly Lock _lock = new();
+        private SourceAckToken? _head;
+        private SourceAckToken? _tail;
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public bool IsEmpty => Count == 0;
+
+        public void Add(SourceAckToken token)
+        {
+            lock (_lock)
+            {
+                token.Previous = _tail;
+                token.Next = null;
+                if (_tail is null)
+                {
+                    _head = token;
+                }
+                else
+                {
+                    _tail.Next = token;
+                }
+
+                _tail = token;
+                _count++;
+            }
+        }
+
+        /// <summary>Unlinks a token; called once per token, from its one final outcome.</summary>
+        public void Remove(SourceAckToken token)
+        {
+            lock (_lock)
+            {
+                if (token.Previous is null)
+                {
+                    _head = token.Next;
+                }
+                else
+                {
+                    token.Previous.Next = token.Next;
+                }
+
+                if (token.Next is null)
+                {
+                    _tail = token.Previous;
+                }
+                else
+                {
+                    token.Next.Previous = token.Previous;
+                }
+
+                token.Previous = null;
+                token.Next = null;
+                _count--;
+            }
+        }
+
+        /// <summary>The tokens outstanding now, oldest first (copied, so the caller acts on them outside the lock).</summary>
+        public List<SourceAckToken> Snapshot()
+        {
+            lock (_lock)
+            {
+                var tokens = new List<SourceAckToken>(_count);
+                for (var token = _head; token is not null; token = token.Next)
+                {
+                    tokens.Add(token);
+                }
+
+                return tokens;
+            }
+        }
     }
 }
 
