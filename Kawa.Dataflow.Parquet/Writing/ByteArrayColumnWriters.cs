@@ -139,7 +139,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
         _dictionaryMode = _isString && _dictionaryMaxBytes > 0;
         if (_dictionaryMode)
         {
-            _dict ??= new Dictionary<string, int>(StringComparer.Ordinal);
+            _dict ??= DictionaryPool<string>.Rent(StringComparer.Ordinal);
             _uniq ??= [];
             _dict.Clear();
             _uniq.Clear();
@@ -152,7 +152,7 @@ internal sealed class ByteArrayColumnWriter : ColumnWriter
         _dictionaryCopy.Release();
         Pooled.Return(ref _offsets);
         Pooled.Return(ref _indices);
-        _dict?.Clear();
+        DictionaryPool<string>.Return(ref _dict);
         _uniq?.Clear();
         _bytes?.Release();
     }

@@ -54,7 +54,7 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
     protected override void ReleaseValues()
     {
         Pooled.Return(ref _values);
-        _dictionary = null;
+        DictionaryPool<T>.Return(ref _dictionary);
         _unique = null;
     }
 
@@ -68,8 +68,9 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
         bool built = BuildDictionary(ctx, page, out dictionaryCount);
         if (_dictionary is { Count: > RetainedDictionaryEntries })
         {
-            // A large table is not kept with the open file between row groups; small ones are reused.
-            _dictionary = null;
+            // A large table is not kept with the open file between row groups (many files may be open); it goes back
+            // to the shared pool for whichever writer needs one next.
+            DictionaryPool<T>.Return(ref _dictionary);
             _unique = null;
         }
 
@@ -89,7 +90,7 @@ internal abstract class PrimitiveColumnWriter<T> : ColumnWriter
         }
 
         // Kept across row groups (cleared, capacity retained) so trying a dictionary allocates nothing in steady state.
-        var dict = _dictionary ??= new Dictionary<T, int>(Comparer);
+        var dict = _dictionary ??= DictionaryPool<T>.Rent(Comparer);
         var uniq = _unique ??= [];
         dict.Clear();
         uniq.Clear();
