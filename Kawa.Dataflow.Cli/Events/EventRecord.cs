@@ -232,6 +232,13 @@ internal sealed class EventRecord
         _count = names.Length;
     }
 
+    /// <summary>
+    /// The names array this record shares with others of its shape (see <see cref="Adopt"/>), or <see langword="null"/>
+    /// once it has names of its own. While shared, the array is exactly this record's names and never changes, so a
+    /// result computed from the names alone can be reused for every record holding the same array.
+    /// </summary>
+    internal string[]? SharedNames => _namesShared ? _names : null;
+
     private void OwnNames()
     {
         if (_namesShared)

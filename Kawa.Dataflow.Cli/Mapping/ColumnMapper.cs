@@ -95,6 +95,12 @@ internal sealed class ColumnMapper
     private readonly bool _hasExtra;
     private long _unmapped;
 
+    // The unmapped-field count of the last shared names array seen (events of one shape share one): replaced whole, so
+    // a race only costs a recount.
+    private ShapeCount? _lastShape;
+
+    private sealed record ShapeCount(string[] Names, int Unmapped);
+
     /// <summary>Creates a mapper over explicit columns.</summary>
     /// <param name="columns">The columns (without the extra column).</param>
     /// <param name="extraColumn">The JSON column for unmapped fields, or <see langword="null"/> to count them.</param>
@@ -162,21 +168,9 @@ internal sealed class ColumnMapper
             row[i] = value;
         }
 
-        if (!_hasExtra)
+        if (!_hasExtra && UnmappedCount(record) is var unmapped and > 0)
         {
-            var unmapped = 0;
-            for (var i = 0; i < record.Count; i++)
-            {
-                if (!_mappedFields.Contains(record.GetAt(i).Key))
-                {
-                    unmapped++;
-                }
-            }
-
-            if (unmapped > 0)
-            {
-                Interlocked.Add(ref _unmapped, unmapped);
-            }
+            Interlocked.Add(ref _unmapped, unmapped);
         }
 
         return row;
@@ -204,15 +198,35 @@ internal sealed class ColumnMapper
         return record.GetAt(index).Value;
     }
 
-    private string? Extra(EventRecord record)
+    /// <summary>How many of the record's fields no column reads (counted once per event shape).</summary>
+    private int UnmappedCount(EventRecord record)
     {
-        var allMapped = true;
-        for (var i = 0; i < record.Count && allMapped; i++)
+        var shared = record.SharedNames;
+        if (shared is not null && _lastShape is { } last && ReferenceEquals(last.Names, shared))
         {
-            allMapped = _mappedFields.Contains(record.GetAt(i).Key);
+            return last.Unmapped;
         }
 
-        if (allMapped)
+        var unmapped = 0;
+        for (var i = 0; i < record.Count; i++)
+        {
+            if (!_mappedFields.Contains(record.GetAt(i).Key))
+            {
+                unmapped++;
+            }
+        }
+
+        if (shared is not null)
+        {
+            _lastShape = new ShapeCount(shared, unmapped);
+        }
+
+        return unmapped;
+    }
+
+    private string? Extra(EventRecord record)
+    {
+        if (UnmappedCount(record) == 0)
         {
             return null;
         }

@@ -89,6 +89,35 @@ public class ColumnMapperTests
     }
 
     [Test]
+    public async Task Map_ParsedEventsSharingAShape_UnmappedCountedPerEventAndChangedRecordsRecounted()
+    {
+        // Parsed events of one shape share their names: the count is taken once per shape, but it must stay right for
+        // every event, for a record whose names changed after parsing, and for the next shape.
+        var counting = new ColumnMapper([new ColumnSpec("a", ColumnType.Long, "a", true)]);
+        var extra = new ColumnMapper([new ColumnSpec("a", ColumnType.Long, "a", true)], extraColumn: "_extra");
+        var parse = Kawa.Dataflow.Cli.Handlers.ParseHandler.Json();
+        async Task<EventRecord> Parse(string json) => (await parse.HandleAsync(new Message<EventRecord>(new EventRecord(Encoding.UTF8.GetBytes(json)))))[0].Value;
+
+        for (var i = 0; i < 3; i++)
+        {
+            var record = await Parse("{\"a\":1,\"b\":2,\"c\":3}");
+            counting.Map(Message(record));
+            Assert.That(extra.Map(Message(record))[1], Is.EqualTo("{\"b\":2,\"c\":3}"));
+        }
+
+        var renamed = await Parse("{\"a\":1,\"b\":2,\"c\":3}");
+        renamed.Rename("b", "a2");
+        renamed.Remove("c");
+        counting.Map(Message(renamed));
+        var allMapped = await Parse("{\"a\":1}");
+        counting.Map(Message(allMapped));
+        Assert.That(extra.Map(Message(allMapped))[1], Is.Null);
+        counting.Map(Message(await Parse("{\"a\":1,\"b\":2,\"c\":3}")));
+
+        Assert.That(counting.UnmappedFields, Is.EqualTo((3 * 2) + 1 + 0 + 2));
+    }
+
+    [Test]
     public void Map_NullInNonNullableColumn_ThrowsNamingColumn()
     {
         var mapper = new ColumnMapper([new("ts", ColumnType.Timestamp, "ts", false)]);
