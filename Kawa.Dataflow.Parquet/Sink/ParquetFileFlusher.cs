@@ -102,21 +102,28 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             pending = new PendingAcks(batch.DeferAcks(), _held);
 
             // Group by file (partition and schema), keeping first-seen order so files fill in arrival order.
-            var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
+            var groups = new Dictionary<(string Partition, string Fingerprint), Group>();
             var order = new List<Group>();
+            Group? last = null;
             foreach (var message in batch.Messages)
             {
                 var partition = _partitioning.Evaluate(message);
                 var fingerprint = _format.Fingerprint(message, out var prepared);
-                var key = partition + "\n" + fingerprint;
-                if (!groups.TryGetValue(key, out var group))
+
+                // Consecutive messages mostly share their file, and the partition and fingerprint strings are then the
+                // same instances (both are cached): no key is built or hashed for them.
+                var group = last is not null && ReferenceEquals(last.Partition, partition) && ReferenceEquals(last.Fingerprint, fingerprint)
+                    ? last
+                    : groups.GetValueOrDefault((partition, fingerprint));
+                if (group is null)
                 {
                     // Most batches fall in one file: the first group is sized for the whole batch, the rest grow.
-                    group = new Group(key, partition, fingerprint, order.Count == 0 ? batch.Messages.Count : 0);
-                    groups.Add(key, group);
+                    group = new Group(partition + "\n" + fingerprint, partition, fingerprint, order.Count == 0 ? batch.Messages.Count : 0);
+                    groups.Add((partition, fingerprint), group);
                     order.Add(group);
                 }
 
+                last = group;
                 group.Messages.Add(message);
                 group.Prepared.Add(prepared);
             }

@@ -208,6 +208,32 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task Pipeline_PartitionsAlternatingEveryMessage_EachRowInItsOwnPartitionFile()
+    {
+        // Within a batch, rows of three partitions come in turn (A, B, C, A, ...): each must land in its own file.
+        var options = Options(Storage(_root), batchSize: 50);
+        options.Partitioning = ByHour();
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var messages = Enumerable.Range(0, 300).Select(i => Event(i, "host", minute: (i % 3) * 60)).ToList();
+        var outcomes = new ConcurrentBag<AckOutcome>();
+        var source = new EnumerableSource<SinkEvent>(messages, (_, outcome) => outcomes.Add(outcome));
+
+        await Kawa.Dataflow.Pipeline.Create("lake").From(source).To(destination).Build(new PipelineOptions { MaxInFlightMessages = 1000 }).RunAsync();
+
+        var result = DuckDb.Query($"SELECT hour, count(*) AS n, sum(Id) AS s, count(DISTINCT Id % 3) AS k FROM read_parquet({DuckDb.Lit(_root.Path + "/**/*.parquet")}, hive_partitioning=true) GROUP BY hour ORDER BY hour");
+        Assert.That(result.Rows, Has.Length.EqualTo(3));
+        for (var hour = 0; hour < 3; hour++)
+        {
+            Assert.That(result.Long(hour, "hour"), Is.EqualTo(Start.Hour + hour));
+            Assert.That(result.Long(hour, "n"), Is.EqualTo(100));
+            Assert.That(result.Long(hour, "s"), Is.EqualTo(Enumerable.Range(0, 300).Where(i => i % 3 == hour).Sum()));
+            Assert.That(result.Long(hour, "k"), Is.EqualTo(1), "only rows of this hour");
+        }
+
+        Assert.That(outcomes, Has.Count.EqualTo(300).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task Partitioning_HostileValue_StaysUnderTheRootEscaped()
     {
         var options = Options(Storage(_root), batchSize: 2);
