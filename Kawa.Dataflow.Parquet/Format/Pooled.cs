@@ -8,7 +8,8 @@ namespace Kawa.Dataflow.Parquet.Format;
 /// many files from churning the large object heap (and the full GCs that follow).
 /// </summary>
 /// <remarks>
-/// Arrays of 1 MiB and more come from a process-wide pool of our own rather than <see cref="ArrayPool{T}.Shared"/>:
+/// Arrays of 64 KiB and more (large-object-heap sizes, whose churn drives full GCs) come from a process-wide pool of our
+/// own rather than <see cref="ArrayPool{T}.Shared"/>, which also drops idle arrays at every full GC:
 /// the shared pool keeps one large array per thread, and a writer's buffers are rented and returned on whichever
 /// thread-pool thread its async flush or a parallel encoding worker runs, so large rentals kept missing and
 /// allocating afresh. Our pool is not per thread and keeps at most <see cref="LargeArraysPerSize"/> arrays of
@@ -17,10 +18,10 @@ namespace Kawa.Dataflow.Parquet.Format;
 internal static class Pooled
 {
     /// <summary>Arrays of at least this many bytes use the large-array pool.</summary>
-    public const int LargeArrayBytes = 1 << 20;
+    public const int LargeArrayBytes = 64 * 1024;
 
     /// <summary>Idle large arrays kept per power-of-two size and element type.</summary>
-    public const int LargeArraysPerSize = 16;
+    public const int LargeArraysPerSize = 32;
 
     public static void Grow<T>(ref T[] array, int needed)
     {
