@@ -80,7 +80,7 @@ internal sealed class JetStreamMsg
     /// <summary>Negative ack: redeliver, after <paramref name="delay"/> when given.</summary>
     public ValueTask NakAsync(TimeSpan? delay = null, CancellationToken cancellationToken = default)
         => delay is { } d && d > TimeSpan.Zero
-            ? _connection.WriteAsync(_replyTo.Length + 64, 1, (this, d), static (writer, state) => state.Item1.WriteNak(writer, state.Item2), cancellationToken)
+            ? _connection.WriteAsync(_replyTo.Length + 64, 1, (this, d), static (writer, state) => WriteNak(writer, state.Item1._replyTo, state.Item2), cancellationToken)
             : SendAsync(NakBody, cancellationToken);
 
     /// <summary>Work in progress: the server restarts this message's ack wait.</summary>
@@ -96,33 +96,37 @@ internal sealed class JetStreamMsg
 
     public override string ToString() => $"JetStreamMsg {{ Subject = {Subject}, Bytes = {Data.Length}, Reply = {ReplyTo} }}";
 
-    /// <summary>Bytes the outcome takes on the wire, at most (for the reconnect buffer's accounting).</summary>
-    internal int OutcomeSize => _replyTo.Length + 32 + MaxAckBodyLength;
+    /// <summary>The reply subject's bytes: all an outcome needs, so whoever holds a message until its outcome can keep
+    /// just these.</summary>
+    internal byte[] ReplyToBytes => _replyTo;
 
-    /// <summary>Writes the PUB for an outcome: <paramref name="kind"/> null is <c>+WPI</c>.</summary>
-    internal void WriteOutcome(IBufferWriter<byte> writer, AckKind? kind, TimeSpan delay)
+    /// <summary>Bytes an outcome for <paramref name="replyTo"/> takes on the wire, at most (for the reconnect buffer's accounting).</summary>
+    internal static int OutcomeSize(byte[] replyTo) => replyTo.Length + 32 + MaxAckBodyLength;
+
+    /// <summary>Writes the PUB for an outcome to <paramref name="replyTo"/>: <paramref name="kind"/> null is <c>+WPI</c>.</summary>
+    internal static void WriteOutcome(IBufferWriter<byte> writer, byte[] replyTo, AckKind? kind, TimeSpan delay)
     {
         switch (kind)
         {
             case AckKind.Ack:
-                NatsProtocolWriter.WritePublish(writer, _replyTo, AckBody);
+                NatsProtocolWriter.WritePublish(writer, replyTo, AckBody);
                 break;
             case AckKind.Nack when delay > TimeSpan.Zero:
-                WriteNak(writer, delay);
+                WriteNak(writer, replyTo, delay);
                 break;
             case AckKind.Nack:
-                NatsProtocolWriter.WritePublish(writer, _replyTo, NakBody);
+                NatsProtocolWriter.WritePublish(writer, replyTo, NakBody);
                 break;
             case AckKind.Terminate:
-                NatsProtocolWriter.WritePublish(writer, _replyTo, TermBody);
+                NatsProtocolWriter.WritePublish(writer, replyTo, TermBody);
                 break;
             default:
-                NatsProtocolWriter.WritePublish(writer, _replyTo, InProgressBody);
+                NatsProtocolWriter.WritePublish(writer, replyTo, InProgressBody);
                 break;
         }
     }
 
-    private void WriteNak(IBufferWriter<byte> writer, TimeSpan delay)
+    private static void WriteNak(IBufferWriter<byte> writer, byte[] replyTo, TimeSpan delay)
     {
         // -NAK {"delay":<nanoseconds>}
         Span<byte> body = stackalloc byte[MaxAckBodyLength];
@@ -131,7 +135,7 @@ internal sealed class JetStreamMsg
         Utf8Formatter.TryFormat(delay.Ticks * 100, body[pos..], out var written);
         pos += written;
         body[pos++] = (byte)'}';
-        NatsProtocolWriter.WritePublish(writer, _replyTo, body[..pos]);
+        NatsProtocolWriter.WritePublish(writer, replyTo, body[..pos]);
     }
 
     private ValueTask SendAsync(byte[] body, CancellationToken cancellationToken)

@@ -180,7 +180,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     /// <summary>Acks that could not be sent (the messages will be redelivered after the ack wait).</summary>
     public long AcksLost => Interlocked.Read(ref _acksLost);
 
-    /// <summary>Outcomes queued through <see cref="EnqueueAck"/> and written to the connection (sent, or held in its
+    /// <summary>Outcomes queued through <see cref="EnqueueAck(byte[], AckKind?, TimeSpan)"/> and written to the connection (sent, or held in its
     /// reconnect buffer while disconnected).</summary>
     public long AcksSent => Interlocked.Read(ref _acksSent);
 
@@ -191,9 +191,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     /// <summary>A fresh ack token for <paramref name="message"/>: outcomes are queued and sent in the background.</summary>
     public AckToken CreateAckToken(JetStreamMsg message) => new JetStreamAckToken(this, message);
 
-    internal void EnqueueAck(JetStreamMsg message, AckKind? kind, TimeSpan delay)
+    internal void EnqueueAck(JetStreamMsg message, AckKind? kind, TimeSpan delay) => EnqueueAck(message.ReplyToBytes, kind, delay);
+
+    /// <summary>Queues an outcome for the message whose reply subject is <paramref name="replyTo"/>.</summary>
+    internal void EnqueueAck(byte[] replyTo, AckKind? kind, TimeSpan delay)
     {
-        if (!_acks.Writer.TryWrite(new PendingAck(message, kind, delay)))
+        if (!_acks.Writer.TryWrite(new PendingAck(replyTo, kind, delay)))
         {
             // Disposed: the server redelivers after the ack wait.
             Interlocked.Increment(ref _acksLost);
@@ -238,7 +241,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         long size = 0;
         foreach (var ack in acks)
         {
-            size += ack.Message.OutcomeSize;
+            size += JetStreamMsg.OutcomeSize(ack.ReplyTo);
         }
 
         try
@@ -247,7 +250,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             {
                 foreach (var ack in acks)
                 {
-                    ack.Message.WriteOutcome(writer, ack.Kind, ack.Delay);
+                    JetStreamMsg.WriteOutcome(writer, ack.ReplyTo, ack.Kind, ack.Delay);
                 }
             }).ConfigureAwait(false);
             Interlocked.Add(ref _acksSent, acks.Count);
@@ -665,7 +668,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     [LoggerMessage(108, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: {Count} outcome(s) could not be sent ({Reason}); those messages will be redelivered after the ack wait")]
     private static partial void LogAcksLost(ILogger logger, string stream, string consumer, int count, string reason);
 
-    private readonly record struct PendingAck(JetStreamMsg Message, AckKind? Kind, TimeSpan Delay);
+    private readonly record struct PendingAck(byte[] ReplyTo, AckKind? Kind, TimeSpan Delay);
 
     [LoggerMessage(106, LogLevel.Warning, "JetStream pull {Stream}/{Consumer}: message without ack subject on '{Subject}' ignored")]
     private static partial void LogUnexpected(ILogger logger, string stream, string consumer, string subject);

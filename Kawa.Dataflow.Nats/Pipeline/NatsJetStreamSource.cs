@@ -414,18 +414,18 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     {
         var meta = msg.Metadata;
         var attributes = new JetStreamAttributes(msg.Subject, meta, _time.GetUtcNow(), msg.Data.Length, _maxDeliver > 0 && meta.NumDelivered >= _maxDeliver, msg.Headers);
-        var token = new SourceAckToken(this, msg, _time.GetTimestamp());
+        var token = new SourceAckToken(this, msg.ReplyToBytes, _time.GetTimestamp());
         _outstanding.Add(token);
         var delivery = new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: MessageAttributes.FromProvider(attributes)), token);
-        // The token keeps the message (its reply subject) until the outcome; the payload and the parsed metadata are the
-        // pipeline's from here on, and die with the message rather than live on until the file holding it commits.
+        // The token keeps only the reply subject until the outcome; the payload, the parsed metadata and the message
+        // itself are the pipeline's from here on, and die with it rather than live on until the file holding it commits.
         msg.ReleasePayload();
         return delivery;
     }
 
     private void OnSettled(SourceAckToken token, AckOutcome outcome)
     {
-        _consumer.EnqueueAck(token.Message, outcome.Kind, outcome.Delay);
+        _consumer.EnqueueAck(token.ReplyTo, outcome.Kind, outcome.Delay);
         _outstanding.Remove(token);
         if (_settled.CurrentCount == 0)
         {
@@ -465,7 +465,8 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         }
     }
 
-    private sealed class SourceAckToken(NatsJetStreamSource owner, JetStreamMsg message, long handedOut) : AckToken
+    // Keeps only the reply subject until the outcome, not the message: one object less per message held until its file commits.
+    private sealed class SourceAckToken(NatsJetStreamSource owner, byte[] replyTo, long handedOut) : AckToken
     {
         public long LastTouched = handedOut;
 
@@ -473,11 +474,11 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         public SourceAckToken? Previous;
         public SourceAckToken? Next;
 
-        public JetStreamMsg Message { get; } = message;
+        public byte[] ReplyTo { get; } = replyTo;
 
         protected override void OnCompleted(AckOutcome outcome) => owner.OnSettled(this, outcome);
 
-        protected override void OnInProgress() => owner._consumer.EnqueueAck(Message, kind: null, TimeSpan.Zero);
+        protected override void OnInProgress() => owner._consumer.EnqueueAck(ReplyTo, kind: null, TimeSpan.Zero);
     }
 
     /// <summary>
