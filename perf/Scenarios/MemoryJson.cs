@@ -18,6 +18,11 @@ internal sealed partial class PerfJsonContext : JsonSerializerContext;
 /// collected by a batching destination that acks a batch at a time. Baseline: a single-threaded loop with the same
 /// <see cref="JsonTypeInfo"/>.
 /// </summary>
+/// <remarks>
+/// <c>--ceiling</c> (scenario <c>memory-json-ceiling</c>) measures, instead of the pipeline, the best a hand-written loop
+/// on two threads does with the same work against the same baseline: what this machine allows any two-worker design,
+/// with no stages, no backpressure and no error handling.
+/// </remarks>
 internal static class MemoryJson
 {
     public static Task<int> RunAsync(string[] args)
@@ -29,6 +34,7 @@ internal static class MemoryJson
         var batch = MemoryHarness.IntOption(args, "--batch", 4096);
         // The shape: the core batching sink collects and acks. `--sink collecting` measures the engine alone.
         var sink = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "batching";
+        var ceilingOnly = args.Contains("--ceiling");
         if (sink is not ("batching" or "collecting"))
         {
             throw new ArgumentException($"--sink must be 'batching' or 'collecting', not '{sink}'.");
@@ -96,6 +102,71 @@ internal static class MemoryJson
 
             await destination.FlushAsync();
             source.Verify();
+        }
+
+        async Task Ceiling()
+        {
+            var destination = new CollectingDestination<LogLine>(batch);
+            var sourceGate = new Lock();
+            var sinkGate = new Lock();
+            var ended = false;
+
+            void Work()
+            {
+                var chunk = new Delivery<byte[]>[256];
+                var records = new LogLine[256];
+                while (true)
+                {
+                    var taken = 0;
+                    lock (sourceGate)
+                    {
+                        while (!ended && taken < chunk.Length)
+                        {
+                            var delivery = source.ReceiveAsync().GetAwaiter().GetResult(); // completes synchronously
+                            if (delivery.IsEndOfStream)
+                            {
+                                ended = true;
+                                break;
+                            }
+
+                            chunk[taken++] = delivery;
+                        }
+                    }
+
+                    if (taken == 0)
+                    {
+                        return;
+                    }
+
+                    for (var i = 0; i < taken; i++)
+                    {
+                        records[i] = JsonSerializer.Deserialize(chunk[i].Message.Value, typeInfo)!;
+                    }
+
+                    lock (sinkGate)
+                    {
+                        for (var i = 0; i < taken; i++)
+                        {
+                            destination.SendAsync(chunk[i].Ack, chunk[i].Message.With(records[i])).GetAwaiter().GetResult();
+                        }
+                    }
+                }
+            }
+
+            await Task.WhenAll(Task.Run(Work), Task.Run(Work));
+            await destination.FlushAsync();
+            source.Verify();
+        }
+
+        if (ceilingOnly)
+        {
+            // The machine's parallel ceiling for this work, not the pipeline: see the class remarks.
+            return MemoryHarness.RunAsync("memory-json-ceiling", count, () => { source.Reset(); return Task.CompletedTask; }, Ceiling, Baseline, new Dictionary<string, object>
+            {
+                ["measured"] = "hand-written loop on 2 threads: chunks of 256 taken under a lock, deserialized, added to the collector under a lock",
+                ["sinkBatch"] = batch,
+                ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
+            });
         }
 
         return MemoryHarness.RunAsync("memory-json", count, () => { source.Reset(); return Task.CompletedTask; }, Measured, Baseline, new Dictionary<string, object>
