@@ -176,6 +176,7 @@ internal sealed class ColumnMapper
             if (unmapped > 0)
             {
                 Interlocked.Add(ref _unmapped, unmapped);
+                Monitoring.CliTelemetry.UnmappedFields.Add(unmapped);
             }
         }
 

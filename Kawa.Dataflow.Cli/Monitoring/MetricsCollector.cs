@@ -13,7 +13,7 @@ namespace Kawa.Dataflow.Cli.Monitoring;
 /// <remarks>Counters and up-down counters keep their sum; histograms keep count and sum. Thread-safe.</remarks>
 internal sealed class MetricsCollector : IDisposable
 {
-    private static readonly string[] s_meters = [Telemetry.MeterName, "Kawa.Dataflow.Nats"];
+    private static readonly string[] s_meters = [Telemetry.MeterName, "Kawa.Dataflow.Nats", CliTelemetry.MeterName];
 
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), Series> _series = new();
