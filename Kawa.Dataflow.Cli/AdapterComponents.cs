@@ -64,7 +64,7 @@ internal static class AdapterComponents
         var template = FieldTemplate.Parse(options.SubjectTemplate!);
         var destination = new NatsJetStreamDestinationOptions<EventRecord>
         {
-            SubjectSelector = m => template.Render(m.Value),
+            SubjectSelector = m => template.Render(m.Value, name => MessageProperties.Get(m, name)),
             Serializer = Payload,
         };
         var connection = NatsConnectionMapping.From(options, "kawa-publisher");
