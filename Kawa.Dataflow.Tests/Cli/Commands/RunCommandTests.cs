@@ -263,8 +263,9 @@ public class RunCommandTests
         Assert.That(records.Select(r => r.GetProperty("status").GetInt64()), Is.All.EqualTo(200L), "published as the parsed fields in JSON");
     }
 
-    [Test]
-    public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk()
+    [TestCase("TERM")]
+    [TestCase("INT")]
+    public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk(string signal)
     {
         var config = Config("""
             { "pipeline": { "name": "stdin-run", "source": { "type": "stdin" }, "destination": { "type": "stdout", "format": "raw" } },
@@ -279,12 +280,12 @@ public class RunCommandTests
         await daemon.Stdin.FlushAsync();
         await daemon.WaitForLinesAsync(3);
 
-        await daemon.SignalAsync("TERM");
+        await daemon.SignalAsync(signal);
         var exit = await daemon.WaitForExitAsync();
 
         Assert.That(exit, Is.EqualTo(ExitCodes.Ok), daemon.Stderr);
         Assert.That(daemon.StdoutLines, Is.EqualTo(new[] { "line 1", "line 2", "line 3" }));
-        Assert.That(daemon.Stderr, Does.Contain("SIGTERM received: draining").And.Contain("3 received, 3 acked"));
+        Assert.That(daemon.Stderr, Does.Contain($"SIG{signal} received: draining").And.Contain("3 received, 3 acked"));
     }
 
     [Test]
