@@ -79,6 +79,44 @@ public class RunCommandTests
     }
 
     [Test]
+    public async Task Run_StageWithItsOwnDeadLetter_SendsItsFailuresThereAndOtherStagesToThePipelines()
+    {
+        var input = Path.Combine(_dir, "in.ndjson");
+        File.WriteAllLines(input, ["{\"n\":1}", "oops", "{\"m\":2}"]);
+        var stageDead = Path.Combine(_dir, "stage-dead");
+        var pipelineDead = Path.Combine(_dir, "pipeline-dead");
+        var config = Config($$"""
+            {
+              "pipeline": {
+                "name": "two-targets",
+                "source": { "type": "file", "path": {{JsonSerializer.Serialize(input)}}, "mode": "read" },
+                "handlers": [
+                  { "type": "parse", "name": "json", "format": "json", "errorPolicy": { "type": "deadLetter" },
+                    "deadLetter": { "type": "parquet", "path": {{JsonSerializer.Serialize(stageDead)}}, "rollAge": "00:00:01" } },
+                  { "type": "parse", "name": "only-n", "format": "regex", "pattern": "^\\{\"n\":(?<n>\\d+)\\}$", "errorPolicy": { "type": "deadLetter" } }
+                ],
+                "destination": { "type": "stdout", "format": "raw" },
+                "deadLetter": { "type": "parquet", "path": {{JsonSerializer.Serialize(pipelineDead)}}, "rollAge": "00:00:01" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var stage = DuckDb.Query($"SELECT stage, decode(payload) AS line FROM read_parquet({DuckDb.Lit(stageDead + "/**/*.parquet")})");
+        var pipeline = DuckDb.Query($"SELECT stage, decode(payload) AS line FROM read_parquet({DuckDb.Lit(pipelineDead + "/**/*.parquet")})");
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[] { "{\"n\":1}" }));
+            Assert.That((stage.Rows.Length, stage.Str(0, "stage"), stage.Str(0, "line")), Is.EqualTo((1, "handler:json", "oops")), "the json stage's failure went to its own target");
+            Assert.That((pipeline.Rows.Length, pipeline.Str(0, "stage"), pipeline.Str(0, "line")), Is.EqualTo((1, "handler:only-n", "{\"m\":2}")), "the other stage used pipeline.deadLetter");
+            Assert.That(result.Stderr, Does.Contain("3 received, 3 acked"), "each original acked once its dead letter was durable");
+        });
+    }
+
+    [Test]
     public async Task Run_MalformedLineUnderFatalPolicy_ExitsRuntimeFailureNamingStageInputAndFix()
     {
         var input = Path.Combine(_dir, "in.log");
