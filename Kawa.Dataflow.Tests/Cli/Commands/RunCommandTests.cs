@@ -195,7 +195,7 @@ public class RunCommandTests
                 "destination": {
                   "type": "parquet", "path": {{JsonSerializer.Serialize(lake)}}, "partitionBy": "dt={ts:yyyy-MM-dd}",
                   "columns": [ { "name": "ts", "type": "timestamp", "nullable": false }, { "name": "path" }, { "name": "status", "type": "long", "nullable": false } ],
-                  "rollAge": "00:00:01"
+                  "rollAge": "00:00:01", "codec": "gzip"
                 }
               },
               "metrics": { "port": 0 }
@@ -203,6 +203,9 @@ public class RunCommandTests
             """);
 
         var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+        var glob = DuckDb.Lit(lake + "/**/*.parquet");
+        var codecs = DuckDb.Query($"SELECT DISTINCT compression AS c FROM parquet_metadata({glob})");
+        Assert.That(Enumerable.Range(0, codecs.Rows.Length).Select(i => codecs.Str(i, "c")), Is.EqualTo(new[] { "GZIP" }), "codec gzip");
 
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
         var rows = DuckDb.Query($"SELECT count(*) AS n, sum(status) AS s FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, hive_partitioning=true)");
