@@ -390,6 +390,32 @@ public class RunCommandTests
         Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
     }
 
+    [Test]
+    public async Task Run_DrainLongerThanDrainTimeout_ExitsDrainTimeoutWithoutWritingTheStuckMessage()
+    {
+        // A message stuck in a 5-minute retry back-off cannot finish within a 2 s drain timeout.
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "slow-drain", "source": { "type": "stdin" },
+                "handlers": [ { "type": "parse", "name": "json", "format": "json",
+                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
+                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:00:02" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        await daemon.Stdin.WriteLineAsync("not json");
+        await daemon.Stdin.FlushAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+
+        await daemon.SignalAsync("TERM");
+        var exit = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(exit, Is.EqualTo(ExitCodes.DrainTimeout), daemon.Stderr);
+        Assert.That(daemon.Stderr, Does.Contain("drainTimeout"), "says which setting to raise");
+        Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
+    }
+
     private static async Task<string> TryGetAsync(HttpClient http, string path)
     {
         try
