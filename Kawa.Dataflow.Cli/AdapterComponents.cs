@@ -64,12 +64,16 @@ internal static class AdapterComponents
         var template = FieldTemplate.Parse(options.SubjectTemplate!);
         var destination = new NatsJetStreamDestinationOptions<EventRecord>
         {
-            SubjectSelector = m => template.Render(m.Value, name => MessageProperties.Get(m, name)),
+            SubjectSelector = SubjectOf(template),
             Serializer = Payload,
         };
         var connection = NatsConnectionMapping.From(options, "kawa-publisher");
         return await NatsJetStreamDestination<EventRecord>.ConnectAsync(connection, destination, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The subject of each record: its <c>subjectTemplate</c> rendered from its fields and, for <c>{$name}</c>, its message properties.</summary>
+    internal static Func<Message<EventRecord>, string> SubjectOf(FieldTemplate template)
+        => m => template.Render(m.Value, name => MessageProperties.Get(m, name));
 
     /// <summary>
     /// What the JetStream destination publishes: the record's fields as one JSON object (so parse, filter and field

@@ -76,6 +76,17 @@ public class AdapterMappingTests
             Is.EqualTo(new[] { ("ts", ParquetValueType.Timestamp, false), ("status", ParquetValueType.Int64, true), ("ok", ParquetValueType.Boolean, true), ("_extra", ParquetValueType.String, true) }));
     }
 
+    [Test]
+    public void SubjectOf_FieldsAndMessageProperties_AreRendered()
+    {
+        var attributes = MessageAttributes.CreateBuilder(1).Set(MessageAttributeKeys.Subject, "access.raw").Build();
+        var message = new Message<EventRecord>(new EventRecord().Set("status", 503L), Key: "k1", Attributes: attributes);
+
+        var subject = AdapterComponents.SubjectOf(Kawa.Dataflow.Cli.Templates.FieldTemplate.Parse("alerts.{status}.{$subject}.{$key}.{missing}"))(message);
+
+        Assert.That(subject, Is.EqualTo("alerts.503.access.raw.k1.__null__"));
+    }
+
     [TestCase("dt={ts:yyyy-MM-dd}/hour={ts:HH}", "dt={ts:yyyy-MM-dd}/hour={ts:HH}")]
     [TestCase("dt={$receivedAt:yyyy-MM-dd}/type={type}", "dt={field:$receivedAt:yyyy-MM-dd}/type={field:type}")]
     [TestCase("s={$subject}/k={$key}/x={ status }/t={ts}", "s={subject}/k={key}/x={field:status}/t={field:ts}")]
