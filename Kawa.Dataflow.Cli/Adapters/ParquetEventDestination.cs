@@ -27,6 +27,7 @@ internal static class ParquetEventDestination
     public static async Task<IDestination<EventRecord>> CreateAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var mapper = ColumnMapper.From(options, deadLetter);
+        Monitoring.CliTelemetry.Track(mapper);
         var schema = SchemaOf(mapper);
         var storage = CreateStorage(options, timeProvider, loggerFactory, out var s3Client);
         // A crashed run's temporary files were never acked: remove them before writing (their messages are redelivered).

@@ -176,7 +176,6 @@ internal sealed class ColumnMapper
             if (unmapped > 0)
             {
                 Interlocked.Add(ref _unmapped, unmapped);
-                Monitoring.CliTelemetry.UnmappedFields.Add(unmapped);
             }
         }
 

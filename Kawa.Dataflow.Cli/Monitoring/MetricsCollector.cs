@@ -34,6 +34,9 @@ internal sealed class MetricsCollector : IDisposable
         _listener.Start();
     }
 
+    /// <summary>Takes a reading of the observable instruments (such as <see cref="CliTelemetry.UnmappedFieldsName"/>) now.</summary>
+    public void RecordObservables() => _listener.RecordObservableInstruments();
+
     /// <summary>The sum of an instrument over all its tag sets (0 if never recorded).</summary>
     public double Total(string instrument)
     {
@@ -59,6 +62,7 @@ internal sealed class MetricsCollector : IDisposable
     /// <summary>Writes every series in the Prometheus text exposition format (version 0.0.4).</summary>
     public void WritePrometheus(TextWriter writer)
     {
+        RecordObservables();
         foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
         {
             var first = group.First().Value;
@@ -109,7 +113,15 @@ internal sealed class MetricsCollector : IDisposable
             cache?.Remember(tags, series);
         }
 
-        series.Add(value.ToDouble(CultureInfo.InvariantCulture));
+        // An observable counter reports its running total each time it is observed: keep the latest, do not add.
+        if (instrument.IsObservable)
+        {
+            series.Set(value.ToDouble(CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            series.Add(value.ToDouble(CultureInfo.InvariantCulture));
+        }
     }
 
     private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)

@@ -61,6 +61,7 @@ internal sealed partial class StatusReporter : IAsyncDisposable
             _terminal.Write("\r\u001b[K");
         }
 
+        _metrics.RecordObservables();
         var unmapped = (long)_metrics.Total(CliTelemetry.UnmappedFieldsName);
         if (unmapped > 0)
         {
