@@ -45,6 +45,15 @@ internal static class AdapterComponents
         return new JetStreamEventSource(source);
     }
 
+    /// <summary>The core <c>nats</c> source: a subscription (with an optional queue group), at-most-once; live when this returns.</summary>
+    public static async Task<ISource<EventRecord>> CreateNatsSourceAsync(Configuration.NatsSourceOptions options, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        var subscription = new Kawa.Dataflow.Nats.Pipeline.NatsSourceOptions { Subject = options.Subject!, QueueGroup = options.QueueGroup };
+        var connection = NatsConnectionMapping.From(options, "kawa-subscriber");
+        var source = await NatsSource.StartAsync(connection, subscription, timeProvider: timeProvider, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new CoreNatsEventSource(source);
+    }
+
     /// <summary>The <c>parquet</c> destination (local directory or S3), acking at each file commit.</summary>
     public static Task<IDestination<EventRecord>> CreateParquetDestinationAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
         => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, loggerFactory, cancellationToken);
@@ -55,12 +64,16 @@ internal static class AdapterComponents
         var template = FieldTemplate.Parse(options.SubjectTemplate!);
         var destination = new NatsJetStreamDestinationOptions<EventRecord>
         {
-            SubjectSelector = m => template.Render(m.Value),
+            SubjectSelector = SubjectOf(template),
             Serializer = Payload,
         };
         var connection = NatsConnectionMapping.From(options, "kawa-publisher");
         return await NatsJetStreamDestination<EventRecord>.ConnectAsync(connection, destination, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The subject of each record: its <c>subjectTemplate</c> rendered from its fields and, for <c>{$name}</c>, its message properties.</summary>
+    internal static Func<Message<EventRecord>, string> SubjectOf(FieldTemplate template)
+        => m => template.Render(m.Value, name => MessageProperties.Get(m, name));
 
     /// <summary>
     /// What the JetStream destination publishes: the record's fields as one JSON object (so parse, filter and field

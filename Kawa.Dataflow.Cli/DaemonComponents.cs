@@ -89,8 +89,9 @@ internal static class DaemonComponents
         NatsJetStreamSourceOptions js => AdapterComponents.CreateJetStreamSourceAsync(js, drain, timeProvider, cancellationToken),
         FileSourceOptions { Mode: "follow" } when drain => throw new NotSupportedException(
             "--drain cannot be used with a file source in follow mode (it never catches up for good); use mode 'read' for a one-off run"),
-        NatsSourceOptions => throw new NotSupportedException(
-            "source type 'nats' (core NATS, at-most-once) is not available in this build; use 'nats-jetstream'"),
+        NatsSourceOptions when drain => throw new NotSupportedException(
+            "--drain cannot be used with a core 'nats' source (a subscription has no end to catch up to); use 'nats-jetstream' for a batch run"),
+        NatsSourceOptions nats => AdapterComponents.CreateNatsSourceAsync(nats, timeProvider, cancellationToken),
         _ => Task.FromResult(CreateSource(options, timeProvider: timeProvider)),
     };
 

@@ -15,8 +15,11 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "1/6 nats-server"
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get install -y nats-server >&2
+  # As root, or with password-less sudo; a fresh machine may have no package lists yet, hence the update.
+  if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root=(sudo -n); else as_root=(none); fi
+  if command -v apt-get >/dev/null 2>&1 && [ "${as_root[*]}" != none ]; then
+    "${as_root[@]}" apt-get update -qq >&2
+    "${as_root[@]}" apt-get install -y nats-server >&2
   else
     echo "quickstart: nats-server is not installed. Install it first:" >&2
     echo "  Debian/Ubuntu: sudo apt-get install nats-server" >&2
@@ -49,8 +52,11 @@ step "4/6 publish $(wc -l <"$log") lines to stream ACCESS"
 kawa publish --url "$url" --subject access.log --create-stream ACCESS "$log"
 
 step "5/6 kawa run --drain into ./lake"
+if [ -d lake ] && [ -n "$(find lake -name '*.parquet' -print -quit)" ]; then
+  echo "note: ./lake already holds Parquet files from an earlier run; the summary below counts them too (remove ./lake for a fresh count)" >&2
+fi
 kawa run --drain --config examples/jetstream-access-log-to-lake.json --set "pipeline.source.servers[0]=$url" \
-  || { rc=$?; echo "quickstart: step 5 (kawa run) failed with exit code $rc (6 = a component is not in this build yet)" >&2; exit "$rc"; }
+  || { rc=$?; echo "quickstart: step 5 (kawa run) failed with exit code $rc (see 'Exit codes' in docs/cli.md)" >&2; exit "$rc"; }
 
 step "6/6 summary"
 kawa inspect ./lake --rows 3 --top status

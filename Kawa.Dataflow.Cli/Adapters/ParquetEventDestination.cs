@@ -27,6 +27,7 @@ internal static class ParquetEventDestination
     public static async Task<IDestination<EventRecord>> CreateAsync(ParquetDestinationOptions options, bool deadLetter, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var mapper = ColumnMapper.From(options, deadLetter);
+        Monitoring.CliTelemetry.Track(mapper);
         var schema = SchemaOf(mapper);
         var storage = CreateStorage(options, timeProvider, loggerFactory, out var s3Client);
         // A crashed run's temporary files were never acked: remove them before writing (their messages are redelivered).
@@ -39,14 +40,7 @@ internal static class ParquetEventDestination
         var sinkOptions = new ParquetDestinationOptions<EventRecord>
         {
             Storage = storage,
-            Partitioning = string.IsNullOrEmpty(options.PartitionBy)
-                ? PartitionPath<EventRecord>.None
-                : PartitionPath<EventRecord>.Parse(options.PartitionBy, new PartitionPathOptions<EventRecord>
-                {
-                    Timestamp = EventTime,
-                    Field = static (m, name) => m.Value[name].ToObject(),
-                    TimeProvider = timeProvider,
-                }),
+            Partitioning = PartitionOf(options.PartitionBy, timeProvider),
             Compression = options.Codec.ToLowerInvariant() switch
             {
                 "gzip" => ParquetCompression.Gzip,
@@ -83,6 +77,53 @@ internal static class ParquetEventDestination
         }
 
         return builder.Build();
+    }
+
+    /// <summary>The lake partitioner for a daemon <c>partitionBy</c> template (<see langword="null"/> or empty: none).</summary>
+    /// <param name="template">A validated daemon template: <c>{ts:FORMAT}</c>, <c>{field}</c>, <c>{field:FORMAT}</c>, <c>{$property[:FORMAT]}</c>.</param>
+    /// <param name="timeProvider">The clock the partitioner falls back to.</param>
+    internal static PartitionPath<EventRecord> PartitionOf(string? template, TimeProvider timeProvider) =>
+        string.IsNullOrEmpty(template)
+            ? PartitionPath<EventRecord>.None
+            : PartitionPath<EventRecord>.Parse(ToLakeTemplate(template), new PartitionPathOptions<EventRecord>
+            {
+                Timestamp = EventTime,
+                Field = static (m, name) => name.StartsWith('$') ? MessageProperties.Get(m, name).ToObject() : m.Value[name].ToObject(),
+                TimeProvider = timeProvider,
+            });
+
+    /// <summary>
+    /// Rewrites the daemon's template syntax (the one <c>validate</c> checks and subjectTemplate shares) into the lake's
+    /// partition tokens: <c>{ts:FORMAT}</c> stays (the fast, cached event-time path), <c>{$subject}</c> and <c>{$key}</c>
+    /// become <c>{subject}</c> and <c>{key}</c>, and any other field or <c>$</c> property becomes <c>{field:NAME[:FORMAT]}</c>,
+    /// read through <see cref="PartitionOf"/>'s field reader. Timestamps are always formatted in UTC.
+    /// </summary>
+    internal static string ToLakeTemplate(string template)
+    {
+        _ = Templates.FieldTemplate.Parse(template); // the same syntax errors, with positions, as validate reports
+        var builder = new System.Text.StringBuilder(template.Length + 16);
+        var position = 0;
+        for (var open = template.IndexOf('{', StringComparison.Ordinal); open >= 0; open = template.IndexOf('{', position))
+        {
+            var close = template.IndexOf('}', open + 1);
+            var inner = template[(open + 1)..close];
+            var colon = inner.IndexOf(':', StringComparison.Ordinal);
+            var field = (colon >= 0 ? inner[..colon] : inner).Trim();
+            var format = colon >= 0 ? inner[(colon + 1)..] : null;
+            builder.Append(template, position, open - position);
+            builder.Append((field, format) switch
+            {
+                ("ts", not null) => $"{{ts:{format}}}",
+                ("$subject", null) => "{subject}",
+                ("$key", null) => "{key}",
+                (_, null) => $"{{field:{field}}}",
+                _ => $"{{field:{field}:{format}}}",
+            });
+            position = close + 1;
+        }
+
+        builder.Append(template, position, template.Length - position);
+        return builder.ToString();
     }
 
     /// <summary>

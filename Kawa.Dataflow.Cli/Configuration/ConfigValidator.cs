@@ -287,7 +287,12 @@ internal static partial class ConfigValidator
 
                 Range(_errors, $"{path}.parallelism", handler.Parallelism, 1, 1024);
                 Range(_errors, $"{path}.capacity", handler.Capacity, 1, 1_000_000);
-                CheckErrorPolicy(handler.ErrorPolicy, $"{path}.errorPolicy");
+                if (handler.DeadLetter is not null)
+                {
+                    CheckDestination(handler.DeadLetter, $"{path}.deadLetter", isDeadLetter: true);
+                }
+
+                CheckErrorPolicy(handler.ErrorPolicy, $"{path}.errorPolicy", hasDeadLetter: handler.DeadLetter is not null || _pipeline.DeadLetter is not null);
 
                 switch (handler)
                 {
@@ -304,7 +309,7 @@ internal static partial class ConfigValidator
             }
         }
 
-        private void CheckErrorPolicy(ErrorPolicyOptions policy, string path)
+        private void CheckErrorPolicy(ErrorPolicyOptions policy, string path, bool hasDeadLetter)
         {
             if (!OneOf(_errors, $"{path}.type", policy.Type, s_policies))
             {
@@ -333,9 +338,9 @@ internal static partial class ConfigValidator
             }
 
             var deadLetters = policy.Type == "deadLetter" || (policy.Type == "retry" && policy.Then == "deadLetter");
-            if (deadLetters && _pipeline.DeadLetter is null)
+            if (deadLetters && !hasDeadLetter)
             {
-                _errors.Add(policy.Type == "deadLetter" ? $"{path}.type" : $"{path}.then", "'deadLetter' needs pipeline.deadLetter (a destination) to be configured");
+                _errors.Add(policy.Type == "deadLetter" ? $"{path}.type" : $"{path}.then", "'deadLetter' needs pipeline.deadLetter (a destination) to be configured, or the stage's own deadLetter");
             }
         }
 
@@ -831,7 +836,13 @@ internal static partial class ConfigValidator
 
             // Parquet acks at file commit: a file open longer than ackWait has its messages redelivered while it is
             // still being written, so every message would be written twice.
-            foreach (var (destination, path) in new[] { (_pipeline.Destination, $"{P}.destination"), (_pipeline.DeadLetter, $"{P}.deadLetter") })
+            var destinations = new List<(KawaDestinationOptions? Destination, string Path)> { (_pipeline.Destination, $"{P}.destination"), (_pipeline.DeadLetter, $"{P}.deadLetter") };
+            for (var i = 0; i < _pipeline.Handlers.Count; i++)
+            {
+                destinations.Add((_pipeline.Handlers[i]?.DeadLetter, $"{P}.handlers[{i}].deadLetter"));
+            }
+
+            foreach (var (destination, path) in destinations)
             {
                 if (destination is ParquetDestinationOptions parquet && parquet.RollAge > TimeSpan.Zero && js.AckWait > TimeSpan.Zero && parquet.RollAge >= js.AckWait)
                 {

@@ -20,6 +20,10 @@ internal abstract class HandlerOptions
 
     /// <summary>What happens when the handler throws. Default fatal.</summary>
     public ErrorPolicyOptions ErrorPolicy { get; set; } = new();
+
+    /// <summary>This stage's own dead-letter destination (any destination type), for its <c>deadLetter</c> error policy
+    /// and its poison messages. Default none: the stage uses <c>pipeline.deadLetter</c>.</summary>
+    public KawaDestinationOptions? DeadLetter { get; set; }
 }
 
 /// <summary>A stage's error policy.</summary>

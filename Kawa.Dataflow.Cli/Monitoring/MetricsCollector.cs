@@ -13,7 +13,7 @@ namespace Kawa.Dataflow.Cli.Monitoring;
 /// <remarks>Counters and up-down counters keep their sum; histograms keep count and sum. Thread-safe.</remarks>
 internal sealed class MetricsCollector : IDisposable
 {
-    private static readonly string[] s_meters = [Telemetry.MeterName, "Kawa.Dataflow.Nats"];
+    private static readonly string[] s_meters = [Telemetry.MeterName, "Kawa.Dataflow.Nats", CliTelemetry.MeterName];
 
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), Series> _series = new();
@@ -33,6 +33,9 @@ internal sealed class MetricsCollector : IDisposable
         _listener.SetMeasurementEventCallback<double>((i, v, tags, state) => Record(i, v, tags, state));
         _listener.Start();
     }
+
+    /// <summary>Takes a reading of the observable instruments (such as <see cref="CliTelemetry.UnmappedFieldsName"/>) now.</summary>
+    public void RecordObservables() => _listener.RecordObservableInstruments();
 
     /// <summary>The sum of an instrument over all its tag sets (0 if never recorded).</summary>
     public double Total(string instrument)
@@ -59,6 +62,7 @@ internal sealed class MetricsCollector : IDisposable
     /// <summary>Writes every series in the Prometheus text exposition format (version 0.0.4).</summary>
     public void WritePrometheus(TextWriter writer)
     {
+        RecordObservables();
         foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
         {
             var first = group.First().Value;
@@ -109,7 +113,15 @@ internal sealed class MetricsCollector : IDisposable
             cache?.Remember(tags, series);
         }
 
-        series.Add(value.ToDouble(CultureInfo.InvariantCulture));
+        // An observable counter reports its running total each time it is observed: keep the latest, do not add.
+        if (instrument.IsObservable)
+        {
+            series.Set(value.ToDouble(CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            series.Add(value.ToDouble(CultureInfo.InvariantCulture));
+        }
     }
 
     private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)

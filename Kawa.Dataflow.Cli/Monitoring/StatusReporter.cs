@@ -61,6 +61,13 @@ internal sealed partial class StatusReporter : IAsyncDisposable
             _terminal.Write("\r\u001b[K");
         }
 
+        _metrics.RecordObservables();
+        var unmapped = (long)_metrics.Total(CliTelemetry.UnmappedFieldsName);
+        if (unmapped > 0)
+        {
+            LogUnmappedFields(_logger, unmapped);
+        }
+
         if (!_logger.IsEnabled(LogLevel.Information))
         {
             return;
@@ -164,6 +171,9 @@ internal sealed partial class StatusReporter : IAsyncDisposable
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "progress: {Status}")]
     private static partial void LogProgress(ILogger logger, string status);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "{Unmapped} input field(s) matched no Parquet column and were dropped (counted as kawa_fields_unmapped_total); list them in the destination's columns or set its extraColumn to keep them")]
+    private static partial void LogUnmappedFields(ILogger logger, long unmapped);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "pipeline '{Pipeline}' {Outcome} after {Seconds:F1} s: {Received} received, {Acked} acked, {Nacked} negatively acked, {Terminated} terminated, {DeadLettered} dead-lettered, {Skipped} skipped, {Files} files committed")]
     private static partial void LogSummary(ILogger logger, string pipeline, string outcome, double seconds, long received, long acked, long nacked, long terminated, long deadLettered, long skipped, long files);

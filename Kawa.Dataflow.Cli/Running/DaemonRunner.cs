@@ -169,16 +169,25 @@ internal static partial class DaemonRunner
         var segment = PipelineOptions.DefaultSegmentSize;
         foreach (var stage in DaemonComponents.CreateHandlers(options, time))
         {
+            var index = options.Handlers.IndexOf(stage.Options);
+            var stageDeadLetters = deadLetters;
+            if (index >= 0 && stage.Options.DeadLetter is { } own)
+            {
+                var inner = await Create($"pipeline.handlers[{index}].deadLetter", () => DaemonComponents.CreateDestinationAsync(own, deadLetter: true, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
+                disposables.Add(inner);
+                stageDeadLetters = new DeadLetterDestination(inner);
+            }
+
             builder = builder.Handle(stage.Name, stage.Handler, new StageOptions
             {
                 MaxDegreeOfParallelism = stage.Options.Parallelism,
                 // The configuration counts messages; the engine buffers segments of up to SegmentSize messages.
                 BoundedCapacity = Math.Max(1, (stage.Options.Capacity + segment - 1) / segment),
                 KeyOrdered = stage.Options.KeyOrdered,
-                ErrorPolicy = ToPolicy(stage.Options.ErrorPolicy, deadLetters, $"pipeline handler '{stage.Name}'"),
+                ErrorPolicy = ToPolicy(stage.Options.ErrorPolicy, stageDeadLetters, $"pipeline handler '{stage.Name}'"),
                 // A message failing on its last allowed delivery (a source's delivery limit) is kept in the
                 // dead-letter target when there is one, rather than only terminated.
-                PoisonPolicy = deadLetters is null ? ErrorPolicy.Terminate : ErrorPolicy.DeadLetter(deadLetters),
+                PoisonPolicy = stageDeadLetters is null ? ErrorPolicy.Terminate : ErrorPolicy.DeadLetter(stageDeadLetters),
             });
         }
 

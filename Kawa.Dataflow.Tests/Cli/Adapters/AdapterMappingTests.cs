@@ -75,4 +75,37 @@ public class AdapterMappingTests
             schema.Fields.Select(f => (f.Name, f.ValueType, f.IsNullable)),
             Is.EqualTo(new[] { ("ts", ParquetValueType.Timestamp, false), ("status", ParquetValueType.Int64, true), ("ok", ParquetValueType.Boolean, true), ("_extra", ParquetValueType.String, true) }));
     }
+
+    [Test]
+    public void SubjectOf_FieldsAndMessageProperties_AreRendered()
+    {
+        var attributes = MessageAttributes.CreateBuilder(1).Set(MessageAttributeKeys.Subject, "access.raw").Build();
+        var message = new Message<EventRecord>(new EventRecord().Set("status", 503L), Key: "k1", Attributes: attributes);
+
+        var subject = AdapterComponents.SubjectOf(Kawa.Dataflow.Cli.Templates.FieldTemplate.Parse("alerts.{status}.{$subject}.{$key}.{missing}"))(message);
+
+        Assert.That(subject, Is.EqualTo("alerts.503.access.raw.k1.__null__"));
+    }
+
+    [TestCase("dt={ts:yyyy-MM-dd}/hour={ts:HH}", "dt={ts:yyyy-MM-dd}/hour={ts:HH}")]
+    [TestCase("dt={$receivedAt:yyyy-MM-dd}/type={type}", "dt={field:$receivedAt:yyyy-MM-dd}/type={field:type}")]
+    [TestCase("s={$subject}/k={$key}/x={ status }/t={ts}", "s={subject}/k={key}/x={field:status}/t={field:ts}")]
+    public void ToLakeTemplate_DaemonPlaceholders_BecomeLakeTokens(string daemon, string lake)
+        => Assert.That(ParquetEventDestination.ToLakeTemplate(daemon), Is.EqualTo(lake));
+
+    [Test]
+    public void PartitionOf_PropertyAndFieldPlaceholders_RenderFromTheMessageInUtc()
+    {
+        // 23:30 at -02:00 is 01:30 UTC the next day: the partition follows UTC.
+        var received = new DateTimeOffset(2026, 5, 17, 23, 30, 0, TimeSpan.FromHours(-2));
+        var attributes = MessageAttributes.CreateBuilder(2)
+            .Set(MessageAttributeKeys.ReceivedAt, received)
+            .Set(MessageAttributeKeys.Subject, "orders.new")
+            .Build();
+        var message = new Message<EventRecord>(new EventRecord().Set("status", 503L), Attributes: attributes);
+
+        var partition = ParquetEventDestination.PartitionOf("dt={$receivedAt:yyyy-MM-dd}/status={status}/s={$subject}/r={region}", TimeProvider.System);
+
+        Assert.That(partition.Evaluate(message), Is.EqualTo("dt=2026-05-18/status=503/s=orders.new/r=__HIVE_DEFAULT_PARTITION__"));
+    }
 }

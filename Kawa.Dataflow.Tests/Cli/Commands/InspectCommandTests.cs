@@ -48,6 +48,36 @@ public class InspectCommandTests
     }
 
     [Test]
+    public async Task Inspect_FileAsJson_ReportsSizeSchemaRowGroupsCodecAndFirstRows()
+    {
+        var file = Path.Combine(_dir, "a.parquet");
+        await WriteAsync(file, 4, 301);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "inspect", file, "--json", "--rows", "1");
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var json = JsonDocument.Parse(result.Stdout).RootElement;
+        var size = new FileInfo(file).Length;
+        Assert.Multiple(() =>
+        {
+            Assert.That(json.GetProperty("files").GetInt32(), Is.EqualTo(1));
+            Assert.That(json.GetProperty("rows").GetInt64(), Is.EqualTo(4));
+            Assert.That(json.GetProperty("bytes").GetInt64(), Is.EqualTo(size));
+            var details = json.GetProperty("fileDetails");
+            Assert.That(details.GetArrayLength(), Is.EqualTo(1));
+            var only = details[0];
+            Assert.That(only.GetProperty("bytes").GetInt64(), Is.EqualTo(size));
+            Assert.That(only.GetProperty("codecs")[0].GetString(), Is.EqualTo("GZIP"));
+            Assert.That(only.GetProperty("schema").EnumerateArray().Select(f => f.GetString()).ToArray(),
+                Has.Length.EqualTo(3).And.Some.StartsWith("ts").And.Some.StartsWith("path").And.Some.StartsWith("status"));
+            Assert.That(only.GetProperty("rowGroups").GetArrayLength(), Is.EqualTo(1));
+            Assert.That(only.GetProperty("rowGroups")[0].GetProperty("rows").GetInt64(), Is.EqualTo(4));
+            Assert.That(only.GetProperty("firstRows").GetArrayLength(), Is.EqualTo(1), "--rows 1");
+            Assert.That(only.GetProperty("firstRows")[0].GetProperty("status").GetInt64(), Is.EqualTo(301));
+        });
+    }
+
+    [Test]
     public async Task Inspect_LakeDirectoryAsJson_ReportsEveryFilePartitionsAndTopValues()
     {
         await WriteAsync(Path.Combine(_dir, "dt=2026-05-17", "a.parquet"), 5, 404);

@@ -33,6 +33,7 @@ public class PublishCommandTests
 
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
         Assert.That(result.Stdout, Does.Contain("published 1,000 message(s) to 'logs.access' (stream LOGS"));
+        Assert.That(result.Stdout, Does.Match(@"in \d+\.\d\d s \([\d,]+ msg/s\)"), "the rate is shown");
         var info = await js.GetStreamAsync("LOGS");
         Assert.That(info.State!.Messages, Is.EqualTo(1000));
     }

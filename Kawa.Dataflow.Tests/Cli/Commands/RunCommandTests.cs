@@ -79,6 +79,44 @@ public class RunCommandTests
     }
 
     [Test]
+    public async Task Run_StageWithItsOwnDeadLetter_SendsItsFailuresThereAndOtherStagesToThePipelines()
+    {
+        var input = Path.Combine(_dir, "in.ndjson");
+        File.WriteAllLines(input, ["{\"n\":1}", "oops", "{\"m\":2}"]);
+        var stageDead = Path.Combine(_dir, "stage-dead");
+        var pipelineDead = Path.Combine(_dir, "pipeline-dead");
+        var config = Config($$"""
+            {
+              "pipeline": {
+                "name": "two-targets",
+                "source": { "type": "file", "path": {{JsonSerializer.Serialize(input)}}, "mode": "read" },
+                "handlers": [
+                  { "type": "parse", "name": "json", "format": "json", "errorPolicy": { "type": "deadLetter" },
+                    "deadLetter": { "type": "parquet", "path": {{JsonSerializer.Serialize(stageDead)}}, "rollAge": "00:00:01" } },
+                  { "type": "parse", "name": "only-n", "format": "regex", "pattern": "^\\{\"n\":(?<n>\\d+)\\}$", "errorPolicy": { "type": "deadLetter" } }
+                ],
+                "destination": { "type": "stdout", "format": "raw" },
+                "deadLetter": { "type": "parquet", "path": {{JsonSerializer.Serialize(pipelineDead)}}, "rollAge": "00:00:01" }
+              },
+              "metrics": { "port": 0 }
+            }
+            """);
+
+        var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
+        var stage = DuckDb.Query($"SELECT stage, decode(payload) AS line FROM read_parquet({DuckDb.Lit(stageDead + "/**/*.parquet")})");
+        var pipeline = DuckDb.Query($"SELECT stage, decode(payload) AS line FROM read_parquet({DuckDb.Lit(pipelineDead + "/**/*.parquet")})");
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[] { "{\"n\":1}" }));
+            Assert.That((stage.Rows.Length, stage.Str(0, "stage"), stage.Str(0, "line")), Is.EqualTo((1, "handler:json", "oops")), "the json stage's failure went to its own target");
+            Assert.That((pipeline.Rows.Length, pipeline.Str(0, "stage"), pipeline.Str(0, "line")), Is.EqualTo((1, "handler:only-n", "{\"m\":2}")), "the other stage used pipeline.deadLetter");
+            Assert.That(result.Stderr, Does.Contain("3 received, 3 acked"), "each original acked once its dead letter was durable");
+        });
+    }
+
+    [Test]
     public async Task Run_MalformedLineUnderFatalPolicy_ExitsRuntimeFailureNamingStageInputAndFix()
     {
         var input = Path.Combine(_dir, "in.log");
@@ -137,6 +175,7 @@ public class RunCommandTests
         Assert.That(rows.Long(0, "n"), Is.EqualTo(lines), "every sample line is one row, none lost or duplicated");
         Assert.That(rows.Long(0, "days"), Is.GreaterThan(1), "partitioned by the event's day, not the run's");
         Assert.That(rows.Long(0, "no_extra"), Is.Zero, "ident has no column, so it lands in _extra");
+        Assert.That(result.Stderr, Does.Not.Contain("matched no Parquet column"), "with an extraColumn nothing is dropped");
         Assert.That(Directory.Exists(Path.Combine(_dir, "dead")) ? Directory.GetFiles(Path.Combine(_dir, "dead"), "*.parquet", SearchOption.AllDirectories) : [], Is.Empty);
     }
 
@@ -156,7 +195,7 @@ public class RunCommandTests
                 "destination": {
                   "type": "parquet", "path": {{JsonSerializer.Serialize(lake)}}, "partitionBy": "dt={ts:yyyy-MM-dd}",
                   "columns": [ { "name": "ts", "type": "timestamp", "nullable": false }, { "name": "path" }, { "name": "status", "type": "long", "nullable": false } ],
-                  "rollAge": "00:00:01"
+                  "rollAge": "00:00:01", "codec": "gzip"
                 }
               },
               "metrics": { "port": 0 }
@@ -164,6 +203,9 @@ public class RunCommandTests
             """);
 
         var result = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+        var glob = DuckDb.Lit(lake + "/**/*.parquet");
+        var codecs = DuckDb.Query($"SELECT DISTINCT compression AS c FROM parquet_metadata({glob})");
+        Assert.That(Enumerable.Range(0, codecs.Rows.Length).Select(i => codecs.Str(i, "c")), Is.EqualTo(new[] { "GZIP" }), "codec gzip");
 
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Ok), result.Stderr);
         var rows = DuckDb.Query($"SELECT count(*) AS n, sum(status) AS s FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, hive_partitioning=true)");
@@ -174,6 +216,14 @@ public class RunCommandTests
             Assert.That(rows.Long(0, "s"), Is.EqualTo(statusSum), "each row carries its own line's status");
             Assert.That(result.Stderr, Does.Contain($"{lines.Length} received, {lines.Length} acked"));
         });
+
+        // No extraColumn: the 8 combined-log fields without a column (host, ident, user, method, protocol, bytes,
+        // referrer, agent) are dropped, but counted and reported, never silently. The Parquet sink maps the first row
+        // of each file once more to learn its schema, so the count may exceed the exact figure by one row per file.
+        var reported = System.Text.RegularExpressions.Regex.Match(result.Stderr, @"(\d+) input field\(s\) matched no Parquet column and were dropped");
+        Assert.That(reported.Success, Is.True, result.Stderr);
+        var files = Directory.GetFiles(lake, "*.parquet", SearchOption.AllDirectories).Length;
+        Assert.That(long.Parse(reported.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.InRange(lines.Length * 8L, (lines.Length + files) * 8L));
     }
 
     [Test]
@@ -254,8 +304,9 @@ public class RunCommandTests
         Assert.That(records.Select(r => r.GetProperty("status").GetInt64()), Is.All.EqualTo(200L), "published as the parsed fields in JSON");
     }
 
-    [Test]
-    public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk()
+    [TestCase("TERM")]
+    [TestCase("INT")]
+    public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk(string signal)
     {
         var config = Config("""
             { "pipeline": { "name": "stdin-run", "source": { "type": "stdin" }, "destination": { "type": "stdout", "format": "raw" } },
@@ -270,12 +321,12 @@ public class RunCommandTests
         await daemon.Stdin.FlushAsync();
         await daemon.WaitForLinesAsync(3);
 
-        await daemon.SignalAsync("TERM");
+        await daemon.SignalAsync(signal);
         var exit = await daemon.WaitForExitAsync();
 
         Assert.That(exit, Is.EqualTo(ExitCodes.Ok), daemon.Stderr);
         Assert.That(daemon.StdoutLines, Is.EqualTo(new[] { "line 1", "line 2", "line 3" }));
-        Assert.That(daemon.Stderr, Does.Contain("SIGTERM received: draining").And.Contain("3 received, 3 acked"));
+        Assert.That(daemon.Stderr, Does.Contain($"SIG{signal} received: draining").And.Contain("3 received, 3 acked"));
     }
 
     [Test]
@@ -336,6 +387,32 @@ public class RunCommandTests
 
         Assert.That(exit, Is.EqualTo(ExitCodes.Interrupted), daemon.Stderr);
         Assert.That(daemon.Stderr, Does.Contain("second signal"));
+        Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
+    }
+
+    [Test]
+    public async Task Run_DrainLongerThanDrainTimeout_ExitsDrainTimeoutWithoutWritingTheStuckMessage()
+    {
+        // A message stuck in a 5-minute retry back-off cannot finish within a 2 s drain timeout.
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "slow-drain", "source": { "type": "stdin" },
+                "handlers": [ { "type": "parse", "name": "json", "format": "json",
+                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
+                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:00:02" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        await daemon.Stdin.WriteLineAsync("not json");
+        await daemon.Stdin.FlushAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+
+        await daemon.SignalAsync("TERM");
+        var exit = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(exit, Is.EqualTo(ExitCodes.DrainTimeout), daemon.Stderr);
+        Assert.That(daemon.Stderr, Does.Contain("drainTimeout"), "says which setting to raise");
         Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
     }
 

@@ -133,4 +133,16 @@ public class ValidateCommandTests
         Assert.That(codes, Is.Unique);
         Assert.That(codes, Is.EqualTo(new[] { 0, 1, 2, 3, 4, 5, 6, 130 }), "documented in docs/cli.md: changing one breaks scripts");
     }
+
+    [Test]
+    public void ExitCodes_DocsTable_ListsEveryCodeWithItsName()
+    {
+        var code = typeof(ExitCodes).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .ToDictionary(f => f.Name, f => (int)f.GetRawConstantValue()!);
+        var docs = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "docs", "cli.md"));
+        var table = System.Text.RegularExpressions.Regex.Matches(docs, @"^\| +(\d+) \| `(\w+)` \|", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[2].Value, m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.That(table, Is.EquivalentTo(code), "docs/cli.md's exit code table and ExitCodes.cs agree, name for name");
+    }
 }

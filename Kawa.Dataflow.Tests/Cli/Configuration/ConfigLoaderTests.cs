@@ -267,7 +267,23 @@ public class ConfigLoaderTests
     {
         var result = Load(Valid.Replace("\"deadLetter\": { \"type\": \"stdout\", \"format\": \"raw\" },", "", StringComparison.Ordinal));
 
-        Assert.That(Lines(result), Is.EqualTo(new[] { "pipeline.handlers[0].errorPolicy.type: 'deadLetter' needs pipeline.deadLetter (a destination) to be configured" }));
+        Assert.That(Lines(result), Is.EqualTo(new[] { "pipeline.handlers[0].errorPolicy.type: 'deadLetter' needs pipeline.deadLetter (a destination) to be configured, or the stage's own deadLetter" }));
+    }
+
+    [Test]
+    public void Load_StageDeadLetterInsteadOfPipelines_IsValidAndCheckedLikeAnyDestination()
+    {
+        var own = Valid.Replace("\"deadLetter\": { \"type\": \"stdout\", \"format\": \"raw\" },", "", StringComparison.Ordinal)
+            .Replace("\"errorPolicy\": { \"type\": \"deadLetter\" } }", "\"errorPolicy\": { \"type\": \"deadLetter\" }, \"deadLetter\": { \"type\": \"stdout\" } }", StringComparison.Ordinal);
+        var broken = own.Replace("\"deadLetter\": { \"type\": \"stdout\" }", "\"deadLetter\": { \"type\": \"parquet\", \"pat\": \"./dead\" }", StringComparison.Ordinal);
+
+        var ok = Load(own);
+        var bad = Load(broken);
+
+        Assert.That(ok.Errors, Is.Empty);
+        Assert.That(ok.Options!.Pipeline!.Handlers[0]!.DeadLetter, Is.InstanceOf<StdoutDestinationOptions>());
+        Assert.That(Lines(bad), Does.Contain("pipeline.handlers[0].deadLetter.pat: unknown key (did you mean 'path'?)")
+            .And.Contain("pipeline.handlers[0].deadLetter.path: missing required value"));
     }
 
     [Test]

@@ -45,6 +45,17 @@ public class DaemonRunnerTests
     }
 
     [Test]
+    public async Task CreateSourceAsync_DrainWithCoreNats_IsRefusedWithAReasonBeforeConnecting()
+    {
+        // Port 1 on loopback: nothing listens, so getting past the refusal would fail differently (connection refused).
+        var options = new NatsSourceOptions { Type = "nats", Servers = ["nats://127.0.0.1:1"], Subject = "logs.>" };
+
+        var ex = await Assert.ThrowsAsync<NotSupportedException>(() => DaemonComponents.CreateSourceAsync(options, drain: true, TimeProvider.System, CancellationToken.None));
+
+        Assert.That(ex!.Message, Does.Contain("--drain cannot be used with a core 'nats' source"));
+    }
+
+    [Test]
     public async Task DeadLetterDestination_SendsTheOriginalWithReasonAndPassesTheTokenThrough()
     {
         var inner = new Recording();
