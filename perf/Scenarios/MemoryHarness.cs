@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using System.Text.Json;
 
 namespace Kawa.Dataflow.Perf;
@@ -189,6 +190,7 @@ internal static class MemoryHarness
             ["cpuNsPerMsg"] = Math.Round(Median(cpus) * 1e9 / messages, 1),
             ["baselineCpuNsPerMsg"] = Math.Round(Median(baseCpus) * 1e9 / messages, 1),
             ["cores"] = Environment.ProcessorCount,
+            ["gc"] = GcSettings(),
             ["options"] = options,
         };
         Console.WriteLine(JsonSerializer.Serialize(result));
@@ -213,6 +215,18 @@ internal static class MemoryHarness
         Console.WriteLine($"    {watch.Elapsed.TotalMilliseconds:F0} ms wall, {cpu.TotalMilliseconds:F0} ms CPU, GCs gen0/1/2 {GC.CollectionCount(0) - gcBefore.Item1}/{GC.CollectionCount(1) - gcBefore.Item2}/{GC.CollectionCount(2) - gcBefore.Item3}, GC pauses {(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0} ms");
         return (watch.Elapsed.TotalSeconds, after - before, cpu.TotalSeconds);
     }
+
+    /// <summary>
+    /// The GC mode of this process (it applies to the pipeline and its baseline alike): the gen0 budget in particular
+    /// changes how much of the pipeline's in-flight window survives each collection.
+    /// </summary>
+    private static Dictionary<string, object> GcSettings() => new()
+    {
+        ["server"] = GCSettings.IsServerGC,
+        ["concurrent"] = AppContext.GetData("System.GC.Concurrent") is not false,
+        ["latencyMode"] = GCSettings.LatencyMode.ToString(),
+        ["gen0size"] = Environment.GetEnvironmentVariable("DOTNET_GCgen0size") ?? "default",
+    };
 
     private static double Median(IEnumerable<double> values)
     {
