@@ -128,53 +128,60 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 group.Prepared.Add(prepared);
             }
 
-            foreach (var group in order)
+            foreach (var whole in order)
             {
-                var file = await GetOrOpenAsync(group, cancellationToken).ConfigureAwait(false);
+                for (var start = 0; start < whole.Messages.Count;)
+                {
+                    var file = await GetOrOpenAsync(whole, cancellationToken).ConfigureAwait(false);
 
-                // Make room before accepting the rows: the buffers plus this group's estimated size must fit the budget.
-                await EnforceBudgetAsync(EstimateBytes(file, group), cancellationToken).ConfigureAwait(false);
-                int rowsBefore = file.Writer.BufferedRows;
-                long bytesBefore = file.Writer.BufferedBytes;
-                var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
-                try
-                {
-                    await file.Writer.WriteAsync(group.Messages, group.Prepared, cancellationToken).ConfigureAwait(false);
-                    Learn(group, file, rowsBefore, bytesBefore);
-                    RecordPeak(TotalBuffered());
-                }
-                catch (ParquetWriteException ex)
-                {
-                    // Bad data: the writer rolled the batch back and the file stays usable; the batch fails.
-                    throw new ParquetWriteException($"Rows for lake file '{file.Path}' could not be written: {ex.Message}", ex);
-                }
-                catch (Exception ex)
-                {
-                    // A failed or cancelled write may leave the file torn: it is discarded and its batches nacked.
-                    var error = await FailFileAsync(file, ex, "written").ConfigureAwait(false);
-                    if (ex is OperationCanceledException)
+                    // A file takes rows up to FileMaxRows: a batch larger than the room left is split over files.
+                    var group = whole.Slice(start, RowsFor(file, whole.Messages.Count - start));
+                    start += group.Messages.Count;
+
+                    // Make room before accepting the rows: the buffers plus this group's estimated size must fit the budget.
+                    await EnforceBudgetAsync(EstimateBytes(file, group), cancellationToken).ConfigureAwait(false);
+                    int rowsBefore = file.Writer.BufferedRows;
+                    long bytesBefore = file.Writer.BufferedBytes;
+                    var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
+                    try
                     {
-                        throw;
+                        await file.Writer.WriteAsync(group.Messages, group.Prepared, cancellationToken).ConfigureAwait(false);
+                        Learn(group, file, rowsBefore, bytesBefore);
+                        RecordPeak(TotalBuffered());
+                    }
+                    catch (ParquetWriteException ex)
+                    {
+                        // Bad data: the writer rolled the batch back and the file stays usable; the batch fails.
+                        throw new ParquetWriteException($"Rows for lake file '{file.Path}' could not be written: {ex.Message}", ex);
+                    }
+                    catch (Exception ex)
+                    {
+                        // A failed or cancelled write may leave the file torn: it is discarded and its batches nacked.
+                        var error = await FailFileAsync(file, ex, "written").ConfigureAwait(false);
+                        if (ex is OperationCanceledException)
+                        {
+                            throw;
+                        }
+
+                        throw error;
                     }
 
-                    throw error;
-                }
-
-                file.Hold(pending!);
-                file.Track(group.Messages);
-                file.LastUsed = ++_useClock;
-                if (_options.FaultPointReached is { } fault)
-                {
-                    fault(ParquetFaultPoints.MidBatch);
-                    if (file.Writer.EstimatedSize - file.Writer.BufferedBytes > written)
+                    file.Hold(pending!);
+                    file.Track(group.Messages);
+                    file.LastUsed = ++_useClock;
+                    if (_options.FaultPointReached is { } fault)
                     {
-                        fault(ParquetFaultPoints.AfterRowGroup);
+                        fault(ParquetFaultPoints.MidBatch);
+                        if (file.Writer.EstimatedSize - file.Writer.BufferedBytes > written)
+                        {
+                            fault(ParquetFaultPoints.AfterRowGroup);
+                        }
                     }
-                }
 
-                if (file.Writer.RowCount >= _options.FileMaxRows || file.Writer.EstimatedSize >= _options.FileMaxBytes)
-                {
-                    await CommitAsync(file, cancellationToken).ConfigureAwait(false);
+                    if (file.Writer.RowCount >= _options.FileMaxRows || file.Writer.EstimatedSize >= _options.FileMaxBytes)
+                    {
+                        await CommitAsync(file, cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
 
@@ -374,6 +381,13 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
+    /// <summary>How many of <paramref name="wanted"/> rows go into <paramref name="file"/>: what FileMaxRows leaves.</summary>
+    private int RowsFor(OpenFile file, int wanted)
+    {
+        var room = _options.FileMaxRows - file.Writer.RowCount;
+        return room > 0 && room < wanted ? (int)room : wanted;
+    }
+
     /// <summary>
     /// The buffered bytes <paramref name="group"/>'s rows will add to <paramref name="file"/>: its row count times the
     /// larger of the file's own bytes per row and what the last append of this schema measured. Zero when nothing
@@ -551,6 +565,20 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
 
         /// <summary>Per message, what the format prepared while finding its fingerprint (so rows are mapped once).</summary>
         public List<object?> Prepared { get; } = new(capacity);
+
+        /// <summary>This group, or (only when a file cannot take all of it) a copy of <paramref name="count"/> rows from <paramref name="start"/>.</summary>
+        public Group Slice(int start, int count)
+        {
+            if (start == 0 && count == Messages.Count)
+            {
+                return this;
+            }
+
+            var slice = new Group(Key, Partition, Fingerprint, count);
+            slice.Messages.AddRange(Messages.GetRange(start, count));
+            slice.Prepared.AddRange(Prepared.GetRange(start, count));
+            return slice;
+        }
     }
 
     /// <summary>One open file: its lake handle, its format writer, the batches waiting for it, its lineage.</summary>

@@ -234,6 +234,27 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task Pipeline_BatchLargerThanFileMaxRows_SplitOverFilesOfAtMostThatMany()
+    {
+        // One flushed batch of 1,000 rows with FileMaxRows 300: the rows are split over files as they come, each file
+        // committed at 300, and the batch is acked only once the last file holding its rows has committed.
+        var options = Options(Storage(_root), batchSize: 1000);
+        options.FileMaxRows = 300;
+        options.MaxOpenFiles = 2;
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var messages = Enumerable.Range(0, 1000).Select(i => Event(i)).ToList();
+        var outcomes = new ConcurrentBag<AckOutcome>();
+        var source = new EnumerableSource<SinkEvent>(messages, (_, outcome) => outcomes.Add(outcome));
+
+        await Kawa.Dataflow.Pipeline.Create("lake").From(source).To(destination).Build(new PipelineOptions { MaxInFlightMessages = 2000 }).RunAsync();
+
+        var result = DuckDb.Query($"SELECT count(*) AS n, min(Id) AS first FROM read_parquet({DuckDb.Lit(_root.Path + "/**/*.parquet")}, filename=true) GROUP BY filename ORDER BY first");
+        Assert.That(Enumerable.Range(0, result.Rows.Length).Select(i => result.Long(i, "n")), Is.EqualTo(new long[] { 300, 300, 300, 100 }));
+        Assert.That(Enumerable.Range(0, result.Rows.Length).Select(i => result.Long(i, "first")), Is.EqualTo(new long[] { 0, 300, 600, 900 }), "rows keep their order across the split");
+        Assert.That(outcomes, Has.Count.EqualTo(1000).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task Partitioning_HostileValue_StaysUnderTheRootEscaped()
     {
         var options = Options(Storage(_root), batchSize: 2);
