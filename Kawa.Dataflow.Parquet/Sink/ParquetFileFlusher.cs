@@ -333,7 +333,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         writerOptions.KeyValueMetadata[FingerprintKey] = group.Fingerprint;
         try
         {
-            writer = _format.Open(lake.Stream, first, writerOptions);
+            writer = _format.Open(lake.Stream, group.Fingerprint, first, writerOptions);
         }
         catch
         {

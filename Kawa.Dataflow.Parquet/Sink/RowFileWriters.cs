@@ -20,7 +20,8 @@ internal interface IRowFormat<T>
     /// back to <see cref="IRowFileWriter{T}.WriteAsync"/> so a message is mapped once, not twice; <see langword="null"/> if nothing.</param>
     string Fingerprint(Message<T> message, out object? prepared);
 
-    IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options);
+    /// <summary>Opens the format writer of a new file whose rows have <paramref name="fingerprint"/>, the first being <paramref name="first"/>.</summary>
+    IRowFileWriter<T> Open(Stream stream, string fingerprint, Message<T> first, ParquetWriterOptions options);
 }
 
 /// <summary>One open file's format writer: buffers a row group, writes it out, completes the footer.</summary>
@@ -52,7 +53,7 @@ internal sealed class TypedRowFormat<T, TRow>(Func<Message<T>, TRow> selector) :
         return _fingerprint;
     }
 
-    public IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options) => new Writer(new ParquetWriter<TRow>(stream, options, leaveOpen: true), selector);
+    public IRowFileWriter<T> Open(Stream stream, string fingerprint, Message<T> first, ParquetWriterOptions options) => new Writer(new ParquetWriter<TRow>(stream, options, leaveOpen: true), selector);
 
     private sealed class Writer(ParquetWriter<TRow> writer, Func<Message<T>, TRow> selector) : IRowFileWriter<T>
     {
@@ -94,17 +95,23 @@ internal sealed class DynamicRowFormat<T>(Func<Message<T>, DynamicRow> selector)
 {
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ParquetSchema, string> _fingerprints = [];
 
+    // The schema of each fingerprint seen, so opening a file does not map its first row again (a selector may count what
+    // it maps, as the daemon's unmapped-field count does).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParquetSchema> _schemas = new(StringComparer.Ordinal);
+
     public string Fingerprint(Message<T> message, out object? prepared)
     {
         // The selector maps every column (the daemon's whole per-row conversion): keep the values for WriteAsync.
         var row = selector(message);
         var schema = row.Schema ?? throw new InvalidOperationException("The dynamic row selector returned a row without a schema.");
         prepared = row.Values;
-        return _fingerprints.GetValue(schema, SchemaFingerprint.Of);
+        var fingerprint = _fingerprints.GetValue(schema, SchemaFingerprint.Of);
+        _schemas.TryAdd(fingerprint, schema);
+        return fingerprint;
     }
 
-    public IRowFileWriter<T> Open(Stream stream, Message<T> first, ParquetWriterOptions options) =>
-        new Writer(new ParquetRowWriter(stream, selector(first).Schema, options, leaveOpen: true), selector);
+    public IRowFileWriter<T> Open(Stream stream, string fingerprint, Message<T> first, ParquetWriterOptions options) =>
+        new Writer(new ParquetRowWriter(stream, _schemas.TryGetValue(fingerprint, out var schema) ? schema : selector(first).Schema, options, leaveOpen: true), selector);
 
     private sealed class Writer(ParquetRowWriter writer, Func<Message<T>, DynamicRow> selector) : IRowFileWriter<T>
     {
