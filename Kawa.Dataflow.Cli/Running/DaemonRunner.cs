@@ -178,17 +178,7 @@ internal static partial class DaemonRunner
                 stageDeadLetters = new DeadLetterDestination(inner);
             }
 
-            builder = builder.Handle(stage.Name, stage.Handler, new StageOptions
-            {
-                MaxDegreeOfParallelism = stage.Options.Parallelism,
-                // The configuration counts messages; the engine buffers segments of up to SegmentSize messages.
-                BoundedCapacity = Math.Max(1, (stage.Options.Capacity + segment - 1) / segment),
-                KeyOrdered = stage.Options.KeyOrdered,
-                ErrorPolicy = ToPolicy(stage.Options.ErrorPolicy, stageDeadLetters, $"pipeline handler '{stage.Name}'"),
-                // A message failing on its last allowed delivery (a source's delivery limit) is kept in the
-                // dead-letter target when there is one, rather than only terminated.
-                PoisonPolicy = stageDeadLetters is null ? ErrorPolicy.Terminate : ErrorPolicy.DeadLetter(stageDeadLetters),
-            });
+            builder = builder.Handle(stage.Name, stage.Handler, ToStageOptions(stage.Options, segment, stageDeadLetters, stage.Name));
         }
 
         return builder.To(destination).Build(new PipelineOptions
@@ -201,6 +191,22 @@ internal static partial class DaemonRunner
             SegmentSize = segment,
         });
     }
+
+    /// <summary>A handler stage's engine options from its configuration.</summary>
+    /// <param name="options">The handler's validated options.</param>
+    /// <param name="segmentSize">The engine's segment size: the configured capacity counts messages, the engine buffers segments.</param>
+    /// <param name="deadLetters">The stage's dead-letter target (its own, else the pipeline's), or <see langword="null"/>.</param>
+    /// <param name="name">The stage's name, for error messages.</param>
+    internal static StageOptions ToStageOptions(HandlerOptions options, int segmentSize, DeadLetterDestination? deadLetters, string name) => new()
+    {
+        MaxDegreeOfParallelism = options.Parallelism,
+        BoundedCapacity = Math.Max(1, (options.Capacity + segmentSize - 1) / segmentSize),
+        KeyOrdered = options.KeyOrdered,
+        ErrorPolicy = ToPolicy(options.ErrorPolicy, deadLetters, $"pipeline handler '{name}'"),
+        // A message failing on its last allowed delivery (a source's delivery limit) is kept in the dead-letter target
+        // when there is one, rather than only terminated.
+        PoisonPolicy = deadLetters is null ? ErrorPolicy.Terminate : ErrorPolicy.DeadLetter(deadLetters),
+    };
 
     /// <summary>The core error policy for a configured one.</summary>
     internal static ErrorPolicy ToPolicy(ErrorPolicyOptions options, DeadLetterDestination? deadLetters, string where) => options.Type switch

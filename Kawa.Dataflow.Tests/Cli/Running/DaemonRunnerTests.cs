@@ -24,6 +24,30 @@ public class DaemonRunnerTests
         });
     }
 
+    [TestCase(1, 1)]
+    [TestCase(256, 1)]
+    [TestCase(257, 2)]
+    [TestCase(4096, 16)]
+    public void ToStageOptions_HandlerSettings_ReachTheStageWithCapacityInSegments(int capacity, int segments)
+    {
+        var dlq = new DeadLetterDestination(new Recording());
+        var options = new ParseHandlerOptions { Type = "parse", Format = "json", Parallelism = 3, Capacity = capacity, KeyOrdered = true, ErrorPolicy = new ErrorPolicyOptions { Type = "skip" } };
+
+        var stage = DaemonRunner.ToStageOptions(options, segmentSize: 256, dlq, "parse-0");
+        var plain = DaemonRunner.ToStageOptions(new ParseHandlerOptions { Type = "parse", Format = "json" }, segmentSize: 256, deadLetters: null, "parse-1");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(stage.MaxDegreeOfParallelism, Is.EqualTo(3));
+            Assert.That(stage.BoundedCapacity, Is.EqualTo(segments), "capacity counts messages; the engine buffers segments");
+            Assert.That(stage.KeyOrdered, Is.True);
+            Assert.That(stage.ErrorPolicy.ToString(), Is.EqualTo("Skip"));
+            Assert.That(stage.PoisonPolicy.ToString(), Is.EqualTo("DeadLetter"), "with a dead-letter target, poison messages are kept there");
+            Assert.That(plain.KeyOrdered, Is.False);
+            Assert.That(plain.PoisonPolicy.ToString(), Is.EqualTo("Terminate"), "without one they are terminated");
+        });
+    }
+
     [TestCase("fatal", "Fatal")]
     [TestCase("skip", "Skip")]
     [TestCase("nack", "NegativeAck(00:00:02)")]
