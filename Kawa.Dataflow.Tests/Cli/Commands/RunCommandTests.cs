@@ -365,19 +365,7 @@ public class RunCommandTests
     public async Task Run_SecondSignalWhileDrainWaits_ExitsInterruptedAtOnce()
     {
         // A message stuck in a long retry back-off keeps the drain waiting (drain timeout 10 min).
-        var port = FreePort();
-        var config = Config($$"""
-            { "pipeline": { "name": "stuck", "source": { "type": "stdin" },
-                "handlers": [ { "type": "parse", "name": "json", "format": "json",
-                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
-                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:10:00" } },
-              "metrics": { "port": {{port}} } }
-            """);
-        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
-        await daemon.Stdin.WriteLineAsync("not json");
-        await daemon.Stdin.FlushAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+        await using var daemon = await StartWithStuckMessageAsync("stuck", "00:10:00");
 
         await daemon.SignalAsync("TERM");
         await PollAsync(() => Task.FromResult(daemon.Stderr.Contains("SIGTERM received: draining", StringComparison.Ordinal)), "the drain began");
@@ -393,19 +381,7 @@ public class RunCommandTests
     public async Task Run_DrainLongerThanDrainTimeout_ExitsDrainTimeoutWithoutWritingTheStuckMessage()
     {
         // A message stuck in a 5-minute retry back-off cannot finish within a 2 s drain timeout.
-        var port = FreePort();
-        var config = Config($$"""
-            { "pipeline": { "name": "slow-drain", "source": { "type": "stdin" },
-                "handlers": [ { "type": "parse", "name": "json", "format": "json",
-                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
-                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "00:00:02" } },
-              "metrics": { "port": {{port}} } }
-            """);
-        await using var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
-        await daemon.Stdin.WriteLineAsync("not json");
-        await daemon.Stdin.FlushAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+        await using var daemon = await StartWithStuckMessageAsync("slow-drain", "00:00:02");
 
         await daemon.SignalAsync("TERM");
         var exit = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60));
@@ -413,6 +389,36 @@ public class RunCommandTests
         Assert.That(exit, Is.EqualTo(ExitCodes.DrainTimeout), daemon.Stderr);
         Assert.That(daemon.Stderr, Does.Contain("drainTimeout"), "says which setting to raise");
         Assert.That(daemon.StdoutLines, Is.Empty, "the stuck message was never written (nor acked)");
+    }
+
+    /// <summary>
+    /// Starts kawa reading stdin with one line that fails to parse and then waits in a 5-minute retry back-off, and
+    /// returns once the failure shows in /metrics: a drain from then on cannot finish before <paramref name="drainTimeout"/>.
+    /// </summary>
+    private async Task<KawaDaemon> StartWithStuckMessageAsync(string name, string drainTimeout)
+    {
+        var port = FreePort();
+        var config = Config($$"""
+            { "pipeline": { "name": "{{name}}", "source": { "type": "stdin" },
+                "handlers": [ { "type": "parse", "name": "json", "format": "json",
+                                "errorPolicy": { "type": "retry", "maxAttempts": 5, "initialDelay": "00:05:00", "maxDelay": "00:05:00" } } ],
+                "destination": { "type": "stdout" }, "limits": { "drainTimeout": "{{drainTimeout}}" } },
+              "metrics": { "port": {{port}} } }
+            """);
+        var daemon = KawaDaemon.Start(_dir, "run", "--config", config);
+        try
+        {
+            await daemon.Stdin.WriteLineAsync("not json");
+            await daemon.Stdin.FlushAsync();
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            await PollAsync(async () => (await TryGetAsync(http, "/metrics")).Contains("kawa_messages_failed_total", StringComparison.Ordinal), "the handler failed once");
+            return daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync(); // never leave the process running
+            throw;
+        }
     }
 
     private static async Task<string> TryGetAsync(HttpClient http, string path)
