@@ -83,11 +83,25 @@ public abstract class AckToken
     {
         if (!TryComplete(outcome))
         {
-            throw new InvalidOperationException(
-                $"A message was given a second final outcome ({outcome.Kind}) after {Outcome?.Kind.ToString() ?? "another"}. " +
-                "Each message gets exactly one: this is a bug in the component that settled it twice.");
+            throw SecondOutcome(outcome);
         }
     }
+
+    /// <summary>
+    /// <see cref="Complete(AckOutcome)"/> with the pipeline's accounting added to <paramref name="tally"/> instead of
+    /// reported at once (see <see cref="TryComplete(AckOutcome, ref ObserverTally)"/>).
+    /// </summary>
+    internal void Complete(AckOutcome outcome, ref ObserverTally tally)
+    {
+        if (!TryComplete(outcome, ref tally))
+        {
+            throw SecondOutcome(outcome);
+        }
+    }
+
+    private InvalidOperationException SecondOutcome(AckOutcome outcome) => new(
+        $"A message was given a second final outcome ({outcome.Kind}) after {Outcome?.Kind.ToString() ?? "another"}. " +
+        "Each message gets exactly one: this is a bug in the component that settled it twice.");
 
     /// <summary>
     /// Gives the final outcome <paramref name="outcome"/> unless the token already has one.

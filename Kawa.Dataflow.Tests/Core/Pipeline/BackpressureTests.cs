@@ -206,6 +206,31 @@ public class BackpressureTests
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
     }
 
+    [Test]
+    public async Task RunAsync_FilterDropsEverythingWithSmallWindow_RoomReleasedAndAllAcked()
+    {
+        // Nothing reaches the sink: every message is settled by the handler stage itself (zero outputs = ack), and the
+        // room those acks free is all that lets the pump read past the first window.
+        var source = new TestSource<int>(TestMessages.Ints(1000));
+        var sent = 0;
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-filter")
+            .From(source)
+            .Handle("drop-all", Handler.Filter<int>(_ => false), new StageOptions { MaxDegreeOfParallelism = 2 })
+            .To(new DestinationFunc<int>((ack, _, _) =>
+            {
+                Interlocked.Increment(ref sent);
+                ack.Ack();
+                return default;
+            }))
+            .Build(new PipelineOptions { MaxInFlightMessages = 10, SegmentSize = 4 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Received, Is.EqualTo(1000));
+        Assert.That(sent, Is.Zero);
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
     private sealed class HoldingFlush(Queue<AckToken> held)
     {
         public ValueTask FlushAsync(CancellationToken cancellationToken)

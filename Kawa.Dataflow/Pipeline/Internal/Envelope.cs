@@ -73,6 +73,12 @@ internal struct SegmentWriter<T>(int segmentSize, int parallelism)
     private List<Segment<T>>? _full;
     private bool _inPlace;
 
+    /// <summary>
+    /// Accounting of inputs the stage settled itself (a handler that emitted nothing), reported once per segment by the
+    /// stage rather than once per message.
+    /// </summary>
+    public ObserverTally Settled;
+
     public int Total { get; private set; }
 
     /// <summary>Whether the input segment's array now carries outputs (so the stage must not return it to the pool).</summary>

@@ -408,7 +408,7 @@ internal sealed class HandlerStage<TIn, TOut>
         switch (outputs.Count)
         {
             case 0:
-                envelope.Ack.Complete(AckOutcome.Acked);
+                envelope.Ack.Complete(AckOutcome.Acked, ref writer.Settled);
                 break;
             case 1:
                 writer.Add(outputs[0], envelope.Ack, index);
@@ -434,6 +434,9 @@ internal sealed class HandlerStage<TIn, TOut>
 
     private IEnumerable<Segment<TOut>> Finish(Segment<TIn> input, SegmentWriter<TOut> writer, int handled)
     {
+        // Before Passed: the room these acks free in the in-flight window must be back before the stage reports the
+        // segment gone, or a pump waiting for room could wait for acks nobody reports.
+        writer.Settled.Flush();
         _run.Passed(input.Count, writer.Total);
         if (!writer.HoldsInput)
         {
