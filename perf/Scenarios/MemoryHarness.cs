@@ -41,6 +41,12 @@ internal sealed class MemorySource<T>(Message<T>[] messages) : ISource<T>
         return new(new Delivery<T>(messages[i], _tokens[i]));
     }
 
+    /// <summary>Message <c>i</c> and its token, for a measured loop that splits the messages itself (<c>--ideal</c>).</summary>
+    public Delivery<T> this[int index] => new(messages[index], _tokens[index]);
+
+    /// <summary>How many messages the source holds.</summary>
+    public int Count => messages.Length;
+
     /// <summary>Throws unless every message has been acked (each token also refuses a second outcome).</summary>
     public void Verify()
     {
@@ -143,6 +149,28 @@ internal static class MemoryHarness
 
     public static async Task<int> RunAsync(string scenario, int messages, Func<Task> reset, Func<Task> measured, Func<Task> baseline, Dictionary<string, object> options)
     {
+        // `--only measured|baseline`: 20 rounds of one side and no JSON, for a profiler attached to the process.
+        var args = Environment.GetCommandLineArgs();
+        var onlyIndex = Array.IndexOf(args, "--only");
+        if (onlyIndex >= 0)
+        {
+            var side = onlyIndex + 1 < args.Length ? args[onlyIndex + 1] : "";
+            var work = side switch
+            {
+                "measured" => measured,
+                "baseline" => baseline,
+                _ => throw new ArgumentException($"--only must be 'measured' or 'baseline', not '{side}'."),
+            };
+            Console.WriteLine($"{scenario}: {side} only, 20 rounds of {messages:N0} messages");
+            for (var round = 0; round < 20; round++)
+            {
+                var (seconds, _, cpu) = await MeasureAsync(reset, work);
+                Console.WriteLine($"  round {round + 1}: {messages / seconds,14:N0} msg/s, {cpu * 1e9 / messages:F1} ns CPU/msg");
+            }
+
+            return 0;
+        }
+
         Console.WriteLine($"{scenario}: {messages:N0} messages, {Rounds} alternating rounds, {Environment.ProcessorCount} cores");
         await reset();
         await baseline();

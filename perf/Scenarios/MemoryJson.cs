@@ -21,7 +21,11 @@ internal sealed partial class PerfJsonContext : JsonSerializerContext;
 /// <remarks>
 /// <c>--ceiling</c> (scenario <c>memory-json-ceiling</c>) measures, instead of the pipeline, the best a hand-written loop
 /// on two threads does with the same work against the same baseline: what this machine allows any two-worker design,
-/// with no stages, no backpressure and no error handling.
+/// with no stages, no backpressure and no error handling. <c>--ideal</c> (<c>memory-json-ideal</c>) goes further: two
+/// threads that share nothing but a chunk index, each with its own collector, the most two cores give this work.
+/// <c>--filter</c> (<c>memory-json-filter</c>) measures the pipeline with a handler that drops two messages in three (which
+/// the stage acks itself), against a loop doing the same. <c>--only measured|baseline</c> runs one side 20 times with no
+/// JSON, for a profiler.
 /// </remarks>
 internal static class MemoryJson
 {
@@ -35,6 +39,8 @@ internal static class MemoryJson
         // The shape: the core batching sink collects and acks. `--sink collecting` measures the engine alone.
         var sink = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "batching";
         var ceilingOnly = args.Contains("--ceiling");
+        var idealOnly = args.Contains("--ideal");
+        var filter = args.Contains("--filter");
         if (sink is not ("batching" or "collecting"))
         {
             throw new ArgumentException($"--sink must be 'batching' or 'collecting', not '{sink}'.");
@@ -52,7 +58,16 @@ internal static class MemoryJson
         }
 
         var source = new MemorySource<byte[]>(messages);
-        var parse = Handler.Map<byte[], LogLine>(m => m.With(JsonSerializer.Deserialize(m.Value, typeInfo)!));
+        // `--filter`: the handler keeps only inactive users (every third line) and drops the rest, which the stage then
+        // acks itself; its baseline loop does the same.
+        var parse = filter
+            ? Handler.Create<byte[], LogLine>((m, _) =>
+            {
+                var record = JsonSerializer.Deserialize(m.Value, typeInfo)!;
+                return new(record.Active ? Messages<LogLine>.None : new Messages<LogLine>(m.With(record)));
+            })
+            : Handler.Map<byte[], LogLine>(m => m.With(JsonSerializer.Deserialize(m.Value, typeInfo)!));
+        var expected = filter ? (count + 2) / 3 : count;
         var options = new PipelineOptions { SegmentSize = segment, MaxInFlightMessages = inFlight };
 
         async Task Measured()
@@ -79,9 +94,9 @@ internal static class MemoryJson
                 collected = collecting.Collected;
             }
 
-            if (collected != count)
+            if (collected != expected)
             {
-                throw new InvalidOperationException($"collected {collected} of {count}");
+                throw new InvalidOperationException($"collected {collected} of {expected}");
             }
         }
 
@@ -97,10 +112,50 @@ internal static class MemoryJson
                 }
 
                 var record = JsonSerializer.Deserialize(delivery.Message.Value, typeInfo)!;
+                if (filter && record.Active)
+                {
+                    delivery.Ack.Ack();
+                    continue;
+                }
+
                 await destination.SendAsync(delivery.Ack, delivery.Message.With(record));
             }
 
             await destination.FlushAsync();
+            source.Verify();
+        }
+
+        // The least any two-worker design can cost: each thread claims the next chunk of 256 messages with one
+        // interlocked add, deserializes them and hands them to a collector of its own. Nothing else is shared.
+        async Task Ideal()
+        {
+            var next = 0;
+
+            void Work(CollectingDestination<LogLine> destination)
+            {
+                while (true)
+                {
+                    var end = Interlocked.Add(ref next, 256);
+                    var start = end - 256;
+                    if (start >= source.Count)
+                    {
+                        return;
+                    }
+
+                    for (var i = start; i < Math.Min(end, source.Count); i++)
+                    {
+                        var delivery = source[i];
+                        var record = JsonSerializer.Deserialize(delivery.Message.Value, typeInfo)!;
+                        destination.SendAsync(delivery.Ack, delivery.Message.With(record)).GetAwaiter().GetResult();
+                    }
+                }
+            }
+
+            var first = new CollectingDestination<LogLine>(batch);
+            var second = new CollectingDestination<LogLine>(batch);
+            await Task.WhenAll(Task.Run(() => Work(first)), Task.Run(() => Work(second)));
+            await first.FlushAsync();
+            await second.FlushAsync();
             source.Verify();
         }
 
@@ -158,6 +213,21 @@ internal static class MemoryJson
             source.Verify();
         }
 
+        if (filter && (ceilingOnly || idealOnly))
+        {
+            throw new ArgumentException("--filter measures the pipeline; it does not combine with --ceiling or --ideal.");
+        }
+
+        if (idealOnly)
+        {
+            return MemoryHarness.RunAsync("memory-json-ideal", count, () => { source.Reset(); return Task.CompletedTask; }, Ideal, Baseline, new Dictionary<string, object>
+            {
+                ["measured"] = "hand-written loop on 2 threads sharing only a chunk index (chunks of 256), each with its own collector",
+                ["sinkBatch"] = batch,
+                ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
+            });
+        }
+
         if (ceilingOnly)
         {
             // The machine's parallel ceiling for this work, not the pipeline: see the class remarks.
@@ -169,10 +239,11 @@ internal static class MemoryJson
             });
         }
 
-        return MemoryHarness.RunAsync("memory-json", count, () => { source.Reset(); return Task.CompletedTask; }, Measured, Baseline, new Dictionary<string, object>
+        return MemoryHarness.RunAsync(filter ? "memory-json-filter" : "memory-json", count, () => { source.Reset(); return Task.CompletedTask; }, Measured, Baseline, new Dictionary<string, object>
         {
             ["segmentSize"] = segment,
             ["maxInFlightMessages"] = inFlight,
+            ["handler"] = filter ? "deserialize, keep inactive users (1 in 3), drop the rest" : "deserialize",
             ["handlerParallelism"] = parallelism,
             ["ensureOrdered"] = false,
             ["destinationParallelism"] = 1,
