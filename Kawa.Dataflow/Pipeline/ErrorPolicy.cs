@@ -5,7 +5,8 @@ namespace Kawa.Dataflow;
 /// <list type="bullet">
 /// <item><see cref="Fatal"/> (the default): the pipeline stops; the message and everything unfinished is negatively acked.</item>
 /// <item><see cref="Retry(int, TimeSpan?, TimeSpan?)"/>: calls the handler again after an exponential, jittered back-off,
-/// in place: a key-ordered stage keeps that key busy meanwhile. When retries run out, the fallback decides
+/// in place: a key-ordered stage keeps that key busy meanwhile, and the source's token gets a keep-alive
+/// (<see cref="AckToken.InProgress"/>) before each back-off. When retries run out, the fallback decides
 /// (<see cref="RetryErrorPolicy.Then(ErrorPolicy)"/>, fatal unless set).</item>
 /// <item><see cref="NegativeAck(TimeSpan)"/>: the source redelivers the message after a delay.</item>
 /// <item><see cref="DeadLetter{T}(IDestination{DeadLetter{T}})"/>: writes a <see cref="DeadLetter{T}"/> record; the message is
