@@ -13,7 +13,10 @@ namespace Kawa.Dataflow;
 /// <see cref="InvalidOperationException"/>; the source sees only the first.</item>
 /// <item><see cref="InProgress"/> is not final: it asks the source to keep the message alive (for example a
 /// JetStream <c>+WPI</c>) and may be called any number of times before the final outcome. After the final
-/// outcome it is ignored.</item>
+/// outcome it is ignored. Tokens the pipeline derives from a source's token forward it to that token: a fan-out
+/// output's child token, a dead-letter record's token, the copies a fan-out or router destination sends on, and a
+/// dead letter of the batching sink. The pipeline also calls it itself, once before each retry back-off of a handler
+/// (<see cref="ErrorPolicy.Retry(int, TimeSpan?, TimeSpan?)"/>) and of a batching sink's flush.</item>
 /// <item>Only a destination calls <see cref="Ack"/>, and only after the message's outputs are durable.
 /// Handlers never see tokens. The pipeline itself completes tokens in exactly these cases: a handler emitted
 /// nothing (ack), an error policy decided (ack, nack, terminate), or a drain could not finish (nack).</item>

@@ -25,6 +25,9 @@ internal sealed class AckGroup
 
     public AckToken Token => _token;
 
+    /// <summary>A keep-alive from any part: forwarded to the shared token (ignored once it is settled).</summary>
+    public void InProgress() => _token.InProgress();
+
     /// <summary>One message of the group has its outcome.</summary>
     public void MessageSettled(AckOutcome outcome) => MessagesSettled(1, outcome);
 
@@ -131,20 +134,13 @@ internal sealed class BatchSettlement
 
     public void SettleMessage(int index, AckOutcome outcome)
     {
-        var chunk = 0;
-        while (index >= _owners[chunk].Length)
-        {
-            index -= _owners[chunk].Length;
-            chunk++;
-        }
-
-        if (_owners[chunk][index] is AckGroup group)
+        if (OwnerAt(index) is AckGroup group)
         {
             group.MessageSettled(outcome);
         }
         else
         {
-            TryComplete((AckToken)_owners[chunk][index], outcome);
+            TryComplete((AckToken)OwnerAt(index), outcome);
         }
 
         // The claimant (the dead-letter path) settles each message once: after the last, nobody needs to track the batch.
@@ -185,6 +181,25 @@ internal sealed class BatchSettlement
 
         _onSettled?.Invoke(this);
         return settled;
+    }
+
+    /// <summary>A keep-alive for one message (its dead-letter record is held somewhere): forwarded to its owner's token.</summary>
+    public void MessageInProgress(int index)
+    {
+        var owner = OwnerAt(index);
+        (owner is AckGroup group ? group.Token : (AckToken)owner).InProgress();
+    }
+
+    private object OwnerAt(int index)
+    {
+        var chunk = 0;
+        while (index >= _owners[chunk].Length)
+        {
+            index -= _owners[chunk].Length;
+            chunk++;
+        }
+
+        return _owners[chunk][index];
     }
 
     public void InProgress()

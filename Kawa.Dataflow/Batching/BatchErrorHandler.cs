@@ -64,7 +64,8 @@ public sealed class BatchErrorHandler<T>
     /// <remarks>
     /// Each dead letter is sent with its own ack token. An original message is acked only once the dead-letter
     /// destination acked its dead letter; if the dead-letter destination throws, nacks or terminates, the original is
-    /// negatively acked (never acked). The batching sink drains the dead-letter destination
+    /// negatively acked (never acked). A keep-alive (<see cref="AckToken.InProgress"/>) on a dead letter's token reaches
+    /// its original's token. The batching sink drains the dead-letter destination
     /// (<see cref="IDestination{T}.FlushAsync"/>) during its own drain.
     /// </remarks>
     public static BatchErrorHandler<T> DeadLetter(IDestination<DeadLetter<T>> deadLetters)

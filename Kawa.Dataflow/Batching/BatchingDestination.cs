@@ -27,7 +27,8 @@ namespace Kawa.Dataflow;
 /// <item>Backpressure: the buffer is bounded (the open batch plus <see cref="BatchingOptions{T}.BufferedBatches"/> full
 /// batches waiting for a flush slot, counted in messages); when it is full <see cref="SendAsync"/> waits.</item>
 /// <item>Failures: a failed flush is retried with exponential backoff and jitter while
-/// <see cref="BatchingOptions{T}.IsRetryable"/> allows and <see cref="BatchingOptions{T}.MaxRetries"/> is not reached; then
+/// <see cref="BatchingOptions{T}.IsRetryable"/> allows and <see cref="BatchingOptions{T}.MaxRetries"/> is not reached
+/// (each back-off starts with a keep-alive, <see cref="AckToken.InProgress"/>, on the batch's tokens); then
 /// <see cref="BatchingOptions{T}.OnError"/> decides. With <see cref="BatchErrorHandler{T}.Raise"/>, the batch is negatively
 /// acked and <see cref="BatchFlushException"/> is thrown from the next <see cref="SendAsync"/> and from
 /// <see cref="FlushAsync"/>; later batches are negatively acked without being flushed.</item>
@@ -739,6 +740,9 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
 
                 var delay = RetryDelay(attempt);
                 BatchingLog.FlushRetrying(_logger, _stage, count, attempt, delay, error);
+
+                // The batch waits here, held by no flush: tell the sources it is still being worked on.
+                settlement.InProgress();
                 try
                 {
                     await Task.Delay(delay, _time, _abort.Token).ConfigureAwait(false);
@@ -913,7 +917,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
                     // The dead letter is not durable: the original must come back, never be acked.
                     settlement.SettleMessage(index, AckOutcome.Negative(outcome.Kind == AckKind.Nack ? outcome.Delay : TimeSpan.Zero));
                 }
-            });
+            },
+            () => settlement.MessageInProgress(index)); // the dead-letter destination holds it: keep the original alive
 
             try
             {

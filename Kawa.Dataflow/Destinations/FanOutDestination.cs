@@ -8,7 +8,7 @@ namespace Kawa.Dataflow;
 /// <list type="bullet">
 /// <item>Each destination gets the same messages with its own token, concurrently. The original token is settled once
 /// every destination settled its own: acked if all acked; otherwise the worst outcome (terminate over nack; among nacks
-/// the longest delay).</item>
+/// the longest delay). A keep-alive (<see cref="AckToken.InProgress"/>) on any destination's token reaches the original.</item>
 /// <item>A destination that throws is fatal: <see cref="SendAsync"/> rethrows (all errors, as an
 /// <see cref="AggregateException"/> when several threw) and the original token is left to the caller, even if other
 /// destinations ack later (those writes will be repeated on redelivery: at-least-once).</item>
@@ -41,7 +41,7 @@ public sealed class FanOutDestination<T> : IDestination<T>
         var sends = new Task[_destinations.Length];
         for (var i = 0; i < _destinations.Length; i++)
         {
-            var child = AckToken.Create(group.MessageSettled);
+            var child = AckToken.Create(group.MessageSettled, group.InProgress);
             sends[i] = DestinationTasks.SendAsync(_destinations[i], child, messages, cancellationToken);
         }
 

@@ -49,7 +49,8 @@ public sealed class UnroutedMessageException : Exception
 /// <remarks>
 /// <list type="bullet">
 /// <item>The messages of one send may go to different routes: each route gets its share with its own token, and the
-/// original token is settled once every route settled (acked if all acked, else the worst outcome).</item>
+/// original token is settled once every route settled (acked if all acked, else the worst outcome). A keep-alive
+/// (<see cref="AckToken.InProgress"/>) on a route's token reaches the original.</item>
 /// <item>Unrouted messages: see <see cref="UnroutedBehavior"/>. With <see cref="UnroutedBehavior.Error"/> nothing of the send is written.</item>
 /// <item>A route that throws is fatal: the send rethrows and the original token is left to the caller.</item>
 /// <item><see cref="FlushAsync"/> drains every route (and the default), and <see cref="CommitHeldAsync"/> commits what
@@ -170,7 +171,7 @@ public sealed class RouterDestination<T> : IDestination<T>
         var sends = new Task[shares.Count];
         for (var i = 0; i < shares.Count; i++)
         {
-            var child = AckToken.Create(group.MessageSettled);
+            var child = AckToken.Create(group.MessageSettled, group.InProgress);
             sends[i] = DestinationTasks.SendAsync(shares[i].Destination, child, new Messages<T>(shares[i].Messages), cancellationToken);
         }
 

@@ -5,7 +5,8 @@ namespace Kawa.Dataflow;
 /// <list type="bullet">
 /// <item><see cref="Fatal"/> (the default): the pipeline stops; the message and everything unfinished is negatively acked.</item>
 /// <item><see cref="Retry(int, TimeSpan?, TimeSpan?)"/>: calls the handler again after an exponential, jittered back-off,
-/// in place: a key-ordered stage keeps that key busy meanwhile. When retries run out, the fallback decides
+/// in place: a key-ordered stage keeps that key busy meanwhile, and the source's token gets a keep-alive
+/// (<see cref="AckToken.InProgress"/>) before each back-off. When retries run out, the fallback decides
 /// (<see cref="RetryErrorPolicy.Then(ErrorPolicy)"/>, fatal unless set).</item>
 /// <item><see cref="NegativeAck(TimeSpan)"/>: the source redelivers the message after a delay.</item>
 /// <item><see cref="DeadLetter{T}(IDestination{DeadLetter{T}})"/>: writes a <see cref="DeadLetter{T}"/> record; the message is
@@ -54,7 +55,8 @@ public abstract class ErrorPolicy
     /// <summary>Retry the handler up to <paramref name="maxRetries"/> more times, then apply the fallback (fatal unless set with <see cref="RetryErrorPolicy.Then(ErrorPolicy)"/>).</summary>
     /// <param name="maxRetries">Retries after the first attempt; 0 or more.</param>
     /// <param name="baseDelay">The first back-off; it doubles each retry. Default 100 ms.</param>
-    /// <param name="maxDelay">The largest back-off. Default 30 s.</param>
+    /// <param name="maxDelay">The largest back-off. Default 30 s. At most about 49.7 days (the longest a timer takes): a longer
+    /// one is refused when the pipeline is built.</param>
     /// <remarks>Back-off n (1-based) is <c>min(maxDelay, baseDelay × 2^(n-1))</c>, of which a random half is jitter
     /// (the wait is between half and all of it), measured on the pipeline's <see cref="PipelineOptions.TimeProvider"/>.</remarks>
     public static RetryErrorPolicy Retry(int maxRetries, TimeSpan? baseDelay = null, TimeSpan? maxDelay = null)
@@ -124,7 +126,22 @@ public sealed class RetryErrorPolicy : ErrorPolicy
         return TimeSpan.FromTicks((long)((ceiling / 2) + (ceiling / 2 * jitter)));
     }
 
-    internal override void Validate(string path, Type inputType, List<string> errors) => Fallback.Validate(path + ".Fallback", inputType, errors);
+    internal override void Validate(string path, Type inputType, List<string> errors)
+    {
+        // Checked here, not in Retry(...), so that a bad delay is reported when the pipeline is built, with every other
+        // problem, rather than as a Task.Delay failure in the middle of a run.
+        if (BaseDelay > TimerLimit.Longest)
+        {
+            errors.Add($"{path}.{nameof(BaseDelay)} must be at most {TimerLimit.Describe} (was {BaseDelay}).");
+        }
+
+        if (MaxDelay > TimerLimit.Longest)
+        {
+            errors.Add($"{path}.{nameof(MaxDelay)} must be at most {TimerLimit.Describe} (was {MaxDelay}).");
+        }
+
+        Fallback.Validate(path + ".Fallback", inputType, errors);
+    }
 
     /// <inheritdoc/>
     public override string ToString() => $"Retry({MaxRetries}).Then({Fallback})";

@@ -51,8 +51,8 @@ public sealed class PipelineOptions
     /// <summary>
     /// How long a graceful stop (the run's cancellation token fired) may take: receiving stops at once, work in flight
     /// finishes and the destination is flushed. When it expires, whatever is unfinished is negatively acked (no
-    /// delay) so the source redelivers it promptly. Default <see cref="DefaultDrainTimeout"/> (25 s); positive, or
-    /// <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes.
+    /// delay) so the source redelivers it promptly. Default <see cref="DefaultDrainTimeout"/> (25 s); positive and at most
+    /// about 49.7 days (the longest a timer takes), or <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes.
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = DefaultDrainTimeout;
 
@@ -81,9 +81,9 @@ public sealed class PipelineOptions
             errors.Add($"{nameof(PipelineOptions)}.{nameof(SegmentSize)} must be between 1 and 4096 (was {SegmentSize}).");
         }
 
-        if (DrainTimeout <= TimeSpan.Zero && DrainTimeout != Timeout.InfiniteTimeSpan)
+        if ((DrainTimeout <= TimeSpan.Zero || DrainTimeout > TimerLimit.Longest) && DrainTimeout != Timeout.InfiniteTimeSpan)
         {
-            errors.Add($"{nameof(PipelineOptions)}.{nameof(DrainTimeout)} must be positive or Timeout.InfiniteTimeSpan (was {DrainTimeout}).");
+            errors.Add($"{nameof(PipelineOptions)}.{nameof(DrainTimeout)} must be positive and at most {TimerLimit.Describe}, or Timeout.InfiniteTimeSpan (was {DrainTimeout}).");
         }
 
         if (TimeProvider is null)
@@ -96,4 +96,13 @@ public sealed class PipelineOptions
             errors.Add($"{nameof(PipelineOptions)}.{nameof(LoggerFactory)} must not be null.");
         }
     }
+}
+
+/// <summary>The longest delay a timer or <see cref="Task.Delay(TimeSpan, TimeProvider, CancellationToken)"/> accepts:
+/// <see cref="uint.MaxValue"/> − 1 milliseconds (about 49.7 days); longer ones throw when armed, mid-run.</summary>
+internal static class TimerLimit
+{
+    public static readonly TimeSpan Longest = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+
+    public const string Describe = "4294967294 ms (about 49.7 days, the longest a timer takes)";
 }

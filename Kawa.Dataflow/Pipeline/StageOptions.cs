@@ -46,6 +46,15 @@ public sealed class StageOptions
 
     internal StageOptions Clone() => (StageOptions)MemberwiseClone();
 
+    /// <summary>A stage's block holds its buffered segments plus the ones being worked on: the sum must fit an int.</summary>
+    internal static void CheckCapacitySum(string path, int boundedCapacity, int parallelism, List<string> errors)
+    {
+        if ((long)boundedCapacity + parallelism > int.MaxValue)
+        {
+            errors.Add($"{path}.{nameof(BoundedCapacity)} plus MaxDegreeOfParallelism must be at most {int.MaxValue} (was {boundedCapacity} + {parallelism}).");
+        }
+    }
+
     internal void Validate(string path, Type inputType, List<string> errors)
     {
         if (MaxDegreeOfParallelism < 1)
@@ -57,6 +66,8 @@ public sealed class StageOptions
         {
             errors.Add($"{path}.{nameof(BoundedCapacity)} must be at least 1 (was {BoundedCapacity}).");
         }
+
+        CheckCapacitySum(path, BoundedCapacity, MaxDegreeOfParallelism, errors);
 
         if (ErrorPolicy is null)
         {
@@ -105,5 +116,7 @@ public sealed class DestinationOptions
         {
             errors.Add($"{path}.{nameof(BoundedCapacity)} must be at least 1 (was {BoundedCapacity}).");
         }
+
+        StageOptions.CheckCapacitySum(path, BoundedCapacity, MaxDegreeOfParallelism, errors);
     }
 }

@@ -830,6 +830,35 @@ public class BatchingDestinationTests
     }
 
     [Test]
+    public void Constructor_DelaysBeyondTimerRangeOrBufferOverflowingInt_RefusedNamingEach()
+    {
+        // Timers take at most ~49.7 days; the sink allows 24 so that FlushTimeout plus FlushCancellationGrace still fits.
+        var tooLong = TimeSpan.FromDays(24) + TimeSpan.FromMilliseconds(1);
+        var options = new BatchingOptions<int>
+        {
+            MaxBatchAge = tooLong,
+            FlushTimeout = tooLong,
+            FlushCancellationGrace = tooLong,
+            RetryBaseDelay = TimeSpan.Zero,
+            RetryMaxDelay = tooLong,
+            MaxBatchSize = int.MaxValue,
+            BufferedBatches = 1,
+        };
+
+        var errors = options.Validate();
+        var error = Assert.Throws<ArgumentException>(() => new BatchingDestination<int>((_, _) => default, options));
+
+        Assert.That(errors, Has.Count.EqualTo(5));
+        Assert.That(errors, Has.One.StartsWith("BatchingOptions.MaxBatchAge must be positive and at most 24 days"));
+        Assert.That(errors, Has.One.StartsWith("BatchingOptions.FlushTimeout must be positive and at most 24 days"));
+        Assert.That(errors, Has.One.StartsWith("BatchingOptions.FlushCancellationGrace must be between zero and 24 days"));
+        Assert.That(errors, Has.One.StartsWith("BatchingOptions.RetryMaxDelay must be at least RetryBaseDelay and at most 24 days"));
+        Assert.That(errors, Has.One.StartsWith("BatchingOptions.BufferedBatches times MaxBatchSize must fit in an int"));
+        Assert.That(error!.Message, Does.Contain(errors[0]));
+        Assert.That(new BatchingOptions<int> { MaxBatchAge = TimeSpan.FromDays(24), FlushTimeout = TimeSpan.FromDays(24), FlushCancellationGrace = TimeSpan.FromDays(24), RetryMaxDelay = TimeSpan.FromDays(24) }.Validate(), Is.Empty, "24 days is allowed");
+    }
+
+    [Test]
     public async Task SendAsync_SizeEstimatorThrows_ThrowsBeforeTakingAnyMessage()
     {
         var flusher = new ScriptedFlusher<string>();

@@ -30,6 +30,28 @@ public class FanOutDestinationTests
     }
 
     [Test]
+    public async Task SendAsync_DestinationKeepsItsTokenAlive_InProgressReachesTheOriginalUntilSettled()
+    {
+        var a = new HoldingDestination<int>();
+        var b = new HoldingDestination<int>();
+        var fanOut = new FanOutDestination<int>(a, b);
+        var probe = new AckProbe();
+        await fanOut.SendAsync(probe, new Message<int>(1));
+
+        a.Sent[0].Token.InProgress();
+        b.Sent[0].Token.InProgress();
+        b.Sent[0].Token.InProgress();
+
+        Assert.That(probe.InProgressCount, Is.EqualTo(3), "every keep-alive of a destination's copy reaches the source's token");
+        Assert.That(probe.IsCompleted, Is.False, "a keep-alive is not an outcome");
+        a.Sent[0].Token.Ack();
+        b.Sent[0].Token.Ack();
+        b.Sent[0].Token.InProgress();
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Acked));
+        Assert.That(probe.InProgressCount, Is.EqualTo(3), "ignored once settled");
+    }
+
+    [Test]
     public async Task SendAsync_AllAck_AcksOnlyAfterTheLast()
     {
         var a = new HoldingDestination<int>();

@@ -24,6 +24,25 @@ public class RouterDestinationTests
     }
 
     [Test]
+    public async Task ByKey_RouteKeepsItsTokenAlive_InProgressReachesTheOriginal()
+    {
+        var errors = new HoldingDestination<string>();
+        var access = new HoldingDestination<string>();
+        var router = RouterDestination<string>.ByKey(m => m.Topic, new Dictionary<string, IDestination<string>> { ["errors"] = errors, ["access"] = access });
+        var probe = new AckProbe();
+        await router.SendAsync(probe, new Messages<string>([new("e1", Topic: "errors"), new("a1", Topic: "access")]));
+
+        errors.Sent[0].Token.InProgress();
+        access.Sent[0].Token.InProgress();
+
+        Assert.That(probe.InProgressCount, Is.EqualTo(2), "each route's keep-alive reaches the source's token");
+        Assert.That(probe.IsCompleted, Is.False);
+        errors.Sent[0].Token.Ack();
+        access.Sent[0].Token.Ack();
+        Assert.That(probe.Outcome, Is.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task ByPredicate_FirstMatchWinsAndDefaultTakesTheRest()
     {
         var big = new HoldingDestination<int>();

@@ -16,6 +16,17 @@ public class PipelineHostingTests
     }
 
     [Test]
+    public void DefaultDrainTimeout_BelowTheGenericHostsDefaultShutdownTimeout()
+    {
+        // The host stops waiting for hosted services at its shutdown timeout; a drain that may take longer would be cut off.
+        var hostShutdown = new HostOptions().ShutdownTimeout;
+
+        Assert.That(new PipelineOptions().DrainTimeout, Is.EqualTo(PipelineOptions.DefaultDrainTimeout));
+        Assert.That(PipelineOptions.DefaultDrainTimeout, Is.LessThan(hostShutdown));
+        Assert.That(hostShutdown, Is.EqualTo(TimeSpan.FromSeconds(30)), "the documented figure the default is chosen against");
+    }
+
+    [Test]
     public async Task AddKawaPipeline_HostStops_DrainsInFlightWorkAcksAllFlushesThenStops()
     {
         var source = new TestSource<int>(TestMessages.Ints(5), endless: true);

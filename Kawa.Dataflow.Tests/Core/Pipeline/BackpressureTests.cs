@@ -126,6 +126,37 @@ public class BackpressureTests
     }
 
     [Test]
+    public async Task RunAsync_PayloadSizeFunctionGiven_ItIsWhatTheByteLimitCounts()
+    {
+        // The attribute says 400 and an int has no default size: only the function's 250 may be counted.
+        var attributes = MessageAttributes.CreateBuilder().Set(MessageAttributeKeys.PayloadSize, 400).Build();
+        var source = new TestSource<int>(Enumerable.Range(0, 10).Select(i => new Message<int>(i, Attributes: attributes)).ToArray());
+        var destination = new GatedDestination<int>();
+        var measured = 0;
+        var pipeline = Kawa.Dataflow.Pipeline.Create("backpressure-function")
+            .From(source, payloadSize: _ =>
+            {
+                Interlocked.Increment(ref measured);
+                return 250;
+            })
+            .To(destination, new DestinationOptions { BoundedCapacity = 100 })
+            .Build(new PipelineOptions { MaxInFlightBytes = 1000 });
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pipeline.OnPumpWaitingForRoom = () => blocked.TrySetResult();
+
+        var run = pipeline.RunAsync();
+        await blocked.Task.WaitAsync(TestMessages.Generous);
+
+        // Reads while under 1000 bytes: 0, 250, 500, 750 -> four messages, exactly 1000 bytes.
+        Assert.That(source.Received, Is.EqualTo(4));
+        Assert.That(measured, Is.EqualTo(4), "each message measured once, by the function");
+        Assert.That(pipeline.CurrentRun!.InFlightBytes, Is.EqualTo(1000));
+        destination.Open();
+        await run.WaitAsync(TestMessages.Generous);
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task RunAsync_DeferredAcksHeldBySink_StillCountAsInFlight()
     {
         var held = new List<AckToken>();

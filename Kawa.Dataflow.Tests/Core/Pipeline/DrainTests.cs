@@ -44,6 +44,54 @@ public class DrainTests
     }
 
     [Test]
+    public async Task RunAsync_CancelledWithPartialBatchInBatchingSink_FlushesItAndAcksEveryMessage()
+    {
+        var flushed = new List<int[]>();
+        var reachedSink = 0;
+        var allInSink = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sink = new BatchingDestination<int>(
+            (messages, _) =>
+            {
+                lock (flushed)
+                {
+                    flushed.Add([.. messages.Select(m => m.Value)]);
+                }
+
+                return default;
+            },
+            new BatchingOptions<int>
+            {
+                // Neither size nor age can close the batch: only the drain can flush it.
+                MaxBatchSize = 100,
+                MaxBatchAge = Timeout.InfiniteTimeSpan,
+                MaxBatchBytes = long.MaxValue,
+                SizeEstimator = _ =>
+                {
+                    if (Interlocked.Increment(ref reachedSink) == 5)
+                    {
+                        allInSink.TrySetResult();
+                    }
+
+                    return 1;
+                },
+            });
+        var source = new TestSource<int>(TestMessages.Ints(5), endless: true);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("drain-partial-batch").From(source).To(sink).Build();
+        using var cts = new CancellationTokenSource();
+
+        var run = pipeline.RunAsync(cts.Token);
+        await allInSink.Task.WaitAsync(TestMessages.Generous);
+        Assert.That(flushed, Is.Empty, "nothing flushed before the stop");
+        Assert.That(source.Tokens.Any(t => t.IsCompleted), Is.False);
+        await cts.CancelAsync();
+        await run.WaitAsync(TestMessages.Generous);
+
+        Assert.That(flushed.SelectMany(b => b), Is.EqualTo(new[] { 0, 1, 2, 3, 4 }), "the partial batch was flushed by the drain");
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(source.Tokens.Select(t => t.Completions), Is.All.EqualTo(1));
+    }
+
+    [Test]
     public async Task RunAsync_DrainTimeoutWithHandlersStuck_NacksEverythingUnfinishedAndThrowsCanceled()
     {
         var time = new FakeTimeProvider();

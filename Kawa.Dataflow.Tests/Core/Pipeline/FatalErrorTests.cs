@@ -73,6 +73,71 @@ public class FatalErrorTests
         Assert.That(destination.Flushes, Is.EqualTo(1), "the destination is still told to settle what it holds");
     }
 
+    /// <summary>Acks what it is sent; its drain flush throws.</summary>
+    private sealed class FlushThrowingDestination(Action onFlush) : IDestination<int>
+    {
+        public ValueTask SendAsync(AckToken ack, Messages<int> messages, CancellationToken cancellationToken = default)
+        {
+            ack.Ack();
+            return default;
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+        {
+            onFlush();
+            throw new Boom("third failure: flush");
+        }
+    }
+
+    [Test]
+    public async Task RunAsync_SecondStageFailsAfterTheFirst_OnlyTheFirstSurfacesWithItsStage()
+    {
+        var first = new Boom("first failure");
+        var secondThrew = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var flushThrew = 0;
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var source = new TestSource<int>(TestMessages.Ints(2));
+        var destination = new FlushThrowingDestination(() => Interlocked.Increment(ref flushThrew));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-first-wins")
+            .From(source)
+            .Handle<int>("first", async (m, _) =>
+            {
+                if (m.Value == 1)
+                {
+                    await entered.Task; // message 0 is inside the second stage
+                    throw first;
+                }
+
+                return m;
+            })
+            .Handle<int>("second", async (m, ct) =>
+            {
+                entered.TrySetResult();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Fails for real (not a cancellation) once the first failure stopped the run.
+                    secondThrew.TrySetResult();
+                    throw new Boom("second failure");
+                }
+
+                return m;
+            })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(secondThrew.Task.IsCompleted, Is.True, "the second stage did fail, after the first");
+        Assert.That(flushThrew, Is.EqualTo(1), "and so did the destination's flush");
+        Assert.That(error!.Stage, Is.EqualTo("handler:first"));
+        Assert.That(error.InnerException, Is.SameAs(first));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()));
+    }
+
     [Test]
     public async Task RunAsync_DestinationThrows_StageDestinationAndTokenNacked()
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Kawa.Dataflow.Tests.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Core.Pipeline;
 
@@ -71,6 +72,54 @@ public class KeyOrderTests
         var written = destination.Written.GroupBy(m => m.Key!).ToDictionary(g => g.Key, g => g.Select(m => m.Value).ToArray());
         Assert.That(written, Has.Count.EqualTo(keys));
         Assert.That(written.Values, Has.All.Ordered, "per-key order lost on the way to the destination");
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task Handle_KeyOrderedRetry_RetriesInPlaceKeyWaitsOtherKeysRun()
+    {
+        var time = new FakeTimeProvider();
+        var calls = new ConcurrentQueue<string>();
+        var otherHandled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var failed = 0;
+        var messages = new List<Message<int>> { new(1, "busy"), new(2, "busy") };
+        messages.AddRange(Enumerable.Range(100, 16).Select(i => new Message<int>(i, "other-" + i)));
+        var source = new TestSource<int>(messages);
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("key-order-retry")
+            .From(source)
+            .Handle<int>(
+                "flaky",
+                (m, _) =>
+                {
+                    calls.Enqueue(m.Key == "busy" ? $"busy:{m.Value}" : "other");
+                    if (m.Value == 1 && Interlocked.Increment(ref failed) == 1)
+                    {
+                        throw new InvalidOperationException("transient");
+                    }
+
+                    if (m.Key != "busy")
+                    {
+                        otherHandled.TrySetResult();
+                    }
+
+                    return new ValueTask<Messages<int>>(m);
+                },
+                new StageOptions { KeyOrdered = true, MaxDegreeOfParallelism = 4, BoundedCapacity = 100, ErrorPolicy = ErrorPolicy.Retry(1, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)) })
+            .To(destination)
+            .Build(new PipelineOptions { TimeProvider = time, SegmentSize = 1 });
+
+        var run = pipeline.RunAsync();
+        await time.WaitForTimersCreatedAsync(1).WaitAsync(TestMessages.Generous);
+
+        // 16 other keys over 4 lanes: some lane other than the busy key's runs while the busy key backs off.
+        await otherHandled.Task.WaitAsync(TestMessages.Generous);
+        Assert.That(calls, Does.Not.Contain("busy:2"), "the busy key's next message waits for the retry");
+        time.Advance(TimeSpan.FromMinutes(1));
+        await run.WaitAsync(TestMessages.Generous);
+
+        Assert.That(calls.Where(c => c.StartsWith("busy", StringComparison.Ordinal)), Is.EqualTo(new[] { "busy:1", "busy:1", "busy:2" }), "retried in place, before the next message of its key");
+        Assert.That(destination.Written.Where(m => m.Key == "busy").Select(m => m.Value), Is.EqualTo(new[] { 1, 2 }));
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
     }
 

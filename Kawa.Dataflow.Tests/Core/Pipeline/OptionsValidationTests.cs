@@ -67,6 +67,71 @@ public class OptionsValidationTests
             .Build(new PipelineOptions { DrainTimeout = Timeout.InfiniteTimeSpan }));
     }
 
+    private static PipelineDefinition OneStage(StageOptions stage, DestinationOptions? destination = null)
+        => Kawa.Dataflow.Pipeline.Create("validation-limits")
+            .From(new TestSource<int>([]))
+            .Handle("work", Handler.Pipe<int>(), stage)
+            .To(new RecordingDestination<int>(), destination);
+
+    private static readonly TimeSpan LongestTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+
+    [Test]
+    public void Build_DrainTimeoutLongerThanATimerTakes_RefusedNamingIt()
+    {
+        var definition = OneStage(new StageOptions());
+
+        var error = Assert.Throws<OptionsValidationException>(() => definition.Build(new PipelineOptions { DrainTimeout = LongestTimer + TimeSpan.FromMilliseconds(1) }));
+
+        Assert.That(error!.Failures.Single(), Does.Contain("PipelineOptions.DrainTimeout must be positive and at most 4294967294 ms"));
+        Assert.DoesNotThrow(() => definition.Build(new PipelineOptions { DrainTimeout = LongestTimer }), "the longest a timer takes is allowed");
+        Assert.Throws<OptionsValidationException>(() => definition.Build(new PipelineOptions { DrainTimeout = TimeSpan.MaxValue }));
+    }
+
+    [Test]
+    public void Build_RetryDelaysLongerThanATimerTakes_RefusedNamingEach()
+    {
+        var tooLong = LongestTimer + TimeSpan.FromSeconds(1);
+        var definition = OneStage(new StageOptions
+        {
+            ErrorPolicy = ErrorPolicy.Retry(1, TimeSpan.Zero, tooLong).Then(ErrorPolicy.Retry(1, tooLong, tooLong)),
+        });
+
+        var error = Assert.Throws<OptionsValidationException>(() => definition.Build());
+
+        Assert.That(error!.Failures, Is.EquivalentTo(new[]
+        {
+            $"Stages[\"work\"].ErrorPolicy.MaxDelay must be at most 4294967294 ms (about 49.7 days, the longest a timer takes) (was {tooLong}).",
+            $"Stages[\"work\"].ErrorPolicy.Fallback.BaseDelay must be at most 4294967294 ms (about 49.7 days, the longest a timer takes) (was {tooLong}).",
+            $"Stages[\"work\"].ErrorPolicy.Fallback.MaxDelay must be at most 4294967294 ms (about 49.7 days, the longest a timer takes) (was {tooLong}).",
+        }));
+        Assert.DoesNotThrow(() => OneStage(new StageOptions { ErrorPolicy = ErrorPolicy.Retry(1, LongestTimer, LongestTimer) }).Build());
+    }
+
+    [Test]
+    public void Build_CapacityPlusParallelismOverflowsInt_RefusedNamingTheStage()
+    {
+        var definition = OneStage(
+            new StageOptions { BoundedCapacity = int.MaxValue, MaxDegreeOfParallelism = 2 },
+            new DestinationOptions { BoundedCapacity = int.MaxValue - 3, MaxDegreeOfParallelism = 4 });
+
+        var error = Assert.Throws<OptionsValidationException>(() => definition.Build());
+
+        Assert.That(error!.Failures, Is.EquivalentTo(new[]
+        {
+            $"Stages[\"work\"].BoundedCapacity plus MaxDegreeOfParallelism must be at most {int.MaxValue} (was {int.MaxValue} + 2).",
+            $"Destination.BoundedCapacity plus MaxDegreeOfParallelism must be at most {int.MaxValue} (was {int.MaxValue - 3} + 4).",
+        }));
+    }
+
+    [Test]
+    public void Build_KeyOrderedCapacityAtTheLimit_Valid()
+    {
+        // A key-ordered stage's lanes each hold BoundedCapacity + 1: the same sum with a parallelism of 1 and up.
+        Assert.DoesNotThrow(() => OneStage(
+            new StageOptions { BoundedCapacity = int.MaxValue - 4, MaxDegreeOfParallelism = 4, KeyOrdered = true },
+            new DestinationOptions { BoundedCapacity = int.MaxValue - 1, MaxDegreeOfParallelism = 1 }).Build());
+    }
+
     [Test]
     public void Retry_InvalidArguments_ThrowImmediately()
     {

@@ -48,6 +48,79 @@ public class PipelineRunTests
         Assert.That(error!.Message, Does.Contain("run-twice"));
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task Handle_ParallelStageLaterMessagesFinishFirst_EnsureOrderedDecidesOutputOrder(bool ensureOrdered)
+    {
+        const int count = 4;
+        var release = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var finished = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var allInside = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstWritten = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inside = 0;
+        var written = new List<int>();
+        var destination = new DestinationFunc<int>((ack, messages, _) =>
+        {
+            lock (written)
+            {
+                written.Add(messages[0].Value);
+                firstWritten.TrySetResult(messages[0].Value);
+            }
+
+            ack.Ack();
+            return default;
+        });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-ensure-ordered-" + ensureOrdered)
+            .From(new TestSource<int>(TestMessages.Ints(count)))
+            .Handle<int>(
+                "slow",
+                async (m, _) =>
+                {
+                    if (Interlocked.Increment(ref inside) == count)
+                    {
+                        allInside.TrySetResult();
+                    }
+
+                    await release[m.Value].Task;
+                    finished[m.Value].TrySetResult();
+                    return m;
+                },
+                new StageOptions { MaxDegreeOfParallelism = count, EnsureOrdered = ensureOrdered })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var run = pipeline.RunAsync();
+        await allInside.Task.WaitAsync(TestMessages.Generous);
+
+        // Finish them last to first: 3, then 2, then 1; message 0 is still running.
+        for (var i = count - 1; i > 0; i--)
+        {
+            release[i].SetResult();
+            await finished[i].Task.WaitAsync(TestMessages.Generous);
+        }
+
+        if (ensureOrdered)
+        {
+            Assert.That(firstWritten.Task.IsCompleted, Is.False, "nothing may pass message 0 while it runs");
+        }
+        else
+        {
+            // Unordered, a finished output leaves at once: proof that the ordered case really had something to reorder.
+            Assert.That(await firstWritten.Task.WaitAsync(TestMessages.Generous), Is.Not.EqualTo(0));
+        }
+
+        release[0].SetResult();
+        await run.WaitAsync(TestMessages.Generous);
+        if (ensureOrdered)
+        {
+            Assert.That(written, Is.EqualTo(new[] { 0, 1, 2, 3 }));
+        }
+        else
+        {
+            Assert.That(written, Is.EquivalentTo(new[] { 0, 1, 2, 3 }));
+        }
+    }
+
     [Test]
     public async Task Handle_ParallelStageFewMessagesInOneSegment_HandlesThemConcurrently()
     {

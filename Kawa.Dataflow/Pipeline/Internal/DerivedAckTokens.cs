@@ -4,9 +4,12 @@ namespace Kawa.Dataflow;
 /// The shared state of a fan-out: one parent token settled once all its children are. The parent is acked when every
 /// child was acked; otherwise it gets one negative ack with the largest delay any child asked for (a terminated
 /// child counts as not acked: the parent is redelivered, since the other outputs may not be durable).
+/// A keep-alive on any child reaches the parent (see <see cref="FanOutChildToken"/>).
 /// </summary>
 internal sealed class FanOutGroup(AckToken parent, int children)
 {
+    public AckToken Parent => parent;
+
     private int _remaining = children;
     private int _notAcked;
     private long _maxDelayTicks;
@@ -39,15 +42,19 @@ internal sealed class FanOutGroup(AckToken parent, int children)
     }
 }
 
-/// <summary>One output's token in a fan-out.</summary>
+/// <summary>One output's token in a fan-out; its keep-alives go to the parent, so a sink holding one output keeps
+/// the source message alive.</summary>
 internal sealed class FanOutChildToken(FanOutGroup group) : AckToken
 {
     protected override void OnCompleted(AckOutcome outcome) => group.ChildCompleted(outcome);
+
+    protected override void OnInProgress() => group.Parent.InProgress();
 }
 
 /// <summary>
 /// The token of a dead-letter record: acking it acks the original message; a negative ack or termination of the
-/// record negatively acks the original (it was not made durable anywhere, so it must come back).
+/// record negatively acks the original (it was not made durable anywhere, so it must come back). A keep-alive on the
+/// record keeps the original alive while the dead-letter destination holds it.
 /// </summary>
 internal sealed class DeadLetterAckToken(AckToken original, Action onAcked, AckOutcome onWritten) : AckToken
 {
@@ -63,4 +70,6 @@ internal sealed class DeadLetterAckToken(AckToken original, Action onAcked, AckO
             original.Complete(AckOutcome.Negative(outcome.Kind == AckKind.Nack ? outcome.Delay : TimeSpan.Zero));
         }
     }
+
+    protected override void OnInProgress() => original.InProgress();
 }

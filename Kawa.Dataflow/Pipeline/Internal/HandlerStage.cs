@@ -332,6 +332,9 @@ internal sealed class HandlerStage<TIn, TOut>
             retries++;
             var delay = retry.BackOff(retries, Random.Shared.NextDouble());
             Log.Retrying(_run.Logger, _run.Name, _stage, delay, retries, retry.MaxRetries, failure);
+
+            // Held here for the back-off: tell the source (through any fan-out parents) the message is still being worked on.
+            envelope.Ack.InProgress();
             try
             {
                 await Task.Delay(delay, _run.Options.TimeProvider, _run.AbortToken).ConfigureAwait(false);
