@@ -15,7 +15,11 @@ namespace Kawa.Dataflow.Nats.Pipeline;
 /// caller; an ack lost with the connection means the server redelivers after the ack wait (a duplicate, never a loss).</para>
 /// <para><b>Automatic keep-alive.</b> One timer scans the messages handed out and sends <c>+WPI</c> for each that has
 /// waited for its outcome longer than <see cref="NatsJetStreamSourceOptions.AutoInProgressFraction"/> of the ack wait,
-/// so a slow handler or a sink holding rows for a commit does not cause a redelivery.</para>
+/// so a slow handler or a sink holding rows for a commit does not cause a redelivery. A keep-alive asked for through a
+/// token (<see cref="AckToken.InProgress"/>, for example by a sink holding the message, or by each output of a handler
+/// that fanned it out) is sent only if the message's ack wait was not reset, by its delivery or an earlier <c>+WPI</c>,
+/// within the last tenth of the ack wait; otherwise it is coalesced (<see cref="InProgressCoalesced"/>): one
+/// <c>+WPI</c> then does the work of many, and the ack wait can still not run out.</para>
 /// <para><b>Decoding.</b> The payload is handed on as bytes. Decode in a handler (for example
 /// <c>JsonHandlers.Deserialize(MyContext.Default.MyType)</c>) so a payload that does not decode goes through that
 /// stage's error policy (dead-letter, terminate, ...) instead of stopping the source.</para>
@@ -53,6 +57,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private readonly ITimer? _keepAlive;
     private readonly long _maxDeliver;
     private readonly TimeSpan _keepAliveAfter;
+    private readonly TimeSpan _keepAliveSpacing;
     private readonly SemaphoreSlim _settled = new(0);
     private readonly ulong _endSequence;
     private Task<JetStreamMsg>? _next;
@@ -62,6 +67,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     private long _lastCheck;
     private long _beyondEnd;
     private long _inProgressSent;
+    private long _inProgressCoalesced;
 
     private NatsJetStreamSource(NatsConnection connection, bool ownsConnection, JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerInfo info, NatsPullConsumer consumer, ulong endSequence)
     {
@@ -74,6 +80,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         _time = connection.TimeProvider;
         var config = info.Config ?? new ConsumerConfig();
         AckWait = config.AckWait > TimeSpan.Zero ? config.AckWait : TimeSpan.FromSeconds(30);
+        _keepAliveSpacing = AckWait / 10;
         MaxAckPending = config.MaxAckPending;
         _maxDeliver = config.MaxDeliver;
         if (options.AutoInProgressFraction > 0)
@@ -99,8 +106,14 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     /// <summary>In drain mode, deliveries of messages published after the start that were given back (<c>-NAK</c>).</summary>
     public long BeyondEndReturned => Interlocked.Read(ref _beyondEnd);
 
-    /// <summary>Automatic <c>+WPI</c> keep-alives sent so far.</summary>
-    public long InProgressSent => Interlocked.Read(ref _inProgressSent);
+    /// <summary><c>+WPI</c> keep-alives sent so far: automatic ones and those asked for through tokens.</summary>
+        public long InProgressSent => Interlocked.Read(ref _inProgressSent);
+
+    /// <summary>
+    /// Keep-alives asked for through a token and not sent, because the message's ack wait had been reset (by its
+    /// delivery or a <c>+WPI</c>) within the last tenth of it.
+    /// </summary>
+    public long InProgressCoalesced => Interlocked.Read(ref _inProgressCoalesced);
 
     /// <summary>Connects, creates or binds the consumer and starts pulling.</summary>
     /// <param name="connection">How to reach NATS; the source owns this connection and closes it on dispose.</param>
@@ -442,11 +455,30 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             if (!token.IsCompleted && _time.GetElapsedTime(Volatile.Read(ref token.LastTouched), now) >= _keepAliveAfter)
             {
                 Volatile.Write(ref token.LastTouched, now);
-                token.InProgress();
+                _consumer.EnqueueAck(token.ReplyTo, kind: null, TimeSpan.Zero);
                 Interlocked.Increment(ref _inProgressSent);
                 NatsPipelineTelemetry.KeepAlives.Add(1);
             }
         }
+    }
+
+    // A keep-alive asked for through the token: the server's ack timer restarts at delivery and at each +WPI, so one
+    // sent within the last tenth of the ack wait already keeps the message alive. Without this, a sink's keep-alive
+    // sweep would double the automatic one, and a message fanned out to N held outputs would cost N +WPI a sweep.
+    private void RequestInProgress(SourceAckToken token)
+    {
+        var now = _time.GetTimestamp();
+        var last = Volatile.Read(ref token.LastTouched);
+        if (_time.GetElapsedTime(last, now) < _keepAliveSpacing
+            || Interlocked.CompareExchange(ref token.LastTouched, now, last) != last)
+        {
+            // Recent enough, or another caller is sending one right now.
+            Interlocked.Increment(ref _inProgressCoalesced);
+            return;
+        }
+
+        _consumer.EnqueueAck(token.ReplyTo, kind: null, TimeSpan.Zero);
+        Interlocked.Increment(ref _inProgressSent);
     }
 
     private static bool SupportsMultipleFilters(string? version)
@@ -478,7 +510,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
 
         protected override void OnCompleted(AckOutcome outcome) => owner.OnSettled(this, outcome);
 
-        protected override void OnInProgress() => owner._consumer.EnqueueAck(ReplyTo, kind: null, TimeSpan.Zero);
+        protected override void OnInProgress() => owner.RequestInProgress(this);
     }
 
     /// <summary>

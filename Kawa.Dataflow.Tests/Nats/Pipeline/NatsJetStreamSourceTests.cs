@@ -1,6 +1,7 @@
 using System.Text;
 using Kawa.Dataflow.Nats.Pipeline;
 using Kawa.Dataflow.Nats.Protocol;
+using Kawa.Dataflow.Tests.Infrastructure;
 using Kawa.Dataflow.Tests.Nats.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Nats.Pipeline;
@@ -162,6 +163,41 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
 
         Assert.That(destination.Seen.Count(s => s.Sequence == 1), Is.EqualTo(1));
         Assert.That((await ConsumerAsync(stream)).NumAckPending, Is.Zero);
+    }
+
+    [Test]
+    public async Task InProgress_AskedAgainWithinATenthOfAckWait_CoalescedIntoOneWpi()
+    {
+        var stream = await StreamAsync(1);
+        var time = new FakeTimeProvider();
+        var options = new NatsJetStreamSourceOptions { Stream = stream, Durable = "d", StopAtEnd = true, AckWait = TimeSpan.FromSeconds(30), AutoInProgressFraction = 0 };
+        await using var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(Server), options, timeProvider: time);
+        var delivery = await source.ReceiveAsync().AsTask().WaitAsync(NatsTestHelpers.Generous);
+
+        // Just delivered: the server's ack timer has just started, so a keep-alive now would add nothing.
+        for (var i = 0; i < 5; i++)
+        {
+            delivery.Ack.InProgress();
+        }
+
+        Assert.That(source.InProgressSent, Is.Zero);
+        Assert.That(source.InProgressCoalesced, Is.EqualTo(5));
+
+        // A tenth of the ack wait later, four holders (say, the outputs of a fan-out in one sink) ask at once: one +WPI.
+        time.Advance(TimeSpan.FromSeconds(3));
+        for (var i = 0; i < 4; i++)
+        {
+            delivery.Ack.InProgress();
+        }
+
+        Assert.That(source.InProgressSent, Is.EqualTo(1));
+        Assert.That(source.InProgressCoalesced, Is.EqualTo(8));
+
+        delivery.Ack.Ack();
+        time.Advance(TimeSpan.FromSeconds(3));
+        delivery.Ack.InProgress();
+        Assert.That(source.InProgressSent, Is.EqualTo(1), "nothing after the final outcome");
+        Assert.That(source.InProgressCoalesced, Is.EqualTo(8));
     }
 
     [Test]
