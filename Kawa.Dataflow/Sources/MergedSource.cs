@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.ExceptionServices;
+
 namespace Kawa.Dataflow;
 
 public static partial class Sources
@@ -7,7 +10,10 @@ public static partial class Sources
     /// <param name="sources">The sources; at least one.</param>
     /// <remarks>
     /// <list type="bullet">
-    /// <item>Ends when every source has ended. An exception from any source is fatal: it is rethrown from <see cref="ISource{T}.ReceiveAsync"/>.</item>
+    /// <item>Ends when every source has ended. An exception from any source is fatal: it is rethrown from
+    /// <see cref="ISource{T}.ReceiveAsync"/>, then and on every later receive. Before it is rethrown, the other sources'
+    /// outstanding receives are cancelled and a message they had already read is negatively acked (it was never
+    /// delivered, so nothing else would settle it).</item>
     /// <item>A source's <see cref="Delivery{T}.Idle"/> is passed on as it is, so the pipeline commits what its destinations
     /// hold for that source (a commit while other sources still deliver only makes smaller files).</item>
     /// <item>Each source has at most one receive outstanding (the contract's "never concurrently" holds per source), so
@@ -29,6 +35,7 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
     private readonly Task<Delivery<T>>?[] _pending;
     private readonly bool[] _ended;
     private readonly CancellationTokenSource _stop = new();
+    private ExceptionDispatchInfo? _failure;
     private int _remaining;
     private int _next;
 
@@ -58,6 +65,7 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
     public async ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        _failure?.Throw();
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         while (_remaining > 0)
         {
@@ -75,7 +83,12 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
                 {
                     _pending[i] = null;
                     _next = (i + 1) % _sources.Length;
-                    var delivery = await pending.ConfigureAwait(false); // rethrows a source's failure: fatal
+                    if (!pending.IsCompletedSuccessfully)
+                    {
+                        Fail(pending); // a source's failure is fatal
+                    }
+
+                    var delivery = pending.Result;
                     if (!delivery.IsEndOfStream)
                     {
                         return delivery; // a message, or Idle
@@ -101,7 +114,36 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
     }
 
     /// <summary>Cancels outstanding receives; a message they still deliver is negatively acked.</summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync();
+
+    // One source failed: the merged source fails for good. The others' outstanding receives are cancelled, without
+    // waiting for them (a source slow to honour cancellation must not hold up the failure), and a message one of them
+    // still delivers is negatively acked: nothing else would ever settle it.
+    [DoesNotReturn]
+    private void Fail(Task<Delivery<T>> failed)
+    {
+        _failure = ExceptionDispatchInfo.Capture(failed.Exception?.InnerException ?? new TaskCanceledException(failed));
+        _stop.Cancel();
+        for (var i = 0; i < _pending.Length; i++)
+        {
+            _pending[i]?.ContinueWith(
+                static t =>
+                {
+                    if (t.IsCompletedSuccessfully && !t.Result.IsEndOfStream && !t.Result.IsIdle)
+                    {
+                        t.Result.Ack.TryComplete(AckOutcome.Negative());
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            _pending[i] = null;
+        }
+
+        _failure.Throw();
+    }
+
+    private async ValueTask StopAsync()
     {
         if (_stop.IsCancellationRequested)
         {
@@ -109,8 +151,10 @@ public sealed class MergedSource<T> : ISource<T>, IAsyncDisposable
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
-        foreach (var pending in _pending)
+        for (var i = 0; i < _pending.Length; i++)
         {
+            var pending = _pending[i];
+            _pending[i] = null;
             if (pending is null)
             {
                 continue;

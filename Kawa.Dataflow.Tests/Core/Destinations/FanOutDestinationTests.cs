@@ -102,6 +102,45 @@ public class FanOutDestinationTests
     }
 
     [Test]
+    public async Task RunAsync_OneDestinationThrows_PipelineFailsAndTheMessageIsNegativelyAckedEvenWhenTheOtherAcksLater()
+    {
+        var healthy = new HoldingDestination<int>();
+        var broken = new DestinationFunc<int>((ack, messages, _) =>
+        {
+            if (messages[0].Value == 3)
+            {
+                throw new IOException("sink down");
+            }
+
+            ack.Ack();
+            return default;
+        });
+        var source = new Kawa.Dataflow.Tests.Core.Pipeline.TestSource<int>(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Ints(6));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fan-out-one-fails")
+            .From(source)
+            .To(new FanOutDestination<int>(healthy, broken))
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Generous));
+        Assert.That(error!.Stage, Is.EqualTo("destination"));
+        Assert.That(error.InnerException, Is.TypeOf<IOException>());
+        var failed = source.Tokens.Single(t => t.Id == 3);
+        Assert.That(failed.Outcome, Is.EqualTo(AckOutcome.Negative()), "a destination that threw: redeliver, never ack");
+
+        // The healthy destination wrote its copies and acks them now, after the run: no original may turn into an ack.
+        foreach (var (token, _) in healthy.Sent)
+        {
+            token.Ack();
+        }
+
+        Assert.That(failed.Outcome, Is.EqualTo(AckOutcome.Negative()));
+        Assert.That(failed.Completions, Is.EqualTo(1));
+        Assert.That(source.Tokens.Select(t => t.Completions), Is.All.EqualTo(1), "every message read has exactly one outcome");
+        Assert.That(source.Tokens.Where(t => t.Id < 3).Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked), "both copies of 0-2 are written: a late ack is a true one");
+        Assert.That(source.Tokens.Where(t => t.Id > 3).Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "read after the failure: not sent, redelivered");
+    }
+
+    [Test]
     public async Task FlushAsync_DrainsEveryDestination()
     {
         var a = new HoldingDestination<int>();

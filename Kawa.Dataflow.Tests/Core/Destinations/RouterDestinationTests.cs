@@ -76,6 +76,41 @@ public class RouterDestinationTests
     }
 
     [Test]
+    public async Task RunAsync_MessageWithNoRoute_PipelineFailsNamingTheKeyAndNacksWithoutWriting()
+    {
+        var known = new Kawa.Dataflow.Tests.Core.Pipeline.RecordingDestination<int>();
+        var router = RouterDestination<int>.ByKey(m => m.Key, new Dictionary<string, IDestination<int>> { ["known"] = known });
+        var source = new Kawa.Dataflow.Tests.Core.Pipeline.TestSource<int>([new Message<int>(0, "known"), new Message<int>(1, "mystery")]);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("router-unrouted")
+            .From(source)
+            .To(router)
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("destination"));
+        Assert.That(error.InnerException, Is.TypeOf<UnroutedMessageException>().With.Property(nameof(UnroutedMessageException.RouteKey)).EqualTo("mystery"));
+        Assert.That(error.Message, Does.Contain("mystery"));
+        Assert.That(known.Written.Select(m => m.Value), Is.EqualTo(new[] { 0 }));
+        Assert.That(source.Tokens.Single(t => t.Id == 1).Outcome, Is.EqualTo(AckOutcome.Negative()), "unrouted: redelivered once a route exists, never acked");
+        Assert.That(source.Tokens.Single(t => t.Id == 0).Outcome, Is.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task RunAsync_NoRouteWithDropAndAck_DropsItAcksItAndCompletes()
+    {
+        var known = new Kawa.Dataflow.Tests.Core.Pipeline.RecordingDestination<int>();
+        var router = RouterDestination<int>.ByPredicate([(m => m.Value % 2 == 0, (IDestination<int>)known)], unrouted: UnroutedBehavior.DropAndAck);
+        var source = new Kawa.Dataflow.Tests.Core.Pipeline.TestSource<int>(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Ints(10));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("router-drop").From(source).To(router).Build();
+
+        await pipeline.RunAsync().WaitAsync(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Generous);
+
+        Assert.That(known.Written.Select(m => m.Value).Order(), Is.EqualTo(new[] { 0, 2, 4, 6, 8 }));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task Unrouted_DropAndAck_AcksWithoutWriting()
     {
         var known = new HoldingDestination<string>();

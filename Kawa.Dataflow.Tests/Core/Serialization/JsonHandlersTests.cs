@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Serialization;
+using Kawa.Dataflow.Tests.Core.Pipeline;
 
 namespace Kawa.Dataflow.Tests.Core.Serialization;
 
@@ -76,6 +77,56 @@ public class JsonHandlersTests
         var error = await Assert.ThrowsAsync<PayloadFormatException>(async () => await handler.HandleAsync(new Message<string>("not json é")));
 
         Assert.That(Encoding.UTF8.GetString(error!.RawPayload.Span), Is.EqualTo("not json é"));
+    }
+
+    [Test]
+    public async Task RunAsync_PayloadThatDoesNotParseWithDeadLetterPolicy_DeadLetterKeepsTheRawBytesAndTheOriginalIsAcked()
+    {
+        var raw = Encoding.UTF8.GetBytes("{\"host\":\"web-2\",\"status\":");
+        var source = new TestSource<byte[]>(
+        [
+            new Message<byte[]>("""{"host":"web-1","status":200}"""u8.ToArray(), Key: "a"),
+            new Message<byte[]>(raw, Key: "b", Attributes: Attributes),
+            new Message<byte[]>("""{"host":"web-3","status":503}"""u8.ToArray(), Key: "c"),
+        ]);
+        var deadLetters = new RecordingDestination<DeadLetter<byte[]>>();
+        var parsed = new RecordingDestination<LogEvent>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("json-dead-letter")
+            .From(source)
+            .Handle("parse", JsonHandlers.Deserialize(TestJsonContext.Default.LogEvent), new StageOptions { ErrorPolicy = ErrorPolicy.DeadLetter(deadLetters) })
+            .To(parsed)
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(parsed.Written.Select(m => m.Value.Host), Is.EquivalentTo(new[] { "web-1", "web-3" }));
+        var letter = deadLetters.Written.Single().Value;
+        Assert.That(letter.Original.Value, Is.EqualTo(raw), "the raw bytes, exactly as received");
+        Assert.That(letter.Original.Key, Is.EqualTo("b"));
+        Assert.That(letter.Original.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), Is.EqualTo(9UL));
+        Assert.That(letter.Stage, Is.EqualTo("handler:parse"));
+        Assert.That(letter.ErrorType, Is.EqualTo(typeof(PayloadFormatException).FullName));
+        Assert.That(letter.Reason, Does.Contain(nameof(LogEvent)));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked), "the bad payload is acked once its dead letter is written");
+    }
+
+    [Test]
+    public async Task RunAsync_PayloadThatDoesNotParseWithDefaultPolicy_FailsNamingTheStageAndNegativelyAcks()
+    {
+        var raw = "not json"u8.ToArray();
+        var source = new TestSource<byte[]>([new Message<byte[]>(raw)]);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("json-fatal")
+            .From(source)
+            .Handle("parse", JsonHandlers.Deserialize(TestJsonContext.Default.LogEvent))
+            .To(new RecordingDestination<LogEvent>())
+            .Build();
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("handler:parse"));
+        Assert.That(error.InnerException, Is.TypeOf<PayloadFormatException>());
+        Assert.That(((PayloadFormatException)error.InnerException!).RawPayload.ToArray(), Is.EqualTo(raw));
+        Assert.That(source.Tokens.Single().Outcome, Is.EqualTo(AckOutcome.Negative()), "fatal: redelivered, never acked");
     }
 
     [Test]

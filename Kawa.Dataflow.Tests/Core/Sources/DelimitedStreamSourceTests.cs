@@ -33,6 +33,153 @@ public class DelimitedStreamSourceTests
     }
 
     [Test]
+    public async Task ReceiveAsync_EmptyStream_EndsAtOnce()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream(""));
+
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
+        Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
+    }
+
+    [Test]
+    public async Task ReceiveAsync_DelimiterOnly_YieldsOneEmptyRecordThenEnds()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("\r\n"));
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records.Select(r => r.Value), Is.EqualTo(new[] { "" }), "a trailing delimiter ends the last record; it does not start another");
+    }
+
+    [Test]
+    public async Task ReceiveAsync_CrLfSplitAcrossReads_TrimsTheCarriageReturn()
+    {
+        // One byte per read: every "\r" arrives without the "\n" that follows it.
+        var source = DelimitedStreamSource.ForStrings(new TrickleStream(Encoding.UTF8.GetBytes("ab\r\n\r\ncd\r\nlast"), chunk: 1));
+
+        var records = await ReadAllAsync(source);
+
+        Assert.That(records.Select(r => r.Value), Is.EqualTo(new[] { "ab", "", "cd", "last" }));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_CarriageReturnNotBeforeNewline_IsKept()
+    {
+        var source = DelimitedStreamSource.ForStrings(Stream("a\rb\n"));
+
+        Assert.That((await ReadAllAsync(source)).Select(r => r.Value), Is.EqualTo(new[] { "a\rb" }));
+    }
+
+    [Test]
+    public async Task ReceiveAsync_EndlessRecordWithoutDelimiter_FailsAfterReadingABoundedAmount()
+    {
+        var endless = new EndlessStream();
+        var source = DelimitedStreamSource.ForBytes(endless, new DelimitedStreamOptions { MaxRecordLength = 100_000, Name = "no-newline" });
+
+        var error = await Assert.ThrowsAsync<RecordTooLongException>(async () => await source.ReceiveAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.That(error!.RecordNumber, Is.EqualTo(1UL));
+        Assert.That(error.Message, Does.Contain("'no-newline'").And.Contain("100000 bytes"));
+        Assert.That(endless.BytesRead, Is.InRange(100_001, 100_000 + 64 * 1024), "memory stays bounded: the source stops reading soon after the limit");
+    }
+
+    /// <summary>An endless stream of 'x' with no delimiter, counting what was read from it.</summary>
+    private sealed class EndlessStream : Stream
+    {
+        public long BytesRead { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            buffer.Fill((byte)'x');
+            BytesRead += buffer.Length;
+            return buffer.Length;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => new(Read(buffer.Span));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Test]
+    public async Task RunAsync_StreamToWriter_CopiesRecordsWithNormalizedLineEndingsAndAcksEach()
+    {
+        var outcomes = new List<(ulong Line, AckOutcome Outcome)>();
+        var input = DelimitedStreamSource.ForStrings(Stream("a\r\nb\n\nlast without newline"), onOutcome: (line, outcome) =>
+        {
+            lock (outcomes)
+            {
+                outcomes.Add((line, outcome));
+            }
+        });
+        var output = new StringWriter();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("delimited-copy")
+            .From(input)
+            .To(WriterDestination.ForWriter<string>(output))
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(output.ToString(), Is.EqualTo("a\nb\n\nlast without newline\n"));
+        Assert.That(outcomes.OrderBy(o => o.Line), Is.EqualTo(new[] { (1UL, AckOutcome.Acked), (2UL, AckOutcome.Acked), (3UL, AckOutcome.Acked), (4UL, AckOutcome.Acked) }));
+    }
+
+    [Test]
+    public async Task RunAsync_RecordTooLong_FailsAsSourceAndEveryEarlierRecordHasOneOutcome()
+    {
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<ulong, AckOutcome>();
+        var settledTwice = 0;
+        var input = DelimitedStreamSource.ForStrings(
+            Stream("one\ntwo\n" + new string('x', 50) + "\nfour\n"),
+            new DelimitedStreamOptions { MaxRecordLength = 10, Name = "big.log" },
+            (line, outcome) =>
+            {
+                if (!outcomes.TryAdd(line, outcome))
+                {
+                    Interlocked.Increment(ref settledTwice);
+                }
+            });
+        var output = new StringWriter();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("delimited-too-long")
+            .From(input)
+            .To(WriterDestination.ForWriter<string>(output))
+            .Build();
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.That(error!.Stage, Is.EqualTo("source"));
+        Assert.That(error.InnerException, Is.TypeOf<RecordTooLongException>());
+        Assert.That(error.Message, Does.Contain("Record 3 of 'big.log'"));
+        Assert.That(outcomes.Keys.Order(), Is.EqualTo(new[] { 1UL, 2UL }), "the records before it were delivered and settled; nothing after it was read");
+        Assert.That(settledTwice, Is.Zero);
+        var written = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] lines = ["one", "two"];
+        foreach (var (line, _) in outcomes.Where(o => o.Value == AckOutcome.Acked))
+        {
+            Assert.That(written, Does.Contain(lines[line - 1]), $"record {line} was acked, so it was written");
+        }
+    }
+
+    [Test]
     public async Task ReceiveAsync_Records_CarryLineNumberNameAndSize()
     {
         var source = DelimitedStreamSource.ForBytes(Stream("a\n\nccc\n"), new DelimitedStreamOptions { Name = "access.log" });

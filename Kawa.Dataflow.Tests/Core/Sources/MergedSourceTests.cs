@@ -54,6 +54,68 @@ public class MergedSourceTests
     }
 
     [Test]
+    public async Task ReceiveAsync_OneSourceThrowsWhileAnotherHoldsAMessage_RethrowsForGoodAndNacksTheHeldMessage()
+    {
+        var failure = new TaskCompletionSource<Delivery<int>>();
+        var failing = new SourceFunc<int>(_ => new ValueTask<Delivery<int>>(failure.Task));
+        var channel = Channel.CreateUnbounded<Message<int>>();
+        var outcomes = new List<AckOutcome>();
+        var healthy = new ChannelSource<int>(channel.Reader, (_, o) => outcomes.Add(o));
+        var merged = Kawa.Dataflow.Sources.Merge(failing, healthy);
+        using (var cts = new CancellationTokenSource())
+        {
+            // Both sources now have a receive outstanding.
+            var waiting = merged.ReceiveAsync(cts.Token).AsTask();
+            await cts.CancelAsync();
+            Assert.That(async () => await waiting, Throws.InstanceOf<OperationCanceledException>());
+        }
+
+        channel.Writer.TryWrite(new Message<int>(5)); // read by the healthy source's outstanding receive
+        failure.SetException(new IOException("connection lost"));
+
+        Assert.That(async () => await merged.ReceiveAsync(), Throws.InstanceOf<IOException>().With.Message.EqualTo("connection lost"));
+        Assert.That(outcomes, Is.EqualTo(new[] { AckOutcome.Negative() }), "the message read but never delivered is negatively acked, not left unsettled");
+        Assert.That(async () => await merged.ReceiveAsync(), Throws.InstanceOf<IOException>(), "the failure is final");
+    }
+
+    [Test]
+    public async Task RunAsync_MergedSourceOneInputThrows_PipelineFailsNamingTheSourceAndEveryDeliveredMessageSettledOnce()
+    {
+        var channel = Channel.CreateUnbounded<Message<int>>();
+        for (var i = 0; i < 50; i++)
+        {
+            channel.Writer.TryWrite(new Message<int>(i));
+        }
+
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        var healthy = new ChannelSource<int>(channel.Reader, (m, _) => outcomes.AddOrUpdate(m.Value, 1, (_, n) => n + 1));
+        var calls = 0;
+        var failing = new SourceFunc<int>(async ct =>
+        {
+            if (Interlocked.Increment(ref calls) > 3)
+            {
+                throw new IOException("connection lost");
+            }
+
+            await Task.Yield();
+            return new Delivery<int>(new Message<int>(1000 + calls), AckToken.None());
+        });
+        await using var merged = Kawa.Dataflow.Sources.Merge<int>(healthy, failing);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("merged-one-throws")
+            .From(merged)
+            .To(new Kawa.Dataflow.Tests.Core.Pipeline.RecordingDestination<int>())
+            .Build(new PipelineOptions { SegmentSize = 4 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Generous));
+
+        Assert.That(error!.Stage, Is.EqualTo("source"));
+        Assert.That(error.InnerException, Is.InstanceOf<IOException>());
+        var read = 50 - channel.Reader.Count;
+        Assert.That(outcomes.Keys.Order(), Is.EqualTo(Enumerable.Range(0, read)), "every message taken from the healthy source has an outcome");
+        Assert.That(outcomes.Values, Is.All.EqualTo(1));
+    }
+
+    [Test]
     public async Task ReceiveAsync_Tokens_AreTheOriginalSourcesOwn()
     {
         AckOutcome? seen = null;
