@@ -34,7 +34,11 @@ internal sealed class FollowFileSourceContractTests : SourceContractTests<EventR
             // only the receive's cancellation ends.
             var time = new FakeTimeProvider();
             var source = new FollowFileSource(path, Path.Combine(dir, name + ".offset"), time);
-            var observer = new LineOutcomeObserver(() => source.Acked, () => source.Terminated, () => source.ScheduledRedeliveries, time);
+            var observer = new CountedOutcomeObserver<EventRecord>(
+                () => source.Acked,
+                () => source.Terminated,
+                m => source.ScheduledRedeliveries.Where(r => r.LineNumber == (long)m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence)).Select(r => (DateTimeOffset?)r.Due).FirstOrDefault(),
+                time);
             return new SourceUnderTest<EventRecord> { Source = source, OutcomeSeen = observer.OutcomeSeen, Cleanup = source.DisposeAsync };
         }
     }

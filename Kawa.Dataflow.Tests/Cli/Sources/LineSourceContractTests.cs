@@ -44,7 +44,11 @@ internal sealed class LineSourceContractTests : SourceContractTests<EventRecord>
                 source = new LineSource(pipe.Reader.AsStream(), "stdin", time);
             }
 
-            var observer = new LineOutcomeObserver(() => source.Acked, () => source.Terminated, () => source.ScheduledRedeliveries, time);
+            var observer = new CountedOutcomeObserver<EventRecord>(
+                () => source.Acked,
+                () => source.Terminated,
+                m => source.ScheduledRedeliveries.Where(r => r.LineNumber == (long)m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence)).Select(r => (DateTimeOffset?)r.Due).FirstOrDefault(),
+                time);
             return new SourceUnderTest<EventRecord> { Source = source, OutcomeSeen = observer.OutcomeSeen, Cleanup = source.DisposeAsync };
         }
     }
