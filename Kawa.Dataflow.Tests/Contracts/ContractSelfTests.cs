@@ -154,6 +154,31 @@ public class ContractSelfTests
         Assert.That(async () => await contract.EmptySourceEndsAtOnceAsync(), Throws.TypeOf<ContractViolationException>());
     }
 
+    [Test]
+    public void SourceContract_NackedMessageNeverComesBack_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls == 1 ? new Delivery<int>(new Message<int>(1), AckToken.None()) : Delivery<int>.EndOfStream));
+        });
+
+        Assert.That(async () => await contract.NegativeAckIsRedeliveredAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("without delivering"));
+    }
+
+    [Test]
+    public void SourceContract_DeclaredNotToRedeliverButDoes_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls <= 2 ? new Delivery<int>(new Message<int>(1), AckToken.None()) : Delivery<int>.EndOfStream));
+        })
+        { RedeliversNegativeAcks = false };
+
+        Assert.That(async () => await contract.NegativeAckIsNotRedeliveredAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("again"));
+    }
+
     private sealed class FuncDestinationContract(Func<ConcurrentDictionary<int, byte>, IDestination<int>> create, Action? breakWrites = null) : DestinationContract<int>
     {
         protected override ValueTask<DestinationUnderTest<int>> CreateAsync()

@@ -13,8 +13,8 @@ public abstract class SourceContractTests<T>
     [Test]
     public Task ReceiveAsync_CancelledToken_Throws() => Contract.ReceiveWithCancelledTokenThrowsAsync();
 
-    // The next three follow the contract's declared capabilities (SourceContract<T>.CanStayOpen, CanEnd,
-    // OutcomesReachSource): a source that declares one false is held to what it does instead, never let off.
+    // The next four follow the contract's declared capabilities (SourceContract<T>.CanStayOpen, CanEnd,
+    // OutcomesReachSource, RedeliversNegativeAcks): a source that declares one false is held to what it does instead, never let off.
 
     /// <summary>A pending receive honours cancellation; a source declared unable to stay open (a file replay) must
     /// instead end at once when empty.</summary>
@@ -33,6 +33,12 @@ public abstract class SourceContractTests<T>
     [Test]
     public Task AckToken_Outcome_ReachesSourceOnceOrChangesNothingIfAtMostOnce()
         => Contract.OutcomesReachSource ? Contract.OutcomeReachesSourceAsync() : Contract.OutcomeChangesNothingAsync();
+
+    /// <summary>A negatively acked message comes back with a fresh token; a source declared not to redeliver (it hands
+    /// outcomes to a callback, or is at-most-once) must instead not deliver it again.</summary>
+    [Test]
+    public Task AckToken_NegativeAck_RedeliveredOrNotIfDeclaredSo()
+        => Contract.RedeliversNegativeAcks ? Contract.NegativeAckIsRedeliveredAsync() : Contract.NegativeAckIsNotRedeliveredAsync();
 }
 
 /// <summary>The destination contract as NUnit tests: derive with a <see cref="DestinationContract{T}"/> for the destination under test.</summary>

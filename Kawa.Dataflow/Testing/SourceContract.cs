@@ -24,9 +24,10 @@ public sealed class SourceUnderTest<T>
 /// Decided rules checked here: each delivery has a fresh, pending token; a receive with a cancelled token throws
 /// <see cref="OperationCanceledException"/>; a receive waiting on an empty source throws it promptly when its token
 /// fires; after <see cref="Delivery{T}.EndOfStream"/> every further receive returns end of stream again (stable end);
-/// a token's outcome reaches the source; a token refuses a second final outcome.
-/// <para>Three rules do not fit every source. A source that cannot keep one declares it with a capability switch
-/// (<see cref="OutcomesReachSource"/>, <see cref="CanStayOpen"/>, <see cref="CanEnd"/>), and the check that assumed it is
+/// a token's outcome reaches the source; a token refuses a second final outcome; a negatively acked message is delivered
+/// again, with a fresh token.
+/// <para>Four rules do not fit every source. A source that cannot keep one declares it with a capability switch
+/// (<see cref="OutcomesReachSource"/>, <see cref="CanStayOpen"/>, <see cref="CanEnd"/>, <see cref="RedeliversNegativeAcks"/>), and the check that assumed it is
 /// replaced by one that asserts what such a source does instead; calling the replaced check then throws
 /// <see cref="InvalidOperationException"/>, so a declaration never turns a check into a silent pass.
 /// <see cref="VerifyAllAsync"/> runs the right set.</para>
@@ -58,6 +59,15 @@ public abstract class SourceContract<T>
     /// not apply, and <see cref="KeepsWaitingAfterLastMessageAsync"/> checks instead that after its last message the
     /// source waits for more rather than ending.</remarks>
     public bool CanEnd { get; init; } = true;
+
+    /// <summary>Whether the source itself delivers a negatively acked message again (after the outcome's delay), as
+    /// <see cref="AckKind.Nack"/> promises. Default <see langword="true"/>.</summary>
+    /// <remarks>Declare <see langword="false"/> for a source that hands each outcome to its owner to act on (an
+    /// <c>onOutcome</c> callback: redelivering is then the owner's job) and for an at-most-once source. Then
+    /// <see cref="NegativeAckIsRedeliveredAsync"/> does not apply and <see cref="NegativeAckIsNotRedeliveredAsync"/> checks
+    /// instead that the message does not come back. That needs an end to see: for a source declared both not to redeliver
+    /// and never to end it throws, and <see cref="VerifyAllAsync"/> has no redelivery check to run.</remarks>
+    public bool RedeliversNegativeAcks { get; init; } = true;
 
     /// <summary>Creates a fresh source holding exactly <paramref name="messageCount"/> messages with distinct payloads.</summary>
     /// <param name="messageCount">How many messages it delivers.</param>
@@ -377,6 +387,84 @@ public abstract class SourceContract<T>
         }
     }
 
+    /// <summary>A negatively acked message (delay zero) is delivered again, with a fresh token, before the source ends; once
+    /// that delivery is acked the source ends (when it can).</summary>
+    /// <exception cref="InvalidOperationException"><see cref="RedeliversNegativeAcks"/> is declared <see langword="false"/>.</exception>
+    public async Task NegativeAckIsRedeliveredAsync()
+    {
+        Require(RedeliversNegativeAcks, nameof(RedeliversNegativeAcks), nameof(NegativeAckIsNotRedeliveredAsync));
+        var under = await CreateEitherAsync(1).ConfigureAwait(false);
+        try
+        {
+            var first = await ReceiveAsync(under.Source, CancellationToken.None).ConfigureAwait(false);
+            if (first.IsEndOfStream)
+            {
+                throw new ContractViolationException("Ended before its one message.");
+            }
+
+            first.Ack.Nack();
+            var again = await ReceiveAsync(under.Source, CancellationToken.None).ConfigureAwait(false);
+            if (again.IsEndOfStream)
+            {
+                throw new ContractViolationException("The source ended without delivering its negatively acked message again.");
+            }
+
+            if (ReferenceEquals(again.Ack, first.Ack) || again.Ack.IsCompleted)
+            {
+                throw new ContractViolationException("A redelivery must come with a fresh, pending token.");
+            }
+
+            again.Ack.Ack();
+            if (CanEnd)
+            {
+                var end = await ReceiveAsync(under.Source, CancellationToken.None).ConfigureAwait(false);
+                if (!end.IsEndOfStream)
+                {
+                    throw new ContractViolationException("The source delivered its message yet again after the redelivery was acked (or held more than one message).");
+                }
+            }
+        }
+        finally
+        {
+            await CleanupAsync(under).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>For a source declared <see cref="RedeliversNegativeAcks"/> = <see langword="false"/>: a negatively acked
+    /// message does not come back; the source ends after it. Needs <see cref="CanEnd"/> to see that.</summary>
+    /// <exception cref="InvalidOperationException"><see cref="RedeliversNegativeAcks"/> is <see langword="true"/> (check
+    /// <see cref="NegativeAckIsRedeliveredAsync"/> instead), or <see cref="CanEnd"/> is <see langword="false"/>.</exception>
+    public async Task NegativeAckIsNotRedeliveredAsync()
+    {
+        if (RedeliversNegativeAcks || !CanEnd)
+        {
+            throw new InvalidOperationException(RedeliversNegativeAcks
+                ? $"This contract declares {nameof(RedeliversNegativeAcks)} = true: {nameof(NegativeAckIsRedeliveredAsync)} is the check."
+                : $"This contract declares {nameof(CanEnd)} = false: that a message does not come back cannot be seen without an end.");
+        }
+
+        var under = await CreateAsync(1, endAfterMessages: true).ConfigureAwait(false);
+        try
+        {
+            var first = await ReceiveAsync(under.Source, CancellationToken.None).ConfigureAwait(false);
+            if (first.IsEndOfStream)
+            {
+                throw new ContractViolationException("Ended before its one message.");
+            }
+
+            first.Ack.Nack();
+            var after = await ReceiveAsync(under.Source, CancellationToken.None).ConfigureAwait(false);
+            if (!after.IsEndOfStream)
+            {
+                throw new ContractViolationException("A source declared not to redeliver delivered a message again after a negative ack.");
+            }
+        }
+        finally
+        {
+            await CleanupAsync(under).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Runs every check that applies, given the declared capabilities.</summary>
     public async Task VerifyAllAsync()
     {
@@ -385,6 +473,10 @@ public abstract class SourceContract<T>
         await (CanStayOpen ? PendingReceiveHonoursCancellationAsync() : EmptySourceEndsAtOnceAsync()).ConfigureAwait(false);
         await (CanEnd ? EndOfStreamIsStableAsync() : KeepsWaitingAfterLastMessageAsync()).ConfigureAwait(false);
         await (OutcomesReachSource ? OutcomeReachesSourceAsync() : OutcomeChangesNothingAsync()).ConfigureAwait(false);
+        if (RedeliversNegativeAcks || CanEnd)
+        {
+            await (RedeliversNegativeAcks ? NegativeAckIsRedeliveredAsync() : NegativeAckIsNotRedeliveredAsync()).ConfigureAwait(false);
+        }
     }
 
     private async Task<Delivery<T>> ReceiveAsync(ISource<T> source, CancellationToken cancellationToken)

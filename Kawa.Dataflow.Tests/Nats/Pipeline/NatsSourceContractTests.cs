@@ -10,7 +10,8 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 /// <summary>The core source contract against a real core NATS subscription. Core NATS is at-most-once (its tokens are
 /// no-ops: the server keeps nothing to ack or redeliver), so the contract declares
 /// <see cref="SourceContract{T}.OutcomesReachSource"/> = <see langword="false"/> and is held to that instead: every outcome
-/// is accepted once, nothing is recorded, and a negatively acked message never comes back.</summary>
+/// is accepted once, nothing is recorded, and a negatively acked message never comes back
+/// (<see cref="SourceContract{T}.RedeliversNegativeAcks"/> = <see langword="false"/> too).</summary>
 [NonParallelizable]
 public class NatsSourceContractTests : SourceContractTests<byte[]>
 {
@@ -25,7 +26,7 @@ public class NatsSourceContractTests : SourceContractTests<byte[]>
     [OneTimeTearDown]
     public ValueTask StopServer() => _nats.DisposeAsync();
 
-    protected override SourceContract<byte[]> Contract => new CoreNatsContract(_nats.Server, _nats.Connection) { OutcomesReachSource = false };
+    protected override SourceContract<byte[]> Contract => new CoreNatsContract(_nats.Server, _nats.Connection) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
 
     private sealed class CoreNatsContract(NatsServerProcess server, NatsConnection publisher) : SourceContract<byte[]>
     {
