@@ -48,6 +48,8 @@ internal sealed class FollowFileSource : ISource<EventRecord>, IAsyncDisposable
     private long _committed;     // offset every earlier line has its final outcome up to
     private long _saved = -1;
     private DateTimeOffset _lastSave;
+    private long _acked;
+    private long _terminated;
 
     /// <summary>Creates the source; nothing is opened until the first receive.</summary>
     /// <param name="path">The file to follow (it may not exist yet).</param>
@@ -74,6 +76,43 @@ internal sealed class FollowFileSource : ISource<EventRecord>, IAsyncDisposable
             lock (_gate)
             {
                 return _committed;
+            }
+        }
+    }
+
+    /// <summary>Lines acked (for tests and diagnostics).</summary>
+    internal long Acked
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _acked;
+            }
+        }
+    }
+
+    /// <summary>Lines terminated (for tests and diagnostics).</summary>
+    internal long Terminated
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _terminated;
+            }
+        }
+    }
+
+    /// <summary>The negatively acked lines waiting for redelivery, by line number, with when each is due (for tests and
+    /// diagnostics).</summary>
+    internal IReadOnlyList<(long LineNumber, DateTimeOffset Due)> ScheduledRedeliveries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _redeliveries.Select(r => (r.Line.LineNumber, r.Due))];
             }
         }
     }
@@ -135,6 +174,15 @@ internal sealed class FollowFileSource : ISource<EventRecord>, IAsyncDisposable
             {
                 _redeliveries.Enqueue((line, _time.GetUtcNow() + outcome.Delay));
                 return;
+            }
+
+            if (outcome.Kind == AckKind.Ack)
+            {
+                _acked++;
+            }
+            else
+            {
+                _terminated++;
             }
 
             line.Done = true;

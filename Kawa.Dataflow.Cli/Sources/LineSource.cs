@@ -63,6 +63,19 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
     /// <summary>Redeliveries made after a negative ack.</summary>
     public long Redelivered { get; private set; }
 
+    /// <summary>The negatively acked lines waiting for redelivery, by line number, with when each is due (for tests and
+    /// diagnostics).</summary>
+    internal IReadOnlyList<(long LineNumber, DateTimeOffset Due)> ScheduledRedeliveries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _redeliveries.Select(r => (r.Entry.LineNumber, r.Due))];
+            }
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask<Delivery<EventRecord>> ReceiveAsync(CancellationToken cancellationToken = default)
     {

@@ -41,9 +41,14 @@ public sealed class ParquetSourceOptions
 /// <item>Each row becomes a message with <see cref="MessageAttributeKeys.Stream"/> = the file's path and
 /// <see cref="MessageAttributeKeys.StreamSequence"/> = the row's index in the file (from 0); the message's topic is the
 /// file's path relative to <see cref="ParquetSourceOptions.Path"/>.</item>
-/// <item>Acks change nothing (files are not moved or deleted); outcomes are only counted
-/// (<see cref="Acked"/>, <see cref="NegativelyAcked"/>, <see cref="Terminated"/>).</item>
-/// <item>After the last row of the last file, <see cref="Delivery{T}.EndOfStream"/>, on every later call too.</item>
+/// <item>Acks change no file (nothing is moved or deleted); outcomes are counted (<see cref="Acked"/>,
+/// <see cref="NegativelyAcked"/>, <see cref="Terminated"/>).</item>
+/// <item><b>At-least-once within the run:</b> a negatively acked row is delivered again after its delay (with
+/// <see cref="MessageAttributeKeys.DeliveryCount"/> one higher); a terminated row is dropped for good.</item>
+/// <item><see cref="Delivery{T}.EndOfStream"/> comes once the last row of the last file is read <em>and</em> every row
+/// has its final outcome, so a drain never loses a negatively acked row; then on every later call too. While it waits
+/// only for outcomes it returns <see cref="Delivery{T}.Idle"/> once, so a sink holding rows (an open Parquet file)
+/// commits them at once.</item>
 /// <item>Files are listed when the first message is received. A file that cannot be read fails the receive with
 /// <see cref="InvalidDataException"/> naming it (fatal for the pipeline).</item>
 /// </list>
@@ -51,19 +56,28 @@ public sealed class ParquetSourceOptions
 public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
 {
     private readonly ParquetSourceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly PriorityQueue<Row, (DateTimeOffset Due, long Order)> _redeliveries = new();
     private Queue<string>? _files;
     private ParquetReader? _reader;
     private IAsyncEnumerator<T>? _rows;
     private string _current = "";
     private ulong _index;
+    private bool _exhausted;
+    private bool _idleSignalled;
+    private int _outstanding;
+    private long _nackOrder;
+    private TaskCompletionSource _outcomeArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _acked;
     private int _nacked;
     private int _terminated;
 
     /// <summary>Creates the source.</summary>
     /// <param name="options">What to replay.</param>
+    /// <param name="timeProvider">The clock for redelivery delays; <see cref="TimeProvider.System"/> by default.</param>
     /// <exception cref="ArgumentException"><paramref name="options"/> is invalid.</exception>
-    public ParquetSource(ParquetSourceOptions options)
+    public ParquetSource(ParquetSourceOptions options, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var problems = options.Validate();
@@ -73,6 +87,7 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
         }
 
         _options = options;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>How many delivered messages were acked.</summary>
@@ -101,11 +116,88 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
             .ToList();
     }
 
+    /// <summary>The negatively acked rows waiting to be delivered again, by file (relative path) and row index, with when
+    /// each is due (for tests and diagnostics).</summary>
+    internal IReadOnlyList<(string File, ulong Index, DateTimeOffset Due)> ScheduledRedeliveries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _redeliveries.UnorderedItems.OrderBy(r => r.Priority).Select(r => (r.Element.File, r.Element.Index, r.Priority.Due))];
+            }
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
         _files ??= new Queue<string>(ListFiles());
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            TimeSpan? wait = null;
+            Task outcomeArrived;
+            lock (_gate)
+            {
+                if (_redeliveries.TryPeek(out var due, out var when))
+                {
+                    var now = _time.GetUtcNow();
+                    if (when.Due <= now)
+                    {
+                        _redeliveries.Dequeue();
+                        return Deliver(due with { DeliveryCount = due.DeliveryCount + 1 });
+                    }
+
+                    wait = when.Due - now;
+                }
+
+                if (_exhausted && _outstanding == 0 && _redeliveries.Count == 0)
+                {
+                    return Delivery<T>.EndOfStream;
+                }
+
+                outcomeArrived = _outcomeArrived.Task;
+            }
+
+            if (!_exhausted)
+            {
+                if (await NextRowAsync(cancellationToken).ConfigureAwait(false) is { } row)
+                {
+                    lock (_gate)
+                    {
+                        return Deliver(row);
+                    }
+                }
+
+                continue;
+            }
+
+            if (!_idleSignalled)
+            {
+                // Only outcomes are awaited now: say so once, so a sink holding rows commits them instead of waiting for
+                // its age limit.
+                _idleSignalled = true;
+                return Delivery<T>.Idle;
+            }
+
+            // Every row is read, with tokens in flight or a redelivery not yet due: wait for an outcome or the due time.
+            if (wait is { } delay)
+            {
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                await Task.WhenAny(outcomeArrived, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await outcomeArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // The next row of the files, or null (and _exhausted) after the last row of the last file.
+    private async ValueTask<Row?> NextRowAsync(CancellationToken cancellationToken)
+    {
         while (true)
         {
             if (_rows is not null)
@@ -122,20 +214,16 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
 
                 if (more)
                 {
-                    var attributes = MessageAttributes.CreateBuilder(2)
-                        .Set(MessageAttributeKeys.Stream, FullPath(_current))
-                        .Set(MessageAttributeKeys.StreamSequence, _index++)
-                        .Build();
-                    var token = AckToken.Create(Record);
-                    return new Delivery<T>(new Message<T>(_rows.Current, Topic: _current, Attributes: attributes), token);
+                    return new Row(_rows.Current, _current, _index++, 1);
                 }
 
                 await CloseAsync().ConfigureAwait(false);
             }
 
-            if (!_files.TryDequeue(out var next))
+            if (!_files!.TryDequeue(out var next))
             {
-                return Delivery<T>.EndOfStream;
+                _exhausted = true;
+                return null;
             }
 
             _current = next;
@@ -151,6 +239,19 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
 
             _rows = _reader.ReadAsync<T>(CancellationToken.None).GetAsyncEnumerator(CancellationToken.None);
         }
+    }
+
+    // Called under _gate.
+    private Delivery<T> Deliver(Row row)
+    {
+        _outstanding++;
+        _idleSignalled = false;
+        var attributes = MessageAttributes.CreateBuilder(3)
+            .Set(MessageAttributeKeys.Stream, FullPath(row.File))
+            .Set(MessageAttributeKeys.StreamSequence, row.Index)
+            .Set(MessageAttributeKeys.DeliveryCount, (long)row.DeliveryCount)
+            .Build();
+        return new Delivery<T>(new Message<T>(row.Value, Topic: row.File, Attributes: attributes), AckToken.Create(outcome => OnOutcome(row, outcome)));
     }
 
     /// <summary>Closes the file being read.</summary>
@@ -173,15 +274,34 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
         }
     }
 
-    private void Record(AckOutcome outcome)
+    private void OnOutcome(Row row, AckOutcome outcome)
     {
-        switch (outcome.Kind)
+        TaskCompletionSource arrived;
+        lock (_gate)
         {
-            case AckKind.Ack: Interlocked.Increment(ref _acked); break;
-            case AckKind.Terminate: Interlocked.Increment(ref _terminated); break;
-            default: Interlocked.Increment(ref _nacked); break;
+            _outstanding--;
+            switch (outcome.Kind)
+            {
+                case AckKind.Ack:
+                    _acked++;
+                    break;
+                case AckKind.Terminate:
+                    _terminated++;
+                    break;
+                default:
+                    _nacked++;
+                    _redeliveries.Enqueue(row, (_time.GetUtcNow() + outcome.Delay, _nackOrder++));
+                    break;
+            }
+
+            arrived = _outcomeArrived;
+            _outcomeArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+
+        arrived.TrySetResult();
     }
+
+    private sealed record Row(T Value, string File, ulong Index, int DeliveryCount);
 
     private static Dictionary<string, string?> PartitionsOf(string relativePath)
     {

@@ -106,6 +106,79 @@ public class ContractSelfTests
         Assert.That(async () => await contract.EndOfStreamIsStableAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("after the last message"));
     }
 
+    [Test]
+    public void SourceContract_CheckDeclaredInapplicable_ThrowsInsteadOfPassing()
+    {
+        var contract = new FuncSourceContract(() => new SourceFunc<int>(_ => new(Delivery<int>.EndOfStream))) { OutcomesReachSource = false, CanStayOpen = false };
+
+        Assert.That(async () => await contract.OutcomeReachesSourceAsync(), Throws.InvalidOperationException.With.Message.Contains(nameof(SourceContract<int>.OutcomeChangesNothingAsync)));
+        Assert.That(async () => await contract.PendingReceiveHonoursCancellationAsync(), Throws.InvalidOperationException.With.Message.Contains(nameof(SourceContract<int>.EmptySourceEndsAtOnceAsync)));
+    }
+
+    [Test]
+    public void SourceContract_AtMostOnceSourceThatRedeliversANack_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls <= 4 ? new Delivery<int>(new Message<int>(calls), AckToken.None()) : Delivery<int>.EndOfStream));
+        })
+        { OutcomesReachSource = false };
+
+        Assert.That(async () => await contract.OutcomeChangesNothingAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("again"));
+    }
+
+    [Test]
+    public void SourceContract_NeverEndingSourceThatEnds_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls <= 2 ? new Delivery<int>(new Message<int>(calls), AckToken.None()) : Delivery<int>.EndOfStream));
+        })
+        { CanEnd = false };
+
+        Assert.That(async () => await contract.KeepsWaitingAfterLastMessageAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("never to end"));
+    }
+
+    [Test]
+    public void SourceContract_FiniteSourceThatWaitsWhenEmpty_IsViolation()
+    {
+        var contract = new FuncSourceContract(() => new SourceFunc<int>(async ct =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return default;
+        }))
+        { CanStayOpen = false, MaxWait = TimeSpan.FromMilliseconds(200) };
+
+        Assert.That(async () => await contract.EmptySourceEndsAtOnceAsync(), Throws.TypeOf<ContractViolationException>());
+    }
+
+    [Test]
+    public void SourceContract_NackedMessageNeverComesBack_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls == 1 ? new Delivery<int>(new Message<int>(1), AckToken.None()) : Delivery<int>.EndOfStream));
+        });
+
+        Assert.That(async () => await contract.NegativeAckIsRedeliveredAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("without delivering"));
+    }
+
+    [Test]
+    public void SourceContract_DeclaredNotToRedeliverButDoes_IsViolation()
+    {
+        var contract = new FuncSourceContract(() =>
+        {
+            var calls = 0;
+            return new SourceFunc<int>(_ => new(++calls <= 2 ? new Delivery<int>(new Message<int>(1), AckToken.None()) : Delivery<int>.EndOfStream));
+        })
+        { RedeliversNegativeAcks = false };
+
+        Assert.That(async () => await contract.NegativeAckIsNotRedeliveredAsync(), Throws.TypeOf<ContractViolationException>().With.Message.Contains("again"));
+    }
+
     private sealed class FuncDestinationContract(Func<ConcurrentDictionary<int, byte>, IDestination<int>> create, Action? breakWrites = null) : DestinationContract<int>
     {
         protected override ValueTask<DestinationUnderTest<int>> CreateAsync()

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Kawa.Dataflow.Nats.Client;
 using Kawa.Dataflow.Nats.JetStream;
@@ -39,30 +38,7 @@ public class NatsJetStreamSourceContractTests : SourceContractTests<byte[]>
                 await js.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes($"m{i}"));
             }
 
-            // Every ack the source sends is published on $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...: watch them.
-            var acks = await connection.SubscribeAsync($"$JS.ACK.{stream}.>");
-            await connection.FlushAsync();
-            var seen = new ConcurrentDictionary<ulong, AckOutcome>();
-            var watcher = Task.Run(async () =>
-            {
-                await foreach (var ack in acks.ReadAllAsync())
-                {
-                    var sequence = AckMetadata.Parse(ack.Subject).StreamSequence;
-                    var body = Encoding.UTF8.GetString(ack.Data);
-                    AckOutcome? outcome = body switch
-                    {
-                        "+ACK" => AckOutcome.Acked,
-                        "+TERM" => AckOutcome.Terminated,
-                        _ when body.StartsWith("-NAK", StringComparison.Ordinal) => AckOutcome.Negative(ParseDelay(body)),
-                        _ => null, // +WPI is not an outcome
-                    };
-                    if (outcome is { } o)
-                    {
-                        seen.TryAdd(sequence, o);
-                    }
-                }
-            });
-
+            var wire = await JetStreamAckWire.WatchAsync(connection, stream);
             var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(server), new NatsJetStreamSourceOptions
             {
                 Stream = stream,
@@ -73,32 +49,13 @@ public class NatsJetStreamSourceContractTests : SourceContractTests<byte[]>
             return new SourceUnderTest<byte[]>
             {
                 Source = source,
-                OutcomeSeen = m =>
-                {
-                    // The ack travels to the server asynchronously: a bounded wait for it to appear on the wire.
-                    var sequence = m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence);
-                    var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-                    AckOutcome outcome;
-                    while (!seen.TryGetValue(sequence, out outcome) && DateTime.UtcNow < deadline)
-                    {
-                        Thread.Yield();
-                    }
-
-                    return seen.TryGetValue(sequence, out outcome) ? outcome : null;
-                },
+                OutcomeSeen = m => wire.OutcomeOf(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), MaxWait),
                 Cleanup = async () =>
                 {
                     await source.DisposeAsync();
-                    await acks.DisposeAsync();
-                    await watcher;
+                    await wire.DisposeAsync();
                 },
             };
-        }
-
-        private static TimeSpan ParseDelay(string body)
-        {
-            var start = body.IndexOf(':', StringComparison.Ordinal);
-            return start < 0 ? TimeSpan.Zero : TimeSpan.FromTicks(long.Parse(body[(start + 1)..].TrimEnd('}', ' '), System.Globalization.CultureInfo.InvariantCulture) / 100);
         }
     }
 }

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
+using Kawa.Dataflow.Nats.Pipeline;
+using Kawa.Dataflow.Testing;
+using Kawa.Dataflow.Tests.Contracts;
+using Kawa.Dataflow.Tests.Nats.Infrastructure;
+
+namespace Kawa.Dataflow.Tests.Nats.Pipeline;
+
+/// <summary>The core source contract against the decoding <see cref="NatsJetStreamSource{T}"/> with a JSON codec on a real
+/// consumer: decoding must keep every rule of the raw source (fresh tokens, cancellation, stable end, outcomes reaching
+/// the server, seen on the wire).</summary>
+[NonParallelizable]
+public class NatsJetStreamTypedSourceContractTests : SourceContractTests<TypedOrder>
+{
+    private ConnectedNatsServer _nats = null!;
+
+    [OneTimeSetUp]
+    public async Task StartServer()
+    {
+        _nats = await ConnectedNatsServer.StartAsync();
+    }
+
+    [OneTimeTearDown]
+    public ValueTask StopServer() => _nats.DisposeAsync();
+
+    protected override SourceContract<TypedOrder> Contract => new TypedJetStreamContract(_nats.Server, _nats.Connection);
+
+    private sealed class TypedJetStreamContract(NatsServerProcess server, NatsConnection connection) : SourceContract<TypedOrder>
+    {
+        protected override async ValueTask<SourceUnderTest<TypedOrder>> CreateAsync(int messageCount, bool endAfterMessages)
+        {
+            var js = new JetStreamContext(connection);
+            var stream = "T" + Guid.NewGuid().ToString("N")[..10];
+            await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+            for (var i = 0; i < messageCount; i++)
+            {
+                await js.PublishAsync($"{stream}.orders", JsonSerializer.SerializeToUtf8Bytes(new TypedOrder($"o{i}", i), TypedOrderJsonContext.Default.TypedOrder));
+            }
+
+            var wire = await JetStreamAckWire.WatchAsync(connection, stream);
+            var source = await NatsJetStreamSource<TypedOrder>.StartAsync(
+                NatsTestHelpers.Options(server),
+                new NatsJetStreamSourceOptions { Stream = stream, Durable = "contract", StopAtEnd = endAfterMessages, AckWait = TimeSpan.FromSeconds(30) },
+                NatsPayloadCodec.Json(TypedOrderJsonContext.Default.TypedOrder));
+            return new SourceUnderTest<TypedOrder>
+            {
+                Source = source,
+                OutcomeSeen = m => wire.OutcomeOf(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), MaxWait),
+                Cleanup = async () =>
+                {
+                    await source.DisposeAsync();
+                    await wire.DisposeAsync();
+                },
+            };
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Text;
+using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.Pipeline;
+using Kawa.Dataflow.Testing;
+using Kawa.Dataflow.Tests.Contracts;
+using Kawa.Dataflow.Tests.Nats.Infrastructure;
+
+namespace Kawa.Dataflow.Tests.Nats.Pipeline;
+
+/// <summary>The core source contract against a real core NATS subscription. Core NATS is at-most-once (its tokens are
+/// no-ops: the server keeps nothing to ack or redeliver), so the contract declares
+/// <see cref="SourceContract{T}.OutcomesReachSource"/> = <see langword="false"/> and is held to that instead: every outcome
+/// is accepted once, nothing is recorded, and a negatively acked message never comes back
+/// (<see cref="SourceContract{T}.RedeliversNegativeAcks"/> = <see langword="false"/> too).</summary>
+[NonParallelizable]
+public class NatsSourceContractTests : SourceContractTests<byte[]>
+{
+    private ConnectedNatsServer _nats = null!;
+
+    [OneTimeSetUp]
+    public async Task StartServer()
+    {
+        _nats = await ConnectedNatsServer.StartAsync();
+    }
+
+    [OneTimeTearDown]
+    public ValueTask StopServer() => _nats.DisposeAsync();
+
+    protected override SourceContract<byte[]> Contract => new CoreNatsContract(_nats.Server, _nats.Connection) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
+
+    private sealed class CoreNatsContract(NatsServerProcess server, NatsConnection publisher) : SourceContract<byte[]>
+    {
+        protected override async ValueTask<SourceUnderTest<byte[]>> CreateAsync(int messageCount, bool endAfterMessages)
+        {
+            var subject = "core." + Guid.NewGuid().ToString("N")[..10];
+            var connection = await NatsTestHelpers.ConnectAsync(server);
+            var source = await NatsSource.StartAsync(connection, ownsConnection: true, new NatsSourceOptions { Subject = subject });
+            for (var i = 0; i < messageCount; i++)
+            {
+                await publisher.PublishAsync(subject, Encoding.UTF8.GetBytes($"m{i}"));
+            }
+
+            // The server has routed every publish once the publisher's PONG is back; the subscriber's own PONG comes after
+            // those messages on its socket, so once it is back they are all in the source's buffer.
+            await publisher.FlushAsync();
+            await connection.FlushAsync();
+            if (endAfterMessages)
+            {
+                // Core NATS ends a subscription only when its connection is closed on purpose; what is buffered is still read.
+                await connection.DrainAsync();
+            }
+
+            return new SourceUnderTest<byte[]>
+            {
+                Source = source,
+
+                // Nothing to observe: a core NATS token sends nothing anywhere.
+                OutcomeSeen = _ => null,
+                Cleanup = source.DisposeAsync,
+            };
+        }
+    }
+}
