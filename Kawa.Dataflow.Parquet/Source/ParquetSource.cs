@@ -132,6 +132,7 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask<Delivery<T>> ReceiveAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         _files ??= new Queue<string>(ListFiles());
         while (true)
         {

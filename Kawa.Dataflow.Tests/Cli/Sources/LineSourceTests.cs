@@ -1,6 +1,7 @@
 using System.Text;
 using Kawa.Dataflow.Cli.Events;
 using Kawa.Dataflow.Cli.Sources;
+using Kawa.Dataflow.Tests.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Cli.Sources;
 
@@ -60,6 +61,24 @@ public class LineSourceTests
         Assert.That((await source.ReceiveAsync()).IsIdle, Is.True, "a new idle period after the redelivery");
         again.Ack.Ack();
         Assert.That((await source.ReceiveAsync()).IsEndOfStream, Is.True);
+    }
+
+    [Test]
+    public async Task Receive_NackedLineWithDelay_RedeliveredWhenTheSourcesClockReachesItsDueTime()
+    {
+        var time = new FakeTimeProvider();
+        await using var source = new LineSource(new MemoryStream("a\n"u8.ToArray()), "test.log", time);
+        var a = await source.ReceiveAsync();
+        a.Ack.Nack(TimeSpan.FromMinutes(5));
+        Assert.That((await source.ReceiveAsync()).IsIdle, Is.True);
+
+        var again = source.ReceiveAsync().AsTask();
+        Assert.That(again.IsCompleted, Is.False, "not before its delay");
+        time.Advance(TimeSpan.FromMinutes(5));
+
+        var redelivered = await again.WaitAsync(TimeSpan.FromSeconds(10)); // the clock is fake: five wall minutes would time out
+        Assert.That(Text(redelivered), Is.EqualTo("a"));
+        Assert.That(redelivered.Message.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount), Is.EqualTo(2));
     }
 
     [Test]

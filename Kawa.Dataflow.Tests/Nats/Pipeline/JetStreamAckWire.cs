@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using Kawa.Dataflow.Nats.Client;
 using Kawa.Dataflow.Nats.JetStream;
+using Kawa.Dataflow.Nats.Pipeline;
 
 namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 
@@ -18,6 +19,27 @@ internal sealed class JetStreamAckWire : IAsyncDisposable
         _acks = acks;
         _watcher = Task.Run(WatchAsync);
     }
+
+    /// <summary>A new stream holding <paramref name="count"/> messages (payload <paramref name="payload"/>(i)), watched.</summary>
+    public static async Task<(string Stream, JetStreamAckWire Wire)> StreamWithMessagesAsync(NatsConnection connection, int count, Func<int, byte[]> payload)
+    {
+        var js = new JetStreamContext(connection);
+        var stream = "K" + Guid.NewGuid().ToString("N")[..10];
+        await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        for (var i = 0; i < count; i++)
+        {
+            await js.PublishAsync($"{stream}.m", payload(i));
+        }
+
+        return (stream, await WatchAsync(connection, stream));
+    }
+
+    /// <summary>The options a contract fixture's consumer on <paramref name="stream"/> uses.</summary>
+    public static NatsJetStreamSourceOptions ConsumerOptions(string stream, bool stopAtEnd)
+        => new() { Stream = stream, Durable = "contract", StopAtEnd = stopAtEnd, AckWait = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The outcome sent for <paramref name="message"/> (by its stream sequence); see <see cref="OutcomeOf"/>.</summary>
+    public AckOutcome? OutcomeOf<T>(Message<T> message, TimeSpan timeout) => OutcomeOf(message.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), timeout);
 
     public static async Task<JetStreamAckWire> WatchAsync(NatsConnection connection, string stream)
     {

@@ -1,6 +1,5 @@
 using System.Text;
 using Kawa.Dataflow.Nats.Client;
-using Kawa.Dataflow.Nats.JetStream;
 using Kawa.Dataflow.Nats.Pipeline;
 using Kawa.Dataflow.Testing;
 using Kawa.Dataflow.Tests.Contracts;
@@ -30,26 +29,12 @@ public class NatsJetStreamSourceContractTests : SourceContractTests<byte[]>
     {
         protected override async ValueTask<SourceUnderTest<byte[]>> CreateAsync(int messageCount, bool endAfterMessages)
         {
-            var js = new JetStreamContext(connection);
-            var stream = "K" + Guid.NewGuid().ToString("N")[..10];
-            await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
-            for (var i = 0; i < messageCount; i++)
-            {
-                await js.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes($"m{i}"));
-            }
-
-            var wire = await JetStreamAckWire.WatchAsync(connection, stream);
-            var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(server), new NatsJetStreamSourceOptions
-            {
-                Stream = stream,
-                Durable = "contract",
-                StopAtEnd = endAfterMessages,
-                AckWait = TimeSpan.FromSeconds(30),
-            });
+            var (stream, wire) = await JetStreamAckWire.StreamWithMessagesAsync(connection, messageCount, i => Encoding.UTF8.GetBytes($"m{i}"));
+            var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(server), JetStreamAckWire.ConsumerOptions(stream, endAfterMessages));
             return new SourceUnderTest<byte[]>
             {
                 Source = source,
-                OutcomeSeen = m => wire.OutcomeOf(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), MaxWait),
+                OutcomeSeen = m => wire.OutcomeOf(m, MaxWait),
                 Cleanup = async () =>
                 {
                     await source.DisposeAsync();

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Kawa.Dataflow.Nats.Client;
-using Kawa.Dataflow.Nats.JetStream;
 using Kawa.Dataflow.Nats.Pipeline;
 using Kawa.Dataflow.Testing;
 using Kawa.Dataflow.Tests.Contracts;
@@ -31,23 +30,14 @@ public class NatsJetStreamTypedSourceContractTests : SourceContractTests<TypedOr
     {
         protected override async ValueTask<SourceUnderTest<TypedOrder>> CreateAsync(int messageCount, bool endAfterMessages)
         {
-            var js = new JetStreamContext(connection);
-            var stream = "T" + Guid.NewGuid().ToString("N")[..10];
-            await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
-            for (var i = 0; i < messageCount; i++)
-            {
-                await js.PublishAsync($"{stream}.orders", JsonSerializer.SerializeToUtf8Bytes(new TypedOrder($"o{i}", i), TypedOrderJsonContext.Default.TypedOrder));
-            }
-
-            var wire = await JetStreamAckWire.WatchAsync(connection, stream);
+            var (stream, wire) = await JetStreamAckWire.StreamWithMessagesAsync(
+                connection, messageCount, i => JsonSerializer.SerializeToUtf8Bytes(new TypedOrder($"o{i}", i), TypedOrderJsonContext.Default.TypedOrder));
             var source = await NatsJetStreamSource<TypedOrder>.StartAsync(
-                NatsTestHelpers.Options(server),
-                new NatsJetStreamSourceOptions { Stream = stream, Durable = "contract", StopAtEnd = endAfterMessages, AckWait = TimeSpan.FromSeconds(30) },
-                NatsPayloadCodec.Json(TypedOrderJsonContext.Default.TypedOrder));
+                NatsTestHelpers.Options(server), JetStreamAckWire.ConsumerOptions(stream, endAfterMessages), NatsPayloadCodec.Json(TypedOrderJsonContext.Default.TypedOrder));
             return new SourceUnderTest<TypedOrder>
             {
                 Source = source,
-                OutcomeSeen = m => wire.OutcomeOf(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence), MaxWait),
+                OutcomeSeen = m => wire.OutcomeOf(m, MaxWait),
                 Cleanup = async () =>
                 {
                     await source.DisposeAsync();
