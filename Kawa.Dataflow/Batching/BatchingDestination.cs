@@ -914,7 +914,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
 
         var deadLetters = _onError.DeadLetters!;
         var failedAt = _time.GetUtcNow();
-        var errorType = error.GetType().Name;
+        var errorType = error.GetType().FullName ?? error.GetType().Name;
         for (var i = 0; i < batch.Messages.Count; i++)
         {
             var index = i;
