@@ -14,6 +14,7 @@ namespace Kawa.Dataflow.Tests.Docs;
 public sealed record AccessEvent(DateTimeOffset Time, string Path, int Status, long Bytes);
 
 [JsonSerializable(typeof(AccessEvent))]
+[JsonSerializable(typeof(Writing.Order))]
 internal sealed partial class AppJson : JsonSerializerContext;
 
 /// <summary>The README's "From code" example, run as written against a real nats-server and read back by DuckDB; a

@@ -11,7 +11,7 @@ namespace Kawa.Dataflow;
 /// </remarks>
 /// <param name="Original">The message as the failing stage received it.</param>
 /// <param name="Stage">The stage that failed (<c>handler:&lt;name&gt;</c>, <c>destination</c>).</param>
-/// <param name="ErrorType">The exception's type name.</param>
+/// <param name="ErrorType">The exception's full type name (for example <c>Kawa.Dataflow.PayloadFormatException</c>), whichever stage wrote the record.</param>
 /// <param name="Reason">The exception's message.</param>
 /// <param name="Attempts">How many times the stage tried (retries included).</param>
 /// <param name="FailedAt">When the stage gave up (UTC).</param>

@@ -44,10 +44,12 @@ namespace Kawa.Dataflow;
 /// at once (no waiting for its age), every flush is awaited, then <see cref="IBatchFlusher{T}.CommitHeldAsync"/> and the
 /// dead-letter destination's commit run. The sink keeps accepting messages afterwards.</item>
 /// <item>Telemetry: <c>kawa.batch.size</c> and <c>kawa.batch.flush.duration</c> per batch, <c>kawa.messages.failed</c>
-/// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/>.</item>
+/// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/> and
+/// <c>kawa.pipeline</c> = <see cref="BatchingOptions{T}.PipelineName"/>, or else the name of the pipeline the sink was
+/// given to (<see cref="PipelineBuilder{T}.To"/>).</item>
 /// </list>
 /// </remarks>
-public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestination<T>, IAsyncDisposable
+public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestination<T>, IPipelineMember, IAsyncDisposable
 {
     private const int StateOpen = 0;
     private const int StateDraining = 1;
@@ -69,7 +71,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     private readonly bool _retryJitter;
     private readonly Func<Exception, bool> _isRetryable;
     private readonly BatchErrorHandler<T> _onError;
-    private readonly TagList _tags;
+    private TagList _tags;
+    private bool _pipelineTagged;
 
     private readonly ActionBlock<ClosedBatch> _flushes;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -153,6 +156,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         if (options.PipelineName is { } pipeline)
         {
             _tags.Add(Telemetry.PipelineTag, pipeline);
+            _pipelineTagged = true;
         }
 
         _onBatchSettled = batch => _unsettledBatches.TryRemove(batch, out _);
@@ -850,6 +854,19 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         return TimeSpan.FromTicks((long)ticks);
     }
 
+    // Called when the sink is given to a pipeline (before the pipeline runs): its telemetry then carries the pipeline's
+    // name, unless BatchingOptions.PipelineName set one or an earlier pipeline did.
+    void IPipelineMember.JoinPipeline(string pipeline)
+    {
+        if (_pipelineTagged)
+        {
+            return;
+        }
+
+        _tags = new TagList { { Telemetry.StageTag, _stage }, { Telemetry.PipelineTag, pipeline } };
+        _pipelineTagged = true;
+    }
+
     private async Task OnFlushFailedAsync(Batch<T> batch, BatchSettlement settlement, Exception error, int attempts, bool abandoned)
     {
         var count = batch.Messages.Count;
@@ -901,7 +918,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
 
         var deadLetters = _onError.DeadLetters!;
         var failedAt = _time.GetUtcNow();
-        var errorType = error.GetType().Name;
+        var errorType = error.GetType().FullName ?? error.GetType().Name;
         for (var i = 0; i < batch.Messages.Count; i++)
         {
             var index = i;

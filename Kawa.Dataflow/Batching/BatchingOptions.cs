@@ -68,7 +68,8 @@ public sealed class BatchingOptions<T>
     /// <summary>The <c>kawa.stage</c> tag on this sink's metrics and the stage named in dead letters. Default <c>destination</c>.</summary>
     public string StageName { get; set; } = "destination";
 
-    /// <summary>The <c>kawa.pipeline</c> tag on this sink's metrics, if any. Default <see langword="null"/> (no tag).</summary>
+    /// <summary>The <c>kawa.pipeline</c> tag on this sink's metrics. Default <see langword="null"/>: the name of the pipeline
+    /// the sink is given to (none while it is used on its own).</summary>
     public string? PipelineName { get; set; }
 
     /// <summary>A size estimator that reads the <see cref="MessageAttributeKeys.PayloadSize"/> attribute sources set

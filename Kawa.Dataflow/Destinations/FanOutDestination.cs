@@ -16,7 +16,7 @@ namespace Kawa.Dataflow;
 /// destination's held messages, concurrently.</item>
 /// </list>
 /// </remarks>
-public sealed class FanOutDestination<T> : IDestination<T>
+public sealed class FanOutDestination<T> : IDestination<T>, IPipelineMember
 {
     private readonly IDestination<T>[] _destinations;
 
@@ -54,6 +54,26 @@ public sealed class FanOutDestination<T> : IDestination<T>
     /// <inheritdoc/>
     public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_destinations, cancellationToken);
 
+    void IPipelineMember.JoinPipeline(string pipeline) => PipelineMember.Join(_destinations, pipeline);
+}
+
+/// <summary>A destination of ours that tags its telemetry with the name of the pipeline it is given to.</summary>
+internal interface IPipelineMember
+{
+    /// <summary>The destination was given to pipeline <paramref name="pipeline"/>; called before the pipeline runs.</summary>
+    void JoinPipeline(string pipeline);
+}
+
+internal static class PipelineMember
+{
+    /// <summary>Tells every destination that is a <see cref="IPipelineMember"/> which pipeline it is part of.</summary>
+    public static void Join<T>(IEnumerable<IDestination<T>> destinations, string pipeline)
+    {
+        foreach (var destination in destinations)
+        {
+            (destination as IPipelineMember)?.JoinPipeline(pipeline);
+        }
+    }
 }
 
 /// <summary>Awaiting several destinations' tasks.</summary>

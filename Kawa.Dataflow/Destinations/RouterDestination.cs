@@ -57,7 +57,7 @@ public sealed class UnroutedMessageException : Exception
 /// each holds, concurrently.</item>
 /// </list>
 /// </remarks>
-public sealed class RouterDestination<T> : IDestination<T>
+public sealed class RouterDestination<T> : IDestination<T>, IPipelineMember
 {
     private readonly Func<Message<T>, (IDestination<T>? Destination, string? Key)> _select;
     private readonly IDestination<T>[] _all;
@@ -183,6 +183,8 @@ public sealed class RouterDestination<T> : IDestination<T>
 
     /// <inheritdoc/>
     public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_all, cancellationToken);
+
+    void IPipelineMember.JoinPipeline(string pipeline) => PipelineMember.Join(_all, pipeline);
 
     private static IDestination<T>[] Distinct(IEnumerable<IDestination<T>> routes, IDestination<T>? defaultRoute)
     {

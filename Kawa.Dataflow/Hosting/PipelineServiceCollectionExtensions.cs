@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -18,7 +19,9 @@ public static class PipelineServiceCollectionExtensions
     /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="name">The pipeline's name; its options are the named <see cref="PipelineOptions"/> <paramref name="name"/>,
-    /// bound from <c>Kawa:Pipelines:&lt;name&gt;</c> and validated at start-up.</param>
+    /// bound from <c>Kawa:Pipelines:&lt;name&gt;</c> and validated at start-up: a value out of range, a value that does
+    /// not convert, or a key that names no option makes the host's start fail with an <see cref="OptionsValidationException"/>
+    /// naming the pipeline and the option.</param>
     /// <param name="define">Builds the pipeline from services: <c>(sp, p) =&gt; p.From(...).Handle(...).To(...)</c>.</param>
     /// <returns>The options builder, to configure the options further (code wins over configuration when added later).</returns>
     /// <remarks>
@@ -36,9 +39,24 @@ public static class PipelineServiceCollectionExtensions
 
         // Not AddHostedService: it de-duplicates by implementation type, which would keep only the first pipeline.
         services.AddSingleton<IHostedService>(sp => new PipelineHostedService(name, sp, define));
+        var section = $"{ConfigurationSection}:{name}";
         return services.AddOptions<PipelineOptions>(name)
-            .BindConfiguration($"{ConfigurationSection}:{name}")
+            .Configure<IConfiguration>((options, configuration) => Bind(name, section, configuration, options))
             .ValidateOnStart();
+    }
+
+    // Binds strictly: a key that names no option (a typo) or a value that does not convert is a start-up error naming
+    // the pipeline, the section and the key, instead of an option silently left at its default.
+    private static void Bind(string name, string section, IConfiguration configuration, PipelineOptions options)
+    {
+        try
+        {
+            configuration.GetSection(section).Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new OptionsValidationException(name, typeof(PipelineOptions), [$"Kawa pipeline '{name}': configuration section '{section}' is invalid: {ex.Message}"]);
+        }
     }
 }
 

@@ -74,6 +74,7 @@ public sealed class PipelineBuilder<T>
     public PipelineDefinition To(IDestination<T> destination, DestinationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        (destination as IPipelineMember)?.JoinPipeline(Name);
         var snapshot = (options ?? new DestinationOptions()).Clone();
         var connect = _connect;
         return new PipelineDefinition(Name, _stages, snapshot, run =>

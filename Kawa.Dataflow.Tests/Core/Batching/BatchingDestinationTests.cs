@@ -424,7 +424,7 @@ public class BatchingDestinationTests
         var first = letters[0].Letter;
         Assert.That(first.Original, Is.EqualTo(new Message<string>("a", Key: "k1")));
         Assert.That(first.Stage, Is.EqualTo(options.StageName));
-        Assert.That(first.ErrorType, Is.EqualTo(nameof(InvalidDataException)));
+        Assert.That(first.ErrorType, Is.EqualTo(typeof(InvalidDataException).FullName), "the full type name, as a handler stage writes it");
         Assert.That(first.Reason, Is.EqualTo("row rejected"));
         Assert.That(first.Attempts, Is.EqualTo(1));
 

@@ -87,6 +87,96 @@ public class PipelineHostingTests
     }
 
     [Test]
+    public async Task AddKawaPipeline_MisspelledOption_HostStartFailsNamingTheKey()
+    {
+        var builder = CreateBuilder(new() { ["Kawa:Pipelines:hosted-typo:MaxInflightMessage"] = "10" });
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        builder.Services.AddKawaPipeline("hosted-typo", (_, p) => p.From(source).To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.That(error!.Message, Does.Contain("hosted-typo").And.Contain("Kawa:Pipelines:hosted-typo").And.Contain("MaxInflightMessage"));
+        Assert.That(source.Received, Is.Zero, "nothing is read when the configuration is wrong");
+    }
+
+    [Test]
+    public async Task AddKawaPipeline_ValueThatDoesNotConvert_HostStartFailsNamingTheOption()
+    {
+        var builder = CreateBuilder(new() { ["Kawa:Pipelines:hosted-type:DrainTimeout"] = "soon" });
+        builder.Services.AddKawaPipeline("hosted-type", (_, p) => p.From(new TestSource<int>([])).To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.That(error!.Message, Does.Contain("hosted-type").And.Contain("Kawa:Pipelines:hosted-type:DrainTimeout"));
+    }
+
+    [Test]
+    public async Task AddKawaPipeline_FatalPipelineError_StopsTheHostWithTheStageError()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
+        var builder = CreateBuilder([]);
+        builder.Services.AddKawaPipeline("hosted-fatal", (_, p) => p
+            .From(source)
+            .Handle<int>("explode", (_, _) => throw new InvalidDataException("bad record"))
+            .To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stopping.TrySetResult());
+
+        await host.StartAsync();
+        await stopping.Task.WaitAsync(TestMessages.Generous);
+        await host.StopAsync();
+
+        var service = host.Services.GetServices<IHostedService>().OfType<PipelineHostedService>().Single();
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => service.ExecuteTask!);
+        Assert.That(error!.Stage, Is.EqualTo("handler:explode"));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "nothing of a failed run is acked");
+    }
+
+    [Test]
+    public async Task AddKawaPipeline_HostStopsAndWorkOutlastsDrainTimeout_UnfinishedIsNegativelyAckedAndTheHostStops()
+    {
+        var time = new Kawa.Dataflow.Tests.Infrastructure.FakeTimeProvider();
+        var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
+        var entered = 0;
+        var allStuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = CreateBuilder(new() { ["Kawa:Pipelines:hosted-drain-timeout:DrainTimeout"] = "00:00:05" });
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddKawaPipeline("hosted-drain-timeout", (_, p) => p
+            .From(source)
+            .Handle<int>(
+                "stuck",
+                async (m, ct) =>
+                {
+                    if (Interlocked.Increment(ref entered) == 3)
+                    {
+                        allStuck.TrySetResult();
+                    }
+
+                    await Task.Delay(Timeout.InfiniteTimeSpan, ct); // never finishes on its own
+                    return m;
+                },
+                new StageOptions { MaxDegreeOfParallelism = 3, EnsureOrdered = false })
+            .To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+        await host.StartAsync();
+        await allStuck.Task.WaitAsync(TestMessages.Generous);
+
+        var stopping = host.StopAsync();
+        await time.WaitForTimersCreatedAsync(1).WaitAsync(TestMessages.Generous); // the drain timer, on the host's clock
+        Assert.That(stopping.IsCompleted, Is.False, "draining");
+        time.Advance(TimeSpan.FromSeconds(5));
+        await stopping.WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Tokens, Has.Count.EqualTo(3));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "unfinished at the drain timeout: redelivered promptly");
+        var service = host.Services.GetServices<IHostedService>().OfType<PipelineHostedService>().Single();
+        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>().With.Message.Contains("did not drain within 00:00:05"));
+    }
+
+    [Test]
     public async Task AddKawaPipeline_TwoPipelines_BothRun()
     {
         var first = new RecordingDestination<int>();

@@ -8,9 +8,9 @@ namespace Kawa.Dataflow.Tests.Core.Pipeline;
 /// </summary>
 public class AckAccountingTests
 {
-    private static readonly int FirstSeed = int.TryParse(Environment.GetEnvironmentVariable("KAWA_ACCOUNTING_FIRST_SEED"), out var first) ? first : 1;
+    private static readonly int FirstSeed = int.TryParse(Environment.GetEnvironmentVariable("ACK_ACCOUNTING_FIRST_SEED"), out var first) ? first : 1;
 
-    private static readonly int Runs = int.TryParse(Environment.GetEnvironmentVariable("KAWA_ACCOUNTING_RUNS"), out var runs) ? runs : 1000;
+    private static readonly int Runs = int.TryParse(Environment.GetEnvironmentVariable("ACK_ACCOUNTING_RUNS"), out var runs) ? runs : 1000;
 
     [Test]
     public async Task RunAsync_RandomFanOutFailuresPoliciesAndCancellation_EveryMessageSettledOnceAndAckMeansDurable()

@@ -190,7 +190,7 @@ public class TelemetryTests
     }
 
     [Test]
-    public async Task RunAsync_ActivityListenerAttached_ReceiveHandleAndSendActivitiesTagged()
+    public async Task RunAsync_ActivityListenerAttached_ReceiveHandleAndSendSpansTaggedWithPipelineAndStage()
     {
         const string name = "telemetry-activities";
         var activities = new ConcurrentQueue<Activity>();
@@ -208,12 +208,125 @@ public class TelemetryTests
         };
         ActivitySource.AddActivityListener(listener);
         var source = new TestSource<int>(TestMessages.Ints(3));
-        var pipeline = Kawa.Dataflow.Pipeline.Create(name).From(source).Handle("pipe", Handler.Pipe<int>()).To(new RecordingDestination<int>()).Build();
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name)
+            .From(source)
+            .Handle<int>("pipe", (m, _) => m.Value == 1 ? throw new Boom() : new ValueTask<Messages<int>>(m), new StageOptions { ErrorPolicy = ErrorPolicy.Skip })
+            .To(new RecordingDestination<int>())
+            .Build();
 
         await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
 
-        Assert.That(activities.Count(a => a.OperationName == "kawa.handle" && a.GetTagItem(Telemetry.StageTag) as string == "handler:pipe"), Is.EqualTo(3));
-        Assert.That(activities.Count(a => a.OperationName == "kawa.send"), Is.EqualTo(3));
-        Assert.That(activities.Count(a => a.OperationName == "kawa.receive"), Is.GreaterThanOrEqualTo(3));
+        var spans = activities.ToArray();
+        string? Stage(Activity a) => a.GetTagItem(Telemetry.StageTag) as string;
+        var receives = spans.Where(a => a.OperationName == "kawa.receive").ToArray();
+        var handles = spans.Where(a => a.OperationName == "kawa.handle").ToArray();
+        var sends = spans.Where(a => a.OperationName == "kawa.send").ToArray();
+        Assert.That(receives, Has.Length.EqualTo(4), "three messages, then the receive that found the end of the stream");
+        Assert.That(receives.Select(Stage), Is.All.EqualTo("source"));
+        Assert.That(receives.Select(a => a.Kind), Is.All.EqualTo(ActivityKind.Consumer));
+        Assert.That(handles, Has.Length.EqualTo(3));
+        Assert.That(handles.Select(Stage), Is.All.EqualTo("handler:pipe"));
+        Assert.That(handles.Count(a => a.Status == ActivityStatusCode.Error), Is.EqualTo(1), "the failed handling is marked as an error");
+        Assert.That(sends, Has.Length.EqualTo(2), "the skipped message is not sent");
+        Assert.That(sends.Select(Stage), Is.All.EqualTo("destination"));
+        Assert.That(sends.Select(a => a.Kind), Is.All.EqualTo(ActivityKind.Producer));
+    }
+
+    /// <summary>Every measurement of one pipeline, with its stage tag, as doubles.</summary>
+    private sealed class MeasurementLog : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentQueue<(string Instrument, string? Stage, double Value)> _measurements = new();
+
+        public MeasurementLog(string pipeline)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == Telemetry.MeterName)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+            {
+                string? seenPipeline = null;
+                string? stage = null;
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == Telemetry.PipelineTag)
+                    {
+                        seenPipeline = tag.Value as string;
+                    }
+                    else if (tag.Key == Telemetry.StageTag)
+                    {
+                        stage = tag.Value as string;
+                    }
+                }
+
+                if (seenPipeline == pipeline)
+                {
+                    _measurements.Enqueue((instrument.Name, stage, value));
+                }
+            }
+
+            _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
+            _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
+            _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
+            _listener.Start();
+        }
+
+        public double[] Values(string instrument, string? stage)
+            => [.. _measurements.Where(m => m.Instrument == instrument && m.Stage == stage).Select(m => m.Value)];
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Test]
+    public async Task RunAsync_BatchingSinkInAPipeline_BatchSizeAndFlushDurationTaggedWithThePipeline()
+    {
+        const string name = "telemetry-batch-histograms";
+        using var log = new MeasurementLog(name);
+        var time = new Kawa.Dataflow.Tests.Infrastructure.FakeTimeProvider();
+        var source = new TestSource<int>(TestMessages.Ints(10));
+        var sink = new BatchingDestination<int>(
+            (_, _) =>
+            {
+                time.Advance(TimeSpan.FromMilliseconds(250)); // each flush takes 250 ms on the sink's clock
+                return default;
+            },
+            new BatchingOptions<int> { MaxBatchSize = 4, MaxBatchAge = Timeout.InfiniteTimeSpan },
+            time);
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name).From(source).To(sink).Build(new PipelineOptions { SegmentSize = 4 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(log.Values("kawa.batch.size", "destination"), Is.EqualTo(new double[] { 4, 4, 2 }), "two full batches, then the rest at the drain");
+        Assert.That(log.Values("kawa.batch.flush.duration", "destination"), Is.EqualTo(new[] { 0.25, 0.25, 0.25 }));
+        Assert.That(log.Values("kawa.messages.acked", null).Sum(), Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task RunAsync_DestinationThrows_FailedCountedOnceForTheDestinationStage()
+    {
+        const string name = "telemetry-destination-failed";
+        using var log = new MeasurementLog(name);
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name)
+            .From(source)
+            .To(new DestinationFunc<int>((ack, messages, _) => messages[0].Value == 1 ? throw new Boom() : Ack(ack)))
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(log.Values("kawa.messages.failed", "destination"), Is.EqualTo(new double[] { 1 }));
+        Assert.That(log.Values("kawa.messages.negative_acked", null).Sum(), Is.EqualTo(source.Tokens.Count(t => t.Outcome?.Kind == AckKind.Nack)));
+        Assert.That(log.Values("kawa.messages.acked", null).Sum(), Is.EqualTo(source.Tokens.Count(t => t.Outcome?.Kind == AckKind.Ack)));
+
+        static ValueTask Ack(AckToken ack)
+        {
+            ack.Ack();
+            return default;
+        }
     }
 }

@@ -6,6 +6,15 @@ namespace Kawa.Dataflow.Tests.Core.Sources;
 public class ChannelSourceTests
 {
     [Test]
+    public async Task ReceiveAsync_CompletedEmptyChannel_EndsAtOnce()
+    {
+        var channel = Channel.CreateUnbounded<Message<int>>();
+        channel.Writer.Complete();
+
+        Assert.That((await new ChannelSource<int>(channel.Reader).ReceiveAsync()).IsEndOfStream, Is.True);
+    }
+
+    [Test]
     public async Task ReceiveAsync_MessagesThenCompletion_DeliversInOrderThenEndsForGood()
     {
         var channel = Channel.CreateUnbounded<Message<int>>();

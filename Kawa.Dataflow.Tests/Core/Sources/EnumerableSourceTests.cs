@@ -16,6 +16,46 @@ public class EnumerableSourceTests
     }
 
     [Test]
+    public async Task ReceiveAsync_EmptySequences_EndAtOnce()
+    {
+        var fromValues = Kawa.Dataflow.Sources.FromValues(Array.Empty<int>());
+        var fromAsync = new EnumerableSource<int>(AsyncEnumerable.Empty<Message<int>>());
+
+        Assert.That((await fromValues.ReceiveAsync()).IsEndOfStream, Is.True);
+        Assert.That((await fromAsync.ReceiveAsync()).IsEndOfStream, Is.True);
+    }
+
+    [Test]
+    public async Task RunAsync_AsyncSequence_EveryItemWrittenAndAckedThenTheRunCompletes()
+    {
+        async IAsyncEnumerable<Message<int>> Produce()
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                if (i % 50 == 0)
+                {
+                    await Task.Yield();
+                }
+
+                yield return new Message<int>(i, Key: "k" + (i % 7));
+            }
+        }
+
+        var outcomes = new System.Collections.Concurrent.ConcurrentQueue<AckOutcome>();
+        var destination = new Kawa.Dataflow.Tests.Core.Pipeline.RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("async-enumerable")
+            .From(new EnumerableSource<int>(Produce(), (_, outcome) => outcomes.Enqueue(outcome)))
+            .Handle("pipe", Handler.Pipe<int>(), new StageOptions { MaxDegreeOfParallelism = 3, KeyOrdered = true })
+            .To(destination)
+            .Build();
+
+        await pipeline.RunAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(destination.Written.Select(m => m.Value).Order(), Is.EqualTo(Enumerable.Range(0, 500)));
+        Assert.That(outcomes, Has.Count.EqualTo(500).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task ReceiveAsync_IsLazy_EnumeratesOneItemPerReceive()
     {
         var produced = 0;

@@ -93,6 +93,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             try
             {
                 activity?.SetTag(Telemetry.PipelineTag, run.Name);
+                activity?.SetTag(Telemetry.StageTag, PipelineStage.Source);
                 var pending = haveReady ? ready : source.ReceiveAsync(stop);
                 if (!pending.IsCompleted && _count > 0)
                 {
