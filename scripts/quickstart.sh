@@ -3,12 +3,16 @@
 #   scripts/quickstart.sh [ACCESS_LOG]      (default samples/access.log; run from anywhere)
 # Steps: ensure nats-server; start a JetStream server in a temp dir on a free port; create the stream and publish the
 # log with `kawa publish`; `kawa run --drain` examples/jetstream-access-log-to-lake.json into ./lake; summarize with
-# `kawa inspect` (rows per partition, top status codes); stop the server. Exits non-zero naming the failed step.
+# `kawa inspect` (rows per partition, top status codes); stop the server. Exits non-zero naming the failed step:
+# 3 when the access log is not found (before anything starts), 4 when nats-server is missing or does not start, kawa's
+# own exit code when `kawa run` fails. Temporary files (the JetStream store) go under $TMPDIR and are removed on exit.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-log="$(realpath "${1:-$repo/samples/access.log}")"
+log="${1:-$repo/samples/access.log}"
+# Checked before realpath, which fails on a missing directory and would exit 1 without saying which file.
 [ -f "$log" ] || { echo "quickstart: access log '$log' not found" >&2; exit 3; }
+log="$(realpath "$log")"
 cd "$repo"
 
 step() { printf '\n== %s\n' "$*" >&2; }
