@@ -11,7 +11,7 @@ internal static partial class DocText
 
     /// <summary>
     /// The first table after the first line starting with <paramref name="heading"/>: each row's first cell (backticks
-    /// removed) → its second cell, as written. Rows whose first cell names several keys (<c>`A` / `B`</c>, <c>`A`, `B`</c>)
+    /// removed) → its other cells as written, joined by <c> | </c>. Rows whose first cell names several keys (<c>`A` / `B`</c>, <c>`A`, `B`</c>)
     /// are keyed by that whole cell without backticks.
     /// </summary>
     public static IReadOnlyDictionary<string, string> Table(string file, string heading)
@@ -43,7 +43,7 @@ internal static partial class DocText
                 continue;
             }
 
-            rows[cells[0].Replace("`", string.Empty, StringComparison.Ordinal)] = cells[1];
+            rows[cells[0].Replace("`", string.Empty, StringComparison.Ordinal)] = string.Join(" | ", cells[1..]);
         }
 
         Assert.That(rows, Is.Not.Empty, $"docs/{file} has a table after '{heading}'");
