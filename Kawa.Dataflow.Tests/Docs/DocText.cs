@@ -9,6 +9,9 @@ internal static partial class DocText
     /// <summary>The text of <c>docs/<paramref name="file"/></c>.</summary>
     public static string Read(string file) => File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "docs", file)).Replace("\r\n", "\n", StringComparison.Ordinal);
 
+    /// <summary>The text of <c>docs/<paramref name="file"/></c> with every run of white space (line breaks included) as one space.</summary>
+    public static string Flat(string file) => WhiteSpaceRegex().Replace(Read(file), " ");
+
     /// <summary>
     /// The first table after the first line starting with <paramref name="heading"/>: each row's first cell (backticks
     /// removed) → its other cells as written, joined by <c> | </c>. Rows whose first cell names several keys (<c>`A` / `B`</c>, <c>`A`, `B`</c>)
@@ -65,6 +68,9 @@ internal static partial class DocText
         Assert.That(match.Success, Is.True, $"docs/{file} has a code block after '{marker}'");
         return match.Groups["body"].Value;
     }
+
+    [GeneratedRegex("\\s+")]
+    private static partial Regex WhiteSpaceRegex();
 
     [GeneratedRegex("```[a-z]*\n(?<body>.*?)```", RegexOptions.Singleline)]
     private static partial Regex FenceRegex();
