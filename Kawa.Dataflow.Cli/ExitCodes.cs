@@ -23,7 +23,7 @@ internal static class ExitCodes
     /// <summary>A graceful stop did not finish within <c>limits.drainTimeout</c>; what was not durable was negatively acked for redelivery.</summary>
     public const int DrainTimeout = 5;
 
-    /// <summary>The source cannot do what the command asks (<c>--drain</c> with a <c>follow</c> file or a core <c>nats</c> source, which never catch up for good); nothing was started.</summary>
+    /// <summary>The source cannot do what the command asks (<c>--drain</c> with a <c>follow</c> file or a core <c>nats</c> source, which never catch up for good, or several filter subjects on a nats-server older than 2.10); nothing was started.</summary>
     public const int NotAvailable = 6;
 
     /// <summary>A second SIGINT/SIGTERM during a drain (exit at once), or a signal while still starting: 128 + SIGINT, the shell convention.</summary>

@@ -240,7 +240,7 @@ internal sealed class ParquetFileWriter
     }
 
     /// <summary>Below this many buffered bytes a row group is encoded on the calling thread: handing off costs more than it saves.</summary>
-    private const long ParallelMinBytes = 256 * 1024;
+    internal const long ParallelMinBytes = 256 * 1024;
 
     private async Task EncodeInParallelAsync(ColumnWriter[] columns, int workers)
     {
