@@ -15,8 +15,9 @@ namespace Kawa.Dataflow.Tests.Docs;
 /// <c>bin</c>/<c>obj</c> folders, so each test runs it in a fresh copy of the working tree (sources only, no build
 /// outputs) in a temp directory; <c>TMPDIR</c> points inside that directory too, so the script's JetStream store and
 /// the build's scratch files go away with it. Nothing is written to the repository. The script picks a free port and
-/// its own temp store, so it can run beside other tests and other copies of itself. The successful run (about 1–2
-/// minutes, most of it the Debug build) happens once and is shared by the tests that check its outcome.
+/// its own temp store, so it can run beside other tests and other copies of itself. The successful run (107–157 s on
+/// a busy 2-core machine, all but a few seconds of it the Debug build) happens once and is shared by the tests that
+/// check its outcome.
 /// </remarks>
 [NonParallelizable]
 public sealed partial class ReadmeQuickStartTests
