@@ -133,7 +133,9 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var outcome = _outcomes.WaitAsync(stop.Token);
                 await Task.WhenAny(outcome, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
-                await stop.CancelAsync().ConfigureAwait(false);
+                // Synchronously: CancelAsync would yield, and a caller advancing a manual clock right after this
+                // receive returned could then move time before the next wait's timer exists.
+                stop.Cancel();
                 try
                 {
                     await outcome.ConfigureAwait(false);
