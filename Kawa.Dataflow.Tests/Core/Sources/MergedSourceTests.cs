@@ -59,8 +59,8 @@ public class MergedSourceTests
         var failure = new TaskCompletionSource<Delivery<int>>();
         var failing = new SourceFunc<int>(_ => new ValueTask<Delivery<int>>(failure.Task));
         var channel = Channel.CreateUnbounded<Message<int>>();
-        var outcomes = new List<AckOutcome>();
-        var healthy = new ChannelSource<int>(channel.Reader, (_, o) => outcomes.Add(o));
+        var outcome = new TaskCompletionSource<AckOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var healthy = new ChannelSource<int>(channel.Reader, (_, o) => outcome.SetResult(o)); // a second outcome would throw
         var merged = Kawa.Dataflow.Sources.Merge(failing, healthy);
         using (var cts = new CancellationTokenSource())
         {
@@ -74,7 +74,7 @@ public class MergedSourceTests
         failure.SetException(new IOException("connection lost"));
 
         Assert.That(async () => await merged.ReceiveAsync(), Throws.InstanceOf<IOException>().With.Message.EqualTo("connection lost"));
-        Assert.That(outcomes, Is.EqualTo(new[] { AckOutcome.Negative() }), "the message read but never delivered is negatively acked, not left unsettled");
+        Assert.That(await outcome.Task.WaitAsync(TimeSpan.FromSeconds(30)), Is.EqualTo(AckOutcome.Negative()), "the message read but never delivered is negatively acked, not left unsettled");
         Assert.That(async () => await merged.ReceiveAsync(), Throws.InstanceOf<IOException>(), "the failure is final");
     }
 
