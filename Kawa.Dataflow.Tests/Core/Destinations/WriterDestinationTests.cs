@@ -31,6 +31,25 @@ public class WriterDestinationTests
     }
 
     [Test]
+    public async Task RunAsync_ParallelSends_LinesNeverInterleaveAndEachIsAckedOnce()
+    {
+        var stream = new YieldingStream();
+        using var destination = WriterDestination.ForStream<int>(stream, m => Encoding.UTF8.GetBytes($"record-{m.Value:D4}-" + new string('x', 200)));
+        var source = new Kawa.Dataflow.Tests.Core.Pipeline.TestSource<int>(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Ints(1000));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("writer-parallel")
+            .From(source)
+            .To(destination, new DestinationOptions { MaxDegreeOfParallelism = 4 })
+            .Build(new PipelineOptions { SegmentSize = 1 });
+
+        await pipeline.RunAsync().WaitAsync(Kawa.Dataflow.Tests.Core.Pipeline.TestMessages.Generous);
+
+        var lines = Encoding.UTF8.GetString(stream.ToArray()).Split('\n');
+        Assert.That(lines[^1], Is.Empty, "every record ends with its delimiter");
+        Assert.That(lines[..^1].Order(), Is.EqualTo(Enumerable.Range(0, 1000).Select(i => $"record-{i:D4}-" + new string('x', 200))));
+        Assert.That(source.Tokens.Select(t => (t.Outcome, t.Completions)), Is.All.EqualTo((AckOutcome.Acked as AckOutcome?, 1)));
+    }
+
+    [Test]
     public async Task SendAsync_WriteFails_ThrowsWithoutAcking()
     {
         var stream = new MemoryStream();
@@ -51,6 +70,16 @@ public class WriterDestinationTests
 
         await Assert.ThrowsAsync<IOException>(async () => await destination.SendAsync(probe, new Message<string>("x")));
         Assert.That(probe.IsCompleted, Is.False);
+    }
+
+    /// <summary>A stream whose writes complete asynchronously, as a socket's or a file's may: sends not serialized would interleave.</summary>
+    private sealed class YieldingStream : MemoryStream
+    {
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            Write(buffer.Span);
+        }
     }
 
     private sealed class FlushTrackingWriter : StringWriter

@@ -113,6 +113,23 @@ public class PipelineHostingTests
     }
 
     [Test]
+    public async Task AddKawaPipeline_InvalidStageDefinition_HostStartFailsNamingTheStageOption()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        var builder = CreateBuilder([]);
+        builder.Services.AddKawaPipeline("hosted-bad-stage", (_, p) => p
+            .From(source)
+            .Handle("parse", Handler.Pipe<int>(), new StageOptions { MaxDegreeOfParallelism = 0 })
+            .To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.That(error!.Message, Does.Contain("parse").And.Contain("MaxDegreeOfParallelism"));
+        Assert.That(source.Received, Is.Zero);
+    }
+
+    [Test]
     public async Task AddKawaPipeline_FatalPipelineError_StopsTheHostWithTheStageError()
     {
         var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
