@@ -59,13 +59,20 @@ internal static class AdapterComponents
         => ParquetEventDestination.CreateAsync(options, deadLetter, timeProvider, loggerFactory, cancellationToken);
 
     /// <summary>The <c>nats-jetstream</c> destination, acking after the stream's publish ack.</summary>
-    public static async Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(Configuration.NatsJetStreamDestinationOptions options, CancellationToken cancellationToken)
+    /// <param name="options">Validated destination options.</param>
+    /// <param name="sourceIsJetStream">Whether the pipeline reads a JetStream stream. Only then does a message's stream
+    /// and sequence name one stored message for good, so only then is <c>Nats-Msg-Id</c> set (from them) for the target
+    /// stream to drop redelivered copies. A file's or stdin's "stream" is its path and its sequence a line number, which
+    /// the next run over new input (or a rotated file) reuses: those ids made the target drop new lines as duplicates.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    public static async Task<IDestination<EventRecord>> CreateJetStreamDestinationAsync(Configuration.NatsJetStreamDestinationOptions options, bool sourceIsJetStream, CancellationToken cancellationToken)
     {
         var template = FieldTemplate.Parse(options.SubjectTemplate!);
         var destination = new NatsJetStreamDestinationOptions<EventRecord>
         {
             SubjectSelector = SubjectOf(template),
             Serializer = Payload,
+            MsgId = sourceIsJetStream ? NatsMsgIdMode.SourceSequence : NatsMsgIdMode.None,
         };
         var connection = NatsConnectionMapping.From(options, "kawa-publisher");
         return await NatsJetStreamDestination<EventRecord>.ConnectAsync(connection, destination, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -101,12 +101,13 @@ internal static class DaemonComponents
     /// <param name="stdoutLock">Shared lock for stdout destinations.</param>
     /// <param name="timeProvider">The clock.</param>
     /// <param name="loggerFactory">Where the destination logs (file commits and failures).</param>
+    /// <param name="sourceIsJetStream">Whether the pipeline reads JetStream (a JetStream destination then de-duplicates by source sequence).</param>
     /// <param name="cancellationToken">Cancels connecting.</param>
     /// <exception cref="NotSupportedException">The destination type needs an adapter this build lacks.</exception>
-    public static Task<IDestination<EventRecord>> CreateDestinationAsync(KawaDestinationOptions options, bool deadLetter, SemaphoreSlim stdoutLock, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, CancellationToken cancellationToken) => options switch
+    public static Task<IDestination<EventRecord>> CreateDestinationAsync(KawaDestinationOptions options, bool deadLetter, SemaphoreSlim stdoutLock, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, bool sourceIsJetStream, CancellationToken cancellationToken) => options switch
     {
         ParquetDestinationOptions parquet => AdapterComponents.CreateParquetDestinationAsync(parquet, deadLetter, timeProvider, loggerFactory, cancellationToken),
-        NatsJetStreamDestinationOptions js => AdapterComponents.CreateJetStreamDestinationAsync(js, cancellationToken),
+        NatsJetStreamDestinationOptions js => AdapterComponents.CreateJetStreamDestinationAsync(js, sourceIsJetStream, cancellationToken),
         _ => Task.FromResult(CreateDestination(options, stdoutLock: stdoutLock)),
     };
 }

@@ -153,14 +153,15 @@ internal static partial class DaemonRunner
     {
         var stdoutLock = new SemaphoreSlim(1, 1);
         disposables.Add(stdoutLock);
+        var jetStreamSource = options.Source is NatsJetStreamSourceOptions;
         var source = await Create("pipeline.source", () => DaemonComponents.CreateSourceAsync(options.Source!, drain, time, cancellationToken)).ConfigureAwait(false);
         disposables.Add(source);
-        var destination = await Create("pipeline.destination", () => DaemonComponents.CreateDestinationAsync(options.Destination!, deadLetter: false, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
+        var destination = await Create("pipeline.destination", () => DaemonComponents.CreateDestinationAsync(options.Destination!, deadLetter: false, stdoutLock, time, loggerFactory, jetStreamSource, cancellationToken)).ConfigureAwait(false);
         disposables.Add(destination);
         DeadLetterDestination? deadLetters = null;
         if (options.DeadLetter is not null)
         {
-            var inner = await Create("pipeline.deadLetter", () => DaemonComponents.CreateDestinationAsync(options.DeadLetter, deadLetter: true, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
+            var inner = await Create("pipeline.deadLetter", () => DaemonComponents.CreateDestinationAsync(options.DeadLetter, deadLetter: true, stdoutLock, time, loggerFactory, jetStreamSource, cancellationToken)).ConfigureAwait(false);
             disposables.Add(inner);
             deadLetters = new DeadLetterDestination(inner);
         }
@@ -173,7 +174,7 @@ internal static partial class DaemonRunner
             var stageDeadLetters = deadLetters;
             if (index >= 0 && stage.Options.DeadLetter is { } own)
             {
-                var inner = await Create($"pipeline.handlers[{index}].deadLetter", () => DaemonComponents.CreateDestinationAsync(own, deadLetter: true, stdoutLock, time, loggerFactory, cancellationToken)).ConfigureAwait(false);
+                var inner = await Create($"pipeline.handlers[{index}].deadLetter", () => DaemonComponents.CreateDestinationAsync(own, deadLetter: true, stdoutLock, time, loggerFactory, jetStreamSource, cancellationToken)).ConfigureAwait(false);
                 disposables.Add(inner);
                 stageDeadLetters = new DeadLetterDestination(inner);
             }

@@ -178,6 +178,9 @@ public sealed class S3LakeStorage : ILakeStorage
             AmazonServiceException { StatusCode: 0 } or HttpRequestException => LakeWriteFailure.Unavailable,
             AmazonServiceException => LakeWriteFailure.StorageError,
             AmazonClientException { InnerException: HttpRequestException } => LakeWriteFailure.Unavailable,
+            // The SDK reports its request timeout as a TimeoutException (HttpClient's as a cancellation wrapping one):
+            // the store did not answer, which is not a cancellation by the caller.
+            TimeoutException or OperationCanceledException { InnerException: TimeoutException } => LakeWriteFailure.Unavailable,
             _ => LakeWriteException.Classify(error),
         };
         var message = $"Lake file '{relativePath}' could not be {operation}: {LakeWriteException.Describe(failure)}. {error.Message}";

@@ -303,6 +303,40 @@ public class RunCommandTests
         Assert.That(records.Select(r => r.GetProperty("status").GetInt64()), Is.All.EqualTo(200L), "published as the parsed fields in JSON");
     }
 
+    [Test]
+    public async Task Run_FileToJetStreamTwiceWithNewContent_StoresEveryLineOfBothRuns()
+    {
+        // A file's "stream" is its path and its sequence a line number: the second run's lines have the same ones.
+        // As Nats-Msg-Ids they made the target stream drop the new lines as duplicates (acked, so lost).
+        await using var server = await NatsServerProcess.StartAsync();
+        await using (var connection = new NatsConnection(new NatsConnectionOptions { Servers = [server.Url] }))
+        {
+            await connection.ConnectAsync();
+            await new JetStreamContext(connection).CreateStreamAsync(new StreamConfig { Name = "OUT", Subjects = ["out.>"], Storage = StorageType.File });
+        }
+
+        var input = Path.Combine(_dir, "in.log");
+        var config = Config($$"""
+            { "pipeline": { "name": "file-relay", "source": { "type": "file", "path": "{{input}}" },
+                "destination": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "subjectTemplate": "out.lines" } },
+              "metrics": { "port": 0 } }
+            """);
+        foreach (var content in new[] { new[] { "one", "two" }, ["three", "four"] })
+        {
+            File.WriteAllLines(input, content);
+            var run = await KawaProcess.RunAsync(_dir, null, "run", "--config", config);
+            Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Ok), run.Stderr);
+        }
+
+        var readBack = await KawaProcess.RunAsync(_dir, null, "run", "--drain", "--config", Config($$"""
+            { "pipeline": { "name": "read-back", "source": { "type": "nats-jetstream", "servers": [ "{{server.Url}}" ], "stream": "OUT", "durable": "check" },
+                "destination": { "type": "stdout", "format": "raw" } },
+              "metrics": { "port": 0 } }
+            """));
+        Assert.That(readBack.ExitCode, Is.EqualTo(ExitCodes.Ok), readBack.Stderr);
+        Assert.That(readBack.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[] { "one", "two", "three", "four" }));
+    }
+
     [TestCase("TERM")]
     [TestCase("INT")]
     public async Task Run_SigtermWhileStdinOpen_DrainsWhatWasReadAndExitsOk(string signal)

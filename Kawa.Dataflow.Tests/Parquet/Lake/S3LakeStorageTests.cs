@@ -192,6 +192,57 @@ public sealed class S3LakeStorageTests
     }
 
     [Test]
+    public async Task Commit_StoreAcceptsButNeverAnswers_TimesOutAsUnavailableAndTheCommitFails()
+    {
+        // A server that takes the connection and never answers: the SDK's request timeout fires.
+        var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var accepted = new List<System.Net.Sockets.Socket>();
+        var accepting = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var socket = await silent.AcceptSocketAsync();
+                lock (accepted)
+                {
+                    accepted.Add(socket);
+                }
+            }
+        });
+        try
+        {
+            using var client = new AmazonS3Client(new Amazon.Runtime.BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config
+            {
+                ServiceURL = $"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}",
+                ForcePathStyle = true,
+                AuthenticationRegion = "us-east-1",
+                MaxErrorRetry = 0,
+                Timeout = TimeSpan.FromSeconds(1),
+            });
+            var storage = Storage(client: client);
+            await using var file = await storage.CreateAsync("dt=1/part.parquet");
+            await file.Stream.WriteAsync(new byte[100]);
+
+            // The sink must not ack: the commit threw, and says the store is unreachable rather than "canceled".
+            var error = await Assert.ThrowsAsync<LakeWriteException>(async () => await file.CommitAsync());
+
+            Assert.That(error!.Failure, Is.EqualTo(LakeWriteFailure.Unavailable), error.ToString());
+            Assert.That(error.Message, Does.Contain("dt=1/part.parquet").And.Contain("unreachable"));
+        }
+        finally
+        {
+            silent.Stop();
+            lock (accepted)
+            {
+                accepted.ForEach(socket => socket.Dispose());
+            }
+
+            _ = await Task.WhenAny(accepting);
+            _ = accepting.Exception; // the accept loop ends with the listener
+        }
+    }
+
+    [Test]
     public async Task ListAsync_AndDeleteAsync_SeeOnlyCommittedObjectsUnderThePrefix()
     {
         var storage = Storage(prefix: "listing");
