@@ -285,26 +285,8 @@ public class AckAccountingTests
             return outputs.Length == 1 ? new Messages<(int, int)>(outputs[0]) : new Messages<(int, int)>(outputs);
         }
 
-        private async ValueTask DeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)
-        {
-            await Task.Yield();
-            switch (_dlqBehaviour)
-            {
-                case 0:
-                    foreach (var record in records)
-                    {
-                        _deadLettered[record.Value.Original.Value] = 0;
-                    }
-
-                    ack.Ack();
-                    break;
-                case 1:
-                    ack.Nack();
-                    break;
-                default:
-                    throw new InjectedFault("dead-letter write failed");
-            }
-        }
+        private ValueTask DeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)
+            => RandomDeadLetters.WriteAsync(_dlqBehaviour, _deadLettered, ack, records, () => new InjectedFault("dead-letter write failed"));
 
         private sealed class Destination(AccountingRun run) : IDestination<(int Id, int Part)>
         {

@@ -424,47 +424,11 @@ public class BatchingAckAccountingTests
             return outputs;
         }
 
-        private async ValueTask HandlerDeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)
-        {
-            await Task.Yield();
-            switch (_deadLetterBehaviour)
-            {
-                case 0:
-                    foreach (var record in records)
-                    {
-                        _handlerDeadLettered[record.Value.Original.Value] = 0;
-                    }
+        private ValueTask HandlerDeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)
+            => RandomDeadLetters.WriteAsync(_deadLetterBehaviour, _handlerDeadLettered, ack, records, () => new InjectedFault("handler dead-letter write failed"));
 
-                    ack.Ack();
-                    break;
-                case 1:
-                    ack.Nack();
-                    break;
-                default:
-                    throw new InjectedFault("handler dead-letter write failed");
-            }
-        }
-
-        private async ValueTask BatchDeadLetterAsync(AckToken ack, Messages<DeadLetter<(int Id, int Part)>> records, CancellationToken cancellationToken)
-        {
-            await Task.Yield();
-            switch (_deadLetterBehaviour)
-            {
-                case 0:
-                    foreach (var record in records)
-                    {
-                        _batchDeadLettered[record.Value.Original.Value] = 0;
-                    }
-
-                    ack.Ack();
-                    break;
-                case 1:
-                    ack.Nack();
-                    break;
-                default:
-                    throw new InjectedFault("batch dead-letter write failed");
-            }
-        }
+        private ValueTask BatchDeadLetterAsync(AckToken ack, Messages<DeadLetter<(int Id, int Part)>> records, CancellationToken cancellationToken)
+            => RandomDeadLetters.WriteAsync(_deadLetterBehaviour, _batchDeadLettered, ack, records, () => new InjectedFault("batch dead-letter write failed"));
 
         /// <summary>Writes batches, failing at random; some acks are deferred to a commit (the Parquet shape).</summary>
         private sealed class Flusher(AccountingRun run) : IBatchFlusher<(int Id, int Part)>

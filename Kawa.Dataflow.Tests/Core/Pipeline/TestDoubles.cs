@@ -115,3 +115,32 @@ public static class TestMessages
 
     public static TimeSpan Generous => TimeSpan.FromSeconds(30);
 }
+
+/// <summary>
+/// The dead-letter destination of the randomized ack-accounting runs: by <c>behaviour</c> it records the originals and
+/// acks (0), negatively acks (1) or throws <paramref name="fault"/> (2), after a yield so the write is asynchronous.
+/// </summary>
+internal static class RandomDeadLetters
+{
+    public static async ValueTask WriteAsync<T>(int behaviour, System.Collections.Concurrent.ConcurrentDictionary<T, byte> written, AckToken ack, Messages<DeadLetter<T>> records, Func<Exception> fault)
+        where T : notnull
+    {
+        await Task.Yield();
+        switch (behaviour)
+        {
+            case 0:
+                foreach (var record in records)
+                {
+                    written[record.Value.Original.Value] = 0;
+                }
+
+                ack.Ack();
+                break;
+            case 1:
+                ack.Nack();
+                break;
+            default:
+                throw fault();
+        }
+    }
+}
