@@ -187,7 +187,9 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
             {
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 await Task.WhenAny(outcomeArrived, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
-                await stop.CancelAsync().ConfigureAwait(false);
+                // Synchronously: CancelAsync would yield, and a caller advancing a manual clock right after this
+                // receive returned could then move time before the next wait's timer exists.
+                stop.Cancel();
             }
             else
             {
