@@ -16,7 +16,7 @@ internal sealed class ParquetEventDestinationContractTests : DestinationContract
 {
     protected override DestinationContract<EventRecord> Contract { get; } = new ParquetEventContract();
 
-    private sealed class ParquetEventContract : DestinationContract<EventRecord>
+    internal sealed class ParquetEventContract : DestinationContract<EventRecord>
     {
         protected override Message<EventRecord> CreateMessage(int index) => new(new EventRecord(Encoding.UTF8.GetBytes($"event-{index}")), Key: $"k{index}");
 
@@ -55,7 +55,8 @@ internal sealed class ParquetEventDestinationContractTests : DestinationContract
             };
         }
 
-        private static HashSet<string?> CommittedKeys(string lake)
+        /// <summary>The keys of every row in the lake's committed files (temporary names start with a dot).</summary>
+        internal static HashSet<string?> CommittedKeys(string lake)
         {
             var keys = new HashSet<string?>();
             if (!Directory.Exists(lake))
