@@ -61,6 +61,19 @@ public class RouterDestinationTests
     }
 
     [Test]
+    public async Task ByKey_NullOrUnknownKey_GoesToTheDefaultRoute()
+    {
+        var known = new HoldingDestination<string>();
+        var fallback = new HoldingDestination<string>();
+        var router = RouterDestination<string>.ByKey(m => m.Key, new Dictionary<string, IDestination<string>> { ["known"] = known }, fallback);
+
+        await router.SendAsync(AckToken.None(), new Messages<string>([new("a", Key: "known"), new("b", Key: null), new("c", Key: "other")]));
+
+        Assert.That(known.Sent.Single().Messages.Select(m => m.Value), Is.EqualTo(new[] { "a" }));
+        Assert.That(fallback.Sent.Single().Messages.Select(m => m.Value), Is.EqualTo(new[] { "b", "c" }));
+    }
+
+    [Test]
     public async Task Unrouted_Error_ThrowsBeforeWritingAnything()
     {
         var known = new HoldingDestination<string>();
