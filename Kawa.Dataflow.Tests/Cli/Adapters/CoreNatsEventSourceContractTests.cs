@@ -10,20 +10,9 @@ namespace Kawa.Dataflow.Tests.Cli.Adapters;
 /// <summary>The core source contract against kawa's <c>nats</c> source (core NATS seen as events) on a real server,
 /// declared at-most-once like the source it wraps (see <see cref="NatsSourceContractTests"/>).</summary>
 [NonParallelizable]
-internal sealed class CoreNatsEventSourceContractTests : SourceContractTests<EventRecord>
+internal sealed class CoreNatsEventSourceContractTests : LiveNatsSourceContractTests<EventRecord>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override SourceContract<EventRecord> Contract => new EventContract(_nats) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
+    protected override SourceContract<EventRecord> Contract => new EventContract(Nats) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
 
     private sealed class EventContract(ConnectedNatsServer nats) : SourceContract<EventRecord>
     {

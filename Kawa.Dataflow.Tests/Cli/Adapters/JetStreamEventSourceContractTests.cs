@@ -12,20 +12,9 @@ namespace Kawa.Dataflow.Tests.Cli.Adapters;
 /// <summary>The core source contract against kawa's <c>jetstream</c> source (the raw JetStream source seen as events) on
 /// a real consumer: wrapping each payload in an event must keep every rule, outcomes checked on the wire.</summary>
 [NonParallelizable]
-internal sealed class JetStreamEventSourceContractTests : SourceContractTests<EventRecord>
+internal sealed class JetStreamEventSourceContractTests : LiveNatsSourceContractTests<EventRecord>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override SourceContract<EventRecord> Contract => new EventContract(_nats);
+    protected override SourceContract<EventRecord> Contract => new EventContract(Nats);
 
     private sealed class EventContract(ConnectedNatsServer nats) : SourceContract<EventRecord>
     {

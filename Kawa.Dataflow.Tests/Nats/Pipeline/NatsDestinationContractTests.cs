@@ -11,20 +11,9 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 /// <see cref="NatsDestination{T}"/> documents: the server has processed the publish, seen here as a live subscriber
 /// having received it. Writes are broken by closing the destination's connection.</summary>
 [NonParallelizable]
-public class NatsDestinationContractTests : DestinationContractTests<byte[]>
+public class NatsDestinationContractTests : LiveNatsDestinationContractTests<byte[]>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override DestinationContract<byte[]> Contract => new CoreNatsContract(_nats.Server, _nats.Connection);
+    protected override DestinationContract<byte[]> Contract => new CoreNatsContract(Nats.Server, Nats.Connection);
 
     private sealed class CoreNatsContract(NatsServerProcess server, NatsConnection subscriber) : DestinationContract<byte[]>
     {

@@ -10,20 +10,9 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 
 /// <summary>The core destination contract against a real JetStream stream: durable means the stream holds it.</summary>
 [NonParallelizable]
-public class NatsJetStreamDestinationContractTests : DestinationContractTests<byte[]>
+public class NatsJetStreamDestinationContractTests : LiveNatsDestinationContractTests<byte[]>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override DestinationContract<byte[]> Contract => new JetStreamContract(_nats.Connection);
+    protected override DestinationContract<byte[]> Contract => new JetStreamContract(Nats.Connection);
 
     private sealed class JetStreamContract(NatsConnection connection) : DestinationContract<byte[]>
     {

@@ -10,20 +10,9 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 /// <summary>The core source contract against a real consumer: the outcome the "source saw" is the ack the server was sent,
 /// observed on the wire by subscribing to the stream's ack subjects.</summary>
 [NonParallelizable]
-public class NatsJetStreamSourceContractTests : SourceContractTests<byte[]>
+public class NatsJetStreamSourceContractTests : LiveNatsSourceContractTests<byte[]>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override SourceContract<byte[]> Contract => new JetStreamContract(_nats.Server, _nats.Connection);
+    protected override SourceContract<byte[]> Contract => new JetStreamContract(Nats.Server, Nats.Connection);
 
     private sealed class JetStreamContract(NatsServerProcess server, NatsConnection connection) : SourceContract<byte[]>
     {

@@ -11,20 +11,9 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 /// consumer: decoding must keep every rule of the raw source (fresh tokens, cancellation, stable end, outcomes reaching
 /// the server, seen on the wire).</summary>
 [NonParallelizable]
-public class NatsJetStreamTypedSourceContractTests : SourceContractTests<TypedOrder>
+public class NatsJetStreamTypedSourceContractTests : LiveNatsSourceContractTests<TypedOrder>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override SourceContract<TypedOrder> Contract => new TypedJetStreamContract(_nats.Server, _nats.Connection);
+    protected override SourceContract<TypedOrder> Contract => new TypedJetStreamContract(Nats.Server, Nats.Connection);
 
     private sealed class TypedJetStreamContract(NatsServerProcess server, NatsConnection connection) : SourceContract<TypedOrder>
     {

@@ -13,20 +13,9 @@ namespace Kawa.Dataflow.Tests.Nats.Pipeline;
 /// is accepted once, nothing is recorded, and a negatively acked message never comes back
 /// (<see cref="SourceContract{T}.RedeliversNegativeAcks"/> = <see langword="false"/> too).</summary>
 [NonParallelizable]
-public class NatsSourceContractTests : SourceContractTests<byte[]>
+public class NatsSourceContractTests : LiveNatsSourceContractTests<byte[]>
 {
-    private ConnectedNatsServer _nats = null!;
-
-    [OneTimeSetUp]
-    public async Task StartServer()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-    }
-
-    [OneTimeTearDown]
-    public ValueTask StopServer() => _nats.DisposeAsync();
-
-    protected override SourceContract<byte[]> Contract => new CoreNatsContract(_nats.Server, _nats.Connection) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
+    protected override SourceContract<byte[]> Contract => new CoreNatsContract(Nats.Server, Nats.Connection) { OutcomesReachSource = false, RedeliversNegativeAcks = false };
 
     /// <summary>A core NATS source on its own connection holding <paramref name="count"/> messages, then ending (its
     /// connection drained) or staying open.</summary>
