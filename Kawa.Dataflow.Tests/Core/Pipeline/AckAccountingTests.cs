@@ -15,28 +15,16 @@ public class AckAccountingTests
     [Test]
     public async Task RunAsync_RandomFanOutFailuresPoliciesAndCancellation_EveryMessageSettledOnceAndAckMeansDurable()
     {
-        var failures = new List<string>();
-        var seen = new ConcurrentDictionary<string, int>();
-        for (var seed = FirstSeed; seed < FirstSeed + Runs; seed++)
+        var (failures, seen) = await SeededRuns.RunAsync(FirstSeed, Runs, async seed =>
         {
             var run = new AccountingRun(seed, BrokenDestination.None);
-            var violations = await run.RunAndCheckAsync();
-            failures.AddRange(violations.Select(v => $"seed {seed}: {v}"));
-            foreach (var fact in run.Facts)
-            {
-                seen.AddOrUpdate(fact, 1, (_, n) => n + 1);
-            }
-
-            if (failures.Count > 20)
-            {
-                break;
-            }
-        }
+            return (await run.RunAndCheckAsync(), run.Facts);
+        });
 
         Assert.That(failures, Is.Empty);
 
         // The runs really went through every path the check is about.
-        Assert.That(seen.Keys, Is.SupersetOf(new[]
+        Assert.That(seen, Is.SupersetOf(new[]
         {
             "completed", "cancelled-drained", "drain-timed-out", "fatal", "Ack", "Nack", "Terminate", "dead-lettered", "fan-out",
         }));

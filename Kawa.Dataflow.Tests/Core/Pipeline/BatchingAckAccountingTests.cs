@@ -16,28 +16,16 @@ public class BatchingAckAccountingTests
     [Test]
     public async Task RunAsync_BatchingSinkRandomFlushFailuresAndCancellation_EveryMessageSettledOnceAndAckedOnlyWhenDurable()
     {
-        var failures = new List<string>();
-        var seen = new ConcurrentDictionary<string, int>();
-        for (var seed = 1; seed <= 1000; seed++)
+        var (failures, seen) = await SeededRuns.RunAsync(1, 1000, async seed =>
         {
             var run = new AccountingRun(seed, BrokenFlusher.None);
-            var violations = await run.RunAndCheckAsync();
-            failures.AddRange(violations.Select(v => $"seed {seed}: {v}"));
-            foreach (var fact in run.Facts)
-            {
-                seen.AddOrUpdate(fact, 1, (_, n) => n + 1);
-            }
-
-            if (failures.Count > 20)
-            {
-                break;
-            }
-        }
+            return (await run.RunAndCheckAsync(), run.Facts);
+        });
 
         Assert.That(failures, Is.Empty);
 
         // The runs really went through every path the check is about.
-        Assert.That(seen.Keys, Is.SupersetOf(new[]
+        Assert.That(seen, Is.SupersetOf(new[]
         {
             "completed", "cancelled-drained", "drain-timed-out", "fatal", "Ack", "Nack", "Terminate", "fan-out",
             "flush-failed", "flush-retried", "discarded", "dead-lettered", "deferred",

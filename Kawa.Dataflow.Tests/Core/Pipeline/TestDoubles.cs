@@ -144,3 +144,24 @@ internal static class RandomDeadLetters
         }
     }
 }
+
+/// <summary>
+/// Drives the seeded runs of a randomized accounting test: each seed's violations, prefixed with the seed, and every fact
+/// any run recorded (which paths the runs went through). Stops early once more than 20 violations are in.
+/// </summary>
+internal static class SeededRuns
+{
+    public static async Task<(List<string> Failures, HashSet<string> Facts)> RunAsync(int firstSeed, int runs, Func<int, Task<(List<string> Violations, IEnumerable<string> Facts)>> run)
+    {
+        var failures = new List<string>();
+        var facts = new HashSet<string>();
+        for (var seed = firstSeed; seed < firstSeed + runs && failures.Count <= 20; seed++)
+        {
+            var (violations, seen) = await run(seed);
+            failures.AddRange(violations.Select(v => $"seed {seed}: {v}"));
+            facts.UnionWith(seen);
+        }
+
+        return (failures, facts);
+    }
+}
