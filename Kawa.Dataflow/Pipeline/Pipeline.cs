@@ -36,12 +36,16 @@ public sealed class Pipeline
     private readonly Func<PipelineRun, (ISourcePump Pump, Task Completion)> _connect;
     private int _started;
 
-    internal Pipeline(string name, PipelineOptions options, Func<PipelineRun, (ISourcePump, Task)> connect)
+    internal Pipeline(string name, PipelineOptions options, bool runsToCompletion, Func<PipelineRun, (ISourcePump, Task)> connect)
     {
         Name = name;
         _options = options;
+        RunsToCompletion = runsToCompletion;
         _connect = connect;
     }
+
+    /// <summary>Whether segments run from source to destination on one worker each (see <see cref="PipelineOptions.RunToCompletion"/>).</summary>
+    internal bool RunsToCompletion { get; }
 
     /// <summary>The pipeline's name: the <c>kawa.pipeline</c> tag on its telemetry.</summary>
     public string Name { get; }
@@ -86,7 +90,7 @@ public sealed class Pipeline
         try
         {
             var (pump, completion) = _connect(run);
-            Log.Started(run.Logger, Name, _options.MaxInFlightMessages, _options.MaxInFlightBytes);
+            Log.Started(run.Logger, Name, _options.MaxInFlightMessages, _options.MaxInFlightBytes, RunsToCompletion ? "run to completion" : "staged");
             using (cancellationToken.UnsafeRegister(static s => ((PipelineRun)s!).BeginDrain(), run))
             {
                 await pump.RunAsync().ConfigureAwait(false);

@@ -77,11 +77,43 @@ public sealed class PipelineBuilder<T>
         (destination as IPipelineMember)?.JoinPipeline(Name);
         var snapshot = (options ?? new DestinationOptions()).Clone();
         var connect = _connect;
-        return new PipelineDefinition(Name, _stages, snapshot, run =>
+        var canRunToCompletion = CanRunToCompletion(_stages, snapshot, destination is ISegmentDestination<T>);
+        return new PipelineDefinition(Name, _stages, snapshot, canRunToCompletion, (run, runToCompletion) =>
         {
-            var stage = new DestinationStage<T>(run, destination, snapshot);
+            var stage = new DestinationStage<T>(run, destination, snapshot, runToCompletion);
             return (connect(run, stage.Input), stage.Completion);
         });
+    }
+
+    /// <summary>
+    /// Whether running each segment from source to destination on one worker keeps every stage's promises: no stage
+    /// orders its outputs (so no reorder buffer between stages is needed), every stage works at the same parallelism
+    /// (so one worker per unit of it calls each stage no more often than the stage allows), at least two of them (one
+    /// would lose the overlap of reading, handling and sending that separate blocks give), and the destination takes as
+    /// many sends at once, or is the batching sink, which buffers and flushes on its own.
+    /// </summary>
+    private static bool CanRunToCompletion(StageDescription[] stages, DestinationOptions destination, bool segmentDestination)
+    {
+        if (stages.Length == 0)
+        {
+            return false;
+        }
+
+        var parallelism = stages[0].Options.MaxDegreeOfParallelism;
+        if (parallelism < 2)
+        {
+            return false;
+        }
+
+        foreach (var stage in stages)
+        {
+            if (stage.Options.KeyOrdered || stage.Options.EnsureOrdered || stage.Options.MaxDegreeOfParallelism != parallelism)
+            {
+                return false;
+            }
+        }
+
+        return segmentDestination || destination.MaxDegreeOfParallelism == parallelism;
     }
 }
 
@@ -90,13 +122,15 @@ public sealed class PipelineDefinition
 {
     private readonly StageDescription[] _stages;
     private readonly DestinationOptions _destinationOptions;
-    private readonly Func<PipelineRun, (ISourcePump Pump, Task Completion)> _connect;
+    private readonly bool _canRunToCompletion;
+    private readonly Func<PipelineRun, bool, (ISourcePump Pump, Task Completion)> _connect;
 
-    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, Func<PipelineRun, (ISourcePump, Task)> connect)
+    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, bool canRunToCompletion, Func<PipelineRun, bool, (ISourcePump, Task)> connect)
     {
         Name = name;
         _stages = stages;
         _destinationOptions = destinationOptions;
+        _canRunToCompletion = canRunToCompletion;
         _connect = connect;
     }
 
@@ -138,7 +172,8 @@ public sealed class PipelineDefinition
             throw new Microsoft.Extensions.Options.OptionsValidationException(Name ?? string.Empty, typeof(PipelineOptions), errors);
         }
 
-        return new Pipeline(Name!, snapshot, _connect);
+        var runToCompletion = _canRunToCompletion && snapshot.RunToCompletion;
+        return new Pipeline(Name!, snapshot, runToCompletion, run => _connect(run, runToCompletion));
     }
 }
 

@@ -30,6 +30,25 @@ public class AckAccountingTests
         }));
     }
 
+    [Test]
+    public async Task RunAsync_RunToCompletionWithRandomFanOutFailuresPoliciesAndCancellation_EveryMessageSettledOnceAndAckMeansDurable()
+    {
+        // The same runs with every stage unordered at one parallelism, so the workers carry segments from source to
+        // destination themselves (PipelineOptions.RunToCompletion).
+        var (failures, seen) = await SeededRuns.RunAsync(FirstSeed, Runs / 2, async seed =>
+        {
+            var run = new AccountingRun(seed, BrokenDestination.None, runToCompletion: true);
+            return (await run.RunAndCheckAsync(), run.Facts);
+        });
+
+        Assert.That(failures, Is.Empty);
+        Assert.That(seen, Is.SupersetOf(new[]
+        {
+            "ran-to-completion", "completed", "cancelled-drained", "drain-timed-out", "fatal", "Ack", "Nack", "Terminate", "dead-lettered", "fan-out",
+        }));
+        Assert.That(seen, Does.Not.Contain("staged"));
+    }
+
     [TestCase(BrokenDestination.AcksBeforeWriteCompletes)]
     [TestCase(BrokenDestination.DropsMessage)]
     [TestCase(BrokenDestination.AcksTwice)]
@@ -80,8 +99,11 @@ public class AckAccountingTests
         private readonly bool _stallAfterCancel;
         private CancellationTokenSource? _runCancellation;
 
-        public AccountingRun(int seed, BrokenDestination broken)
+        private readonly bool _runToCompletion;
+
+        public AccountingRun(int seed, BrokenDestination broken, bool runToCompletion = false)
         {
+            _runToCompletion = runToCompletion;
             _seed = seed;
             _rng = new Random(seed);
             _broken = broken;
@@ -135,16 +157,27 @@ public class AckAccountingTests
                 BoundedCapacity = _rng.Next(1, 4),
                 ErrorPolicy = _policy,
             };
+            if (_runToCompletion)
+            {
+                stageOptions.MaxDegreeOfParallelism = 2 + (stageOptions.MaxDegreeOfParallelism % 2);
+                stageOptions.KeyOrdered = false;
+                stageOptions.EnsureOrdered = false;
+            }
+
             var builder = Kawa.Dataflow.Pipeline.Create($"accounting-{_seed}")
                 .From(source)
                 .Handle<(int Id, int Part)>("fan", HandleAsync, stageOptions);
             if (_rng.Next(2) == 0)
             {
-                builder = builder.Handle("pipe", Handler.Pipe<(int Id, int Part)>(), new StageOptions { MaxDegreeOfParallelism = _rng.Next(1, 3) });
+                var pipeParallelism = _rng.Next(1, 3);
+                builder = builder.Handle("pipe", Handler.Pipe<(int Id, int Part)>(), _runToCompletion
+                    ? new StageOptions { MaxDegreeOfParallelism = stageOptions.MaxDegreeOfParallelism, EnsureOrdered = false }
+                    : new StageOptions { MaxDegreeOfParallelism = pipeParallelism });
             }
 
+            var destinationParallelism = _rng.Next(1, 4);
             var pipeline = builder
-                .To(new Destination(this), new DestinationOptions { MaxDegreeOfParallelism = _rng.Next(1, 4), BoundedCapacity = _rng.Next(1, 3) })
+                .To(new Destination(this), new DestinationOptions { MaxDegreeOfParallelism = _runToCompletion ? stageOptions.MaxDegreeOfParallelism : destinationParallelism, BoundedCapacity = _rng.Next(1, 3) })
                 .Build(new PipelineOptions
                 {
                     MaxInFlightMessages = _rng.Next(1, 20),
@@ -152,6 +185,7 @@ public class AckAccountingTests
                     DrainTimeout = _stallAfterCancel || _rng.Next(2) == 0 ? TimeSpan.FromMilliseconds(_rng.Next(1, 20)) : TimeSpan.FromSeconds(20),
                 });
 
+            Facts.Add(pipeline.RunsToCompletion ? "ran-to-completion" : "staged");
             Exception? error = null;
             var run = Task.Run(() => pipeline.RunAsync(cts.Token));
             try

@@ -29,6 +29,7 @@ public class BatchingAckAccountingTests
         {
             "completed", "cancelled-drained", "drain-timed-out", "fatal", "Ack", "Nack", "Terminate", "fan-out",
             "flush-failed", "flush-retried", "discarded", "dead-lettered", "deferred",
+            "staged", "ran-to-completion",
         }));
     }
 
@@ -267,6 +268,9 @@ public class BatchingAckAccountingTests
                 DrainTimeout = _stallFlushAfterCancel ? TimeSpan.FromMilliseconds(_rng.Next(1, 20)) : TimeSpan.FromSeconds(20),
             };
             var pipeline = builder.To(sink, destinationOptions).Build(pipelineOptions);
+
+            // Unordered stages at a parallelism of two or more run to completion (the batching sink takes concurrent sends).
+            _facts[pipeline.RunsToCompletion ? "ran-to-completion" : "staged"] = 0;
             var setup = $"{_count} messages, cancel after {_cancelAfter} / at flush {_cancelAtFlush}, stall {_stallFlushAfterCancel}, "
                 + $"in flight {pipelineOptions.MaxInFlightMessages}, segment {pipelineOptions.SegmentSize}, drain {pipelineOptions.DrainTimeout.TotalMilliseconds} ms, "
                 + $"batch {batching.MaxBatchSize} age {batching.MaxBatchAge.TotalMilliseconds} ms x{batching.FlushParallelism} buffered {batching.BufferedBatches} retries {batching.MaxRetries}, "

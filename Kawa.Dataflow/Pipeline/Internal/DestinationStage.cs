@@ -13,28 +13,43 @@ internal sealed class DestinationStage<T>
     private readonly PipelineRun _run;
     private readonly IDestination<T> _destination;
     private readonly ISegmentDestination<T>? _segments;
-    private readonly ActionBlock<Segment<T>> _block;
-    private readonly int _parallelism;
+    private readonly ActionBlock<Segment<T>>? _block;
     private readonly KeyValuePair<string, object?>[] _tags;
 
-    public DestinationStage(PipelineRun run, IDestination<T> destination, DestinationOptions options)
+    /// <param name="run">The run.</param>
+    /// <param name="destination">The destination.</param>
+    /// <param name="options">Its options.</param>
+    /// <param name="runInline">Run to completion: no block; the stage in front calls <see cref="Input"/> on its own
+    /// thread (the builder checked that the destination takes that many calls at once).</param>
+    public DestinationStage(PipelineRun run, IDestination<T> destination, DestinationOptions options, bool runInline = false)
     {
         _run = run;
         _destination = destination;
         _segments = destination as ISegmentDestination<T>;
         _tags = run.StageTags(PipelineStage.Destination);
-        _parallelism = options.MaxDegreeOfParallelism;
-        _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
+        if (runInline)
         {
-            MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
-            BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
-        });
+            Input = StageInput<T>.RunInline(segment => new ValueTask(ProcessAsync(segment)), options.MaxDegreeOfParallelism);
+            Completion = Task.CompletedTask;
+        }
+        else
+        {
+            _block = new ActionBlock<Segment<T>>(ProcessAsync, new ExecutionDataflowBlockOptions
+            {
+                MaxDegreeOfParallelism = options.MaxDegreeOfParallelism,
+                BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
+            });
+            Input = new StageInput<T>(_block, options.MaxDegreeOfParallelism);
+            Completion = _block.Completion;
+        }
+
         run.AddFlush(PipelineStage.Destination, destination, destination.FlushAsync, destination.CommitHeldAsync);
     }
 
-    public StageInput<T> Input => new(_block, _parallelism);
+    public StageInput<T> Input { get; }
 
-    public Task Completion => _block.Completion;
+    /// <summary>Completes when the block has sent everything (staged); at once when run inline.</summary>
+    public Task Completion { get; }
 
     private Task ProcessAsync(Segment<T> input)
     {

@@ -62,8 +62,16 @@ internal readonly struct Segment<T>(Envelope<T>[] items, int count)
     }
 }
 
-/// <summary>A stage's input: its block and how many segments it works on at once (producers split segments to match).</summary>
-internal readonly record struct StageInput<T>(ITargetBlock<Segment<T>> Block, int Parallelism);
+/// <summary>
+/// A stage's input. Staged: its block, and how many segments it works on at once (producers split segments to match).
+/// Run to completion: <see cref="Inline"/> carries a segment through this stage and every later one on the caller's
+/// thread, and <see cref="Parallelism"/> is how many callers may do so at once.
+/// </summary>
+internal readonly record struct StageInput<T>(ITargetBlock<Segment<T>>? Block, int Parallelism, Func<Segment<T>, ValueTask>? Inline = null)
+{
+    /// <summary>The input of a stage that runs on its caller's thread.</summary>
+    public static StageInput<T> RunInline(Func<Segment<T>, ValueTask> process, int parallelism) => new(null, parallelism, process);
+}
 
 /// <summary>Collects a stage's outputs into segments, split for the next stage's parallelism.</summary>
 internal struct SegmentWriter<T>(int segmentSize, int parallelism)

@@ -36,7 +36,7 @@ internal sealed class HandlerStage<TIn, TOut>
         _poisonPolicy = options.PoisonPolicy;
         _stage = PipelineStage.Handler(name);
         _segmentSize = run.Options.SegmentSize;
-        _downstreamParallelism = target.Parallelism;
+        _downstreamParallelism = target.Inline is null ? target.Parallelism : 1;
         _tags = run.StageTags(_stage);
         _onDeadLettered = () =>
         {
@@ -51,6 +51,21 @@ internal sealed class HandlerStage<TIn, TOut>
             RegisterDeadLetterFlushes(_poisonPolicy);
         }
 
+        if (target.Inline is { } next)
+        {
+            // Run to completion: the pump's workers call this stage, then the next, on their own threads.
+            Input = StageInput<TIn>.RunInline(
+                async input =>
+                {
+                    foreach (var output in await ProcessAsync(input).ConfigureAwait(false))
+                    {
+                        await next(output).ConfigureAwait(false);
+                    }
+                },
+                options.MaxDegreeOfParallelism);
+            return;
+        }
+
         if (!options.KeyOrdered || options.MaxDegreeOfParallelism == 1)
         {
             var block = new TransformManyBlock<Segment<TIn>, Segment<TOut>>(ProcessAsync, new ExecutionDataflowBlockOptions
@@ -59,7 +74,7 @@ internal sealed class HandlerStage<TIn, TOut>
                 BoundedCapacity = options.BoundedCapacity + options.MaxDegreeOfParallelism,
                 EnsureOrdered = options.KeyOrdered || options.EnsureOrdered,
             });
-            block.LinkTo(target.Block, new DataflowLinkOptions { PropagateCompletion = true });
+            block.LinkTo(target.Block!, new DataflowLinkOptions { PropagateCompletion = true });
             Input = new StageInput<TIn>(block, options.MaxDegreeOfParallelism);
             return;
         }
@@ -74,7 +89,7 @@ internal sealed class HandlerStage<TIn, TOut>
                 MaxDegreeOfParallelism = 1,
                 BoundedCapacity = options.BoundedCapacity + 1,
             });
-            _lanes[i].LinkTo(target.Block);
+            _lanes[i].LinkTo(target.Block!);
         }
 
         var dispatcher = new ActionBlock<Segment<TIn>>(DispatchAsync, new ExecutionDataflowBlockOptions { BoundedCapacity = options.BoundedCapacity });
@@ -91,7 +106,7 @@ internal sealed class HandlerStage<TIn, TOut>
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         Task.WhenAll(lanes.Select(l => l.Completion)).ContinueWith(
-            _ => target.Block.Complete(),
+            _ => target.Block!.Complete(),
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);

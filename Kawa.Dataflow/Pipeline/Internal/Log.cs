@@ -5,8 +5,8 @@ namespace Kawa.Dataflow;
 /// <summary>The pipeline's log messages.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Pipeline {Pipeline} started (max {MaxInFlight} messages / {MaxInFlightBytes} bytes in flight).")]
-    public static partial void Started(ILogger logger, string pipeline, int maxInFlight, long maxInFlightBytes);
+    [LoggerMessage(1, LogLevel.Information, "Pipeline {Pipeline} started (max {MaxInFlight} messages / {MaxInFlightBytes} bytes in flight; stages {Execution}).")]
+    public static partial void Started(ILogger logger, string pipeline, int maxInFlight, long maxInFlightBytes, string execution);
 
     [LoggerMessage(2, LogLevel.Information, "Pipeline {Pipeline} draining: receiving stopped, finishing in-flight work (timeout {DrainTimeout}).")]
     public static partial void Draining(ILogger logger, string pipeline, TimeSpan drainTimeout);

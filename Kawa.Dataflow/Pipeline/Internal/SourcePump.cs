@@ -3,19 +3,26 @@ using System.Threading.Tasks.Dataflow;
 
 namespace Kawa.Dataflow;
 
-/// <summary>What starts a run: the loop that reads the source.</summary>
+/// <summary>What starts a run: the loop (or loops) that read the source.</summary>
 internal interface ISourcePump
 {
-    /// <summary>Reads until end of stream, stop or failure, then completes the first block. Never throws.</summary>
+    /// <summary>Reads until end of stream, stop or failure, and sees everything read into the first stage. Never throws.</summary>
     Task RunAsync();
 }
 
 /// <summary>
-/// The one loop that calls <see cref="ISource{T}.ReceiveAsync"/>, never concurrently. It reads only while the run's
-/// in-flight limits allow, batches deliveries into segments, and hands a segment on whenever it is full, the source has
-/// nothing ready, or the limits are reached, so nothing waits in the pump while the pump waits. When the source says
-/// <see cref="Delivery{T}.Idle"/>, it has the destinations commit what they hold (<see cref="OnIdleAsync"/>).
+/// Reads the source, never concurrently. It reads only while the run's in-flight limits allow, batches deliveries into
+/// segments, and hands a segment on whenever it is full, the source has nothing ready, or the limits are reached, so
+/// nothing waits in the pump while the pump waits. When the source says <see cref="Delivery{T}.Idle"/>, it has the
+/// destinations commit what they hold (<see cref="PipelineRun.CommitHeldAsync"/>).
 /// </summary>
+/// <remarks>
+/// Two ways to hand a segment on. Staged: one loop reads and posts each segment to the first stage's block, which
+/// runs on other threads. Run to completion (<see cref="StageInput{T}.Inline"/>): as many workers as the stages'
+/// parallelism take turns at the source under one gate; the worker that read a segment leaves the gate and carries the
+/// segment through every stage to the destination itself, so a message is received, handled and sent on one thread.
+/// Both ways read through <see cref="NextSegmentAsync"/>, so the rules for reading are the same.
+/// </remarks>
 internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, StageInput<T> target) : ISourcePump
 {
     private readonly int _segmentSize = run.Options.SegmentSize;
@@ -23,49 +30,175 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     private int _count;
     private long _bytes;
 
-    public async Task RunAsync()
+    // What the reader must do before reading on, kept between calls of NextSegmentAsync.
+    private int _room;
+    private long _bytesRoom;
+    private bool _waitForRoom;
+    private bool _commitHeld;
+    private bool _haveStashed;
+    private ValueTask<Delivery<T>> _stashed;
+    private Activity? _stashedActivity;
+    private bool _done;
+
+    public Task RunAsync() => target.Inline is null ? RunStagedAsync() : RunToCompletionAsync();
+
+    private async Task RunStagedAsync()
     {
         try
         {
-            await PumpAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            // Only a bug of ours gets here; surface it rather than hang.
-            run.ReportFatal(PipelineStage.Source, ex);
+            while (true)
+            {
+                var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
+                if (segment.Count > 0)
+                {
+                    await HandOnAsync(segment).ConfigureAwait(false);
+                }
+
+                if (done)
+                {
+                    return;
+                }
+            }
         }
         finally
         {
+            target.Block!.Complete();
+        }
+    }
+
+    private async Task RunToCompletionAsync()
+    {
+        using var gate = new SemaphoreSlim(1, 1);
+        var workers = new Task[Math.Max(1, target.Parallelism)];
+        for (var i = 0; i < workers.Length; i++)
+        {
+            workers[i] = Task.Run(() => WorkAsync(gate));
+        }
+
+        await Task.WhenAll(workers).ConfigureAwait(false);
+    }
+
+    /// <summary>One worker: read a segment under the gate, then carry it through the stages outside it.</summary>
+    private async Task WorkAsync(SemaphoreSlim gate)
+    {
+        var process = target.Inline!;
+        while (true)
+        {
+            Segment<T> segment;
+            bool done;
+            await gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                await HandOnAsync().ConfigureAwait(false);
+                (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
             }
             finally
             {
-                target.Block.Complete();
+                gate.Release();
+            }
+
+            if (segment.Count > 0)
+            {
+                try
+                {
+                    await process(segment).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // The stages settle or hand on every envelope themselves; only a bug of ours gets here.
+                    run.ReportFatal(PipelineStage.Source, ex);
+                }
+            }
+
+            if (done)
+            {
+                return;
             }
         }
     }
 
-    private async Task PumpAsync()
+    /// <summary>
+    /// Reads until there is a segment to hand on or reading is over. The segment returned (possibly empty) counts as in
+    /// flight from now on; <c>Done</c> says the source must not be read again. Never throws.
+    /// </summary>
+    private async ValueTask<(Segment<T> Segment, bool Done)> NextSegmentAsync()
+    {
+        if (!_done)
+        {
+            try
+            {
+                await ReadAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Only a bug of ours gets here; surface it rather than hang.
+                _done = true;
+                run.ReportFatal(PipelineStage.Source, ex);
+            }
+        }
+
+        return (TakeHeld(), _done);
+    }
+
+    /// <summary>Reads until the held segment should be handed on (it may be empty) or <see cref="_done"/> is set.</summary>
+    private async ValueTask ReadAsync()
     {
         var stop = run.StopToken;
-        var room = 0;
-        var bytesRoom = 0L;
-        while (!stop.IsCancellationRequested)
+        while (true)
         {
-            if (room <= 0 || bytesRoom <= 0)
+            if (_haveStashed)
             {
-                room = run.Room(_count, _bytes, out bytesRoom);
-                if (room <= 0)
+                // A receive that was not ready when the last segment was handed on.
+                _haveStashed = false;
+                var activity = _stashedActivity;
+                _stashedActivity = null;
+                if (!await CompleteReceiveAsync(_stashed, activity).ConfigureAwait(false) || _count == _segmentSize)
                 {
-                    await HandOnAsync().ConfigureAwait(false);
-                    if (!await run.WaitForRoomAsync().ConfigureAwait(false))
-                    {
-                        return;
-                    }
+                    return;
+                }
 
-                    continue;
+                continue;
+            }
+
+            if (_commitHeld)
+            {
+                // The source was idle: everything read has been handed on; wait for it and have the destinations commit.
+                _commitHeld = false;
+                if (!await run.CommitHeldAsync().ConfigureAwait(false))
+                {
+                    _done = true;
+                    return;
+                }
+
+                _room = 0; // commits settled messages: look at the counters again
+                continue;
+            }
+
+            if (_waitForRoom)
+            {
+                _waitForRoom = false;
+                if (!await run.WaitForRoomAsync().ConfigureAwait(false))
+                {
+                    _done = true;
+                    return;
+                }
+
+                continue;
+            }
+
+            if (stop.IsCancellationRequested)
+            {
+                _done = true;
+                return;
+            }
+
+            if (_room <= 0 || _bytesRoom <= 0)
+            {
+                _room = run.Room(_count, _bytes, out _bytesRoom);
+                if (_room <= 0)
+                {
+                    // Hand on what is held first: what frees room may be waiting for it.
+                    _waitForRoom = true;
+                    return;
                 }
             }
 
@@ -73,14 +206,14 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             var haveReady = false;
             if (!Telemetry.ActivitySource.HasListeners())
             {
-                switch (TakeReady(stop, ref room, ref bytesRoom, out ready))
+                switch (TakeReady(stop, out ready))
                 {
                     case ReadyResult.SegmentFull:
-                        await HandOnAsync().ConfigureAwait(false);
-                        continue;
+                        return;
                     case ReadyResult.OutOfRoom:
                         continue;
                     case ReadyResult.Stopped:
+                        _done = true;
                         return;
                     default:
                         haveReady = true;
@@ -88,72 +221,89 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 }
             }
 
-            Delivery<T> delivery;
-            var activity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.receive", ActivityKind.Consumer) : null;
-            try
+            var receiveActivity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.receive", ActivityKind.Consumer) : null;
+            receiveActivity?.SetTag(Telemetry.PipelineTag, run.Name);
+            receiveActivity?.SetTag(Telemetry.StageTag, PipelineStage.Source);
+            ValueTask<Delivery<T>> pending;
+            if (haveReady)
             {
-                activity?.SetTag(Telemetry.PipelineTag, run.Name);
-                activity?.SetTag(Telemetry.StageTag, PipelineStage.Source);
-                var pending = haveReady ? ready : source.ReceiveAsync(stop);
-                if (!pending.IsCompleted && _count > 0)
+                pending = ready;
+            }
+            else
+            {
+                try
                 {
-                    // The source has nothing ready: do not keep what we hold waiting for it.
-                    await HandOnAsync().ConfigureAwait(false);
+                    pending = source.ReceiveAsync(stop);
                 }
-
-                delivery = await pending.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-                run.ReportFatal(PipelineStage.Source, ex);
-                return;
-            }
-            finally
-            {
-                activity?.Dispose();
-            }
-
-            if (delivery.IsEndOfStream)
-            {
-                return;
-            }
-
-            if (delivery.IsIdle)
-            {
-                if (!await OnIdleAsync().ConfigureAwait(false))
+                catch (Exception ex)
                 {
-                    return;
+                    pending = ValueTask.FromException<Delivery<T>>(ex);
                 }
-
-                room = 0; // commits settled messages: look at the counters again
-                continue;
             }
 
-            if (!Accept(delivery, ref room, ref bytesRoom))
+            if (!pending.IsCompleted && _count > 0)
             {
+                // The source has nothing ready: do not keep what we hold waiting for it.
+                _stashed = pending;
+                _stashedActivity = receiveActivity;
+                _haveStashed = true;
                 return;
             }
 
-            if (_count == _segmentSize)
+            if (!await CompleteReceiveAsync(pending, receiveActivity).ConfigureAwait(false) || _count == _segmentSize)
             {
-                await HandOnAsync().ConfigureAwait(false);
+                return;
             }
         }
     }
 
     /// <summary>
-    /// The source is idle, waiting for outcomes: hand on what is held, wait until everything read has been settled or
-    /// reached a destination, and have the destinations commit what they hold. <see langword="false"/>: stop reading.
+    /// Waits for a receive and takes its delivery. <see langword="false"/>: hand on what is held now (the source is idle,
+    /// or reading is over and <see cref="_done"/> is set).
     /// </summary>
-    private async ValueTask<bool> OnIdleAsync()
+    private async ValueTask<bool> CompleteReceiveAsync(ValueTask<Delivery<T>> pending, Activity? activity)
     {
-        await HandOnAsync().ConfigureAwait(false);
-        return await run.CommitHeldAsync().ConfigureAwait(false);
+        Delivery<T> delivery;
+        try
+        {
+            delivery = await pending.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (run.StopToken.IsCancellationRequested)
+        {
+            _done = true;
+            return false;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            run.ReportFatal(PipelineStage.Source, ex);
+            _done = true;
+            return false;
+        }
+        finally
+        {
+            activity?.Dispose();
+        }
+
+        if (delivery.IsEndOfStream)
+        {
+            _done = true;
+            return false;
+        }
+
+        if (delivery.IsIdle)
+        {
+            _commitHeld = true;
+            return false;
+        }
+
+        if (!Accept(delivery))
+        {
+            _done = true;
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -161,10 +311,10 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     /// or a state-machine round trip each, while there is room and the segment is not full. Anything else (a receive
     /// still pending, failed, or not a message) is handed back in <paramref name="next"/> for the main loop to handle.
     /// </summary>
-    private ReadyResult TakeReady(CancellationToken stop, ref int room, ref long bytesRoom, out ValueTask<Delivery<T>> next)
+    private ReadyResult TakeReady(CancellationToken stop, out ValueTask<Delivery<T>> next)
     {
         next = default;
-        while (room > 0 && bytesRoom > 0)
+        while (_room > 0 && _bytesRoom > 0)
         {
             if (stop.IsCancellationRequested)
             {
@@ -192,7 +342,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 return ReadyResult.HandedBack;
             }
 
-            if (!Accept(delivery, ref room, ref bytesRoom))
+            if (!Accept(delivery))
             {
                 return ReadyResult.Stopped;
             }
@@ -207,7 +357,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     }
 
     /// <summary>Takes one delivered message into the held segment; false (after reporting the fatal error) if it cannot.</summary>
-    private bool Accept(in Delivery<T> delivery, ref int room, ref long bytesRoom)
+    private bool Accept(in Delivery<T> delivery)
     {
         long size;
         try
@@ -234,8 +384,8 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
 
         (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
         _bytes += size;
-        room--;
-        bytesRoom -= size;
+        _room--;
+        _bytesRoom -= size;
         return true;
     }
 
@@ -247,12 +397,12 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         Stopped,
     }
 
-    /// <summary>Passes the held segment to the first block; from then on it counts as in flight.</summary>
-    private async ValueTask HandOnAsync()
+    /// <summary>Takes the held segment (possibly empty); from then on its messages count as in flight.</summary>
+    private Segment<T> TakeHeld()
     {
         if (_count == 0)
         {
-            return;
+            return default;
         }
 
         var segment = new Segment<T>(_items!, _count);
@@ -260,7 +410,12 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         _items = null;
         _count = 0;
         _bytes = 0;
+        return segment;
+    }
 
+    /// <summary>Staged: posts a segment to the first block, split to match its parallelism.</summary>
+    private async ValueTask HandOnAsync(Segment<T> segment)
+    {
         if (target.Parallelism <= 1 || segment.Count == 1)
         {
             await SendAsync(segment).ConfigureAwait(false);
@@ -277,7 +432,8 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
 
     private async ValueTask SendAsync(Segment<T> segment)
     {
-        if (target.Block.Post(segment))
+        var block = target.Block!;
+        if (block.Post(segment))
         {
             return;
         }
@@ -288,7 +444,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         {
             // Waiting here is the backpressure: the first stage is full. Only an abort may give up,
             // and then the segment is negatively acked, never dropped.
-            accepted = await target.Block.SendAsync(segment, run.AbortToken).ConfigureAwait(false);
+            accepted = await block.SendAsync(segment, run.AbortToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
