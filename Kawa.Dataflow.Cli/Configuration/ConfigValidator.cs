@@ -867,6 +867,27 @@ internal static partial class ConfigValidator
             {
                 _errors.Add($"{P}.limits.maxInFlightMessages", $"must be at least pipeline.source.prefetch ({js.Prefetch}), got {_pipeline.Limits.MaxInFlightMessages}");
             }
+
+            CheckMaxAckPending(js);
+        }
+
+        // The library's start-up check (NatsJetStreamSource.ValidateAgainst), by the same rule, before anything connects:
+        // the daemon's pipeline holds at most limits.maxInFlightMessages messages unsettled (its MaxUnsettledMessages),
+        // and the source has up to prefetch more delivered ahead. Above max_ack_pending the server, not the pipeline,
+        // becomes the limit, and processes sharing the durable starve one another.
+        private void CheckMaxAckPending(NatsJetStreamSourceOptions js)
+        {
+            var inFlight = _pipeline.Limits.MaxInFlightMessages;
+            if (inFlight < 1 || js.Prefetch < 1 || js.MaxAckPending < 1 || js.Prefetch > js.MaxAckPending)
+            {
+                return; // Out of range, or the prefetch error above says it already.
+            }
+
+            var most = Kawa.Dataflow.Nats.Pipeline.NatsJetStreamSource.MostUnacked(inFlight, js.Prefetch);
+            if (Kawa.Dataflow.Nats.Pipeline.NatsJetStreamSource.ExceedsMaxAckPending(most, js.MaxAckPending))
+            {
+                _errors.Add($"{P}.source.maxAckPending", $"must be at least pipeline.limits.maxInFlightMessages + pipeline.source.prefetch ({inFlight} + {js.Prefetch} = {most}), the most messages this process holds delivered and unacked, got {js.MaxAckPending}: raise pipeline.source.maxAckPending to {most} or more (times the processes sharing the durable), or lower pipeline.limits.maxInFlightMessages or pipeline.source.prefetch");
+            }
         }
     }
 }

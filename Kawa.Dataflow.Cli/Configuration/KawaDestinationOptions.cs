@@ -31,8 +31,10 @@ internal sealed class ParquetDestinationOptions : KawaDestinationOptions
     /// <summary><c>snappy</c>, <c>gzip</c> or <c>none</c>. Default <c>snappy</c>.</summary>
     public string Codec { get; set; } = "snappy";
 
-    /// <summary>Rows per file before it is committed. Default 100,000.</summary>
-    public long RollRows { get; set; } = 100_000;
+    /// <summary>Rows per file before it is committed. Default 25,000: half the default in-flight window
+    /// (<c>limits.maxInFlightMessages</c>, 50,000), since a file's messages stay unacked until it commits; a file then
+    /// rolls at its row count while the next one fills, instead of being cut when the window is full.</summary>
+    public long RollRows { get; set; } = 25_000;
 
     /// <summary>Bytes per file before it is committed. Default 128 MiB; at least 1 KiB.</summary>
     public long RollBytes { get; set; } = 128L * 1024 * 1024;
@@ -43,8 +45,9 @@ internal sealed class ParquetDestinationOptions : KawaDestinationOptions
     /// <summary>fsync each local file and its directory before acking. Default true.</summary>
     public bool Fsync { get; set; } = true;
 
-    /// <summary>Rows per row group: a row group is written out to the open file when it has this many. Default 1,000,000.</summary>
-    public int RowGroupRows { get; set; } = 1_000_000;
+    /// <summary>Rows per row group: a row group is written out to the open file when it has this many. Default 122,880,
+    /// the Parquet writer's and sink's default (DuckDB's row-group size; see docs/parquet.md).</summary>
+    public int RowGroupRows { get; set; } = Kawa.Dataflow.Parquet.Writing.ParquetWriterOptions.DefaultRowGroupMaxRows;
 
     /// <summary>
     /// This writer's id in file names and temporary files (<c>[A-Za-z0-9_-]</c>, at most 48 characters). Default: for a

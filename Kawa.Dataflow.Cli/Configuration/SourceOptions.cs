@@ -89,9 +89,10 @@ internal sealed class NatsJetStreamSourceOptions : SourceOptions, INatsConnectio
     /// default roll age (1 min), since its messages are acked only when their file commits.</summary>
     public TimeSpan AckWait { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Unacked messages the server allows the consumer. Default 20,000 (the library's default): room for the
-    /// pipeline's in-flight window plus a Parquet file's rows.</summary>
-    public int MaxAckPending { get; set; } = 20_000;
+    /// <summary>Unacked messages the server allows the consumer, across every process sharing the durable. Must be at
+    /// least <c>limits.maxInFlightMessages</c> + <see cref="Prefetch"/> (validated: the library's start-up rule). Default
+    /// 120,000: two processes with the default limits (50,000 + 256 each) fit.</summary>
+    public int MaxAckPending { get; set; } = 120_000;
 
     /// <summary>Messages requested per pull. Default 256; at most <see cref="MaxAckPending"/>.</summary>
     public int Prefetch { get; set; } = 256;

@@ -228,8 +228,8 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         var errors = new List<string>();
-        var most = (long)pipeline.MaxUnsettledMessages + _options.PrefetchMessages;
-        if (MaxAckPending > 0 && most > MaxAckPending)
+        var most = MostUnacked(pipeline.MaxUnsettledMessages, _options.PrefetchMessages);
+        if (ExceedsMaxAckPending(most, MaxAckPending))
         {
             errors.Add(string.Create(CultureInfo.InvariantCulture,
                 $"pipeline '{pipeline.Name}' can hold {most} messages unacked (MaxUnsettledMessages {pipeline.MaxUnsettledMessages} + PrefetchMessages {_options.PrefetchMessages}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
@@ -246,6 +246,16 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
             throw new InvalidOperationException("The JetStream source does not fit the pipeline: " + string.Join(" ", errors));
         }
     }
+
+    /// <summary>
+    /// The rule <see cref="ValidateAgainst"/> checks, for callers that know the figures before anything connects (the
+    /// <c>kawa</c> daemon's configuration check): the most messages one process holds delivered and not acked is the
+    /// pipeline's <c>MaxUnsettledMessages</c> plus <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/>.
+    /// </summary>
+    internal static long MostUnacked(int maxUnsettledMessages, int prefetchMessages) => (long)maxUnsettledMessages + prefetchMessages;
+
+    /// <summary>Whether <paramref name="mostUnacked"/> passes a consumer's <c>max_ack_pending</c> (-1 or 0: no limit).</summary>
+    internal static bool ExceedsMaxAckPending(long mostUnacked, long maxAckPending) => maxAckPending > 0 && mostUnacked > maxAckPending;
 
     /// <summary>Asks the server how far behind the consumer is (one <c>$JS.API.CONSUMER.INFO</c> request).</summary>
     /// <param name="cancellationToken">Cancels the request.</param>

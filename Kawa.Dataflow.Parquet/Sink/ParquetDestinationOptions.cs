@@ -25,8 +25,11 @@ public sealed class ParquetDestinationOptions<T>
     /// <summary>Page compression. Default <see cref="ParquetCompression.Snappy"/>.</summary>
     public ParquetCompression Compression { get; set; } = ParquetCompression.Snappy;
 
-    /// <summary>Rows per row group: a row group is written out when it reaches this many rows. Default 1,000,000.</summary>
-    public int RowGroupMaxRows { get; set; } = 1_000_000;
+    /// <summary>Rows per row group: a row group is written out when it reaches this many rows. Default 122,880, the
+    /// same as <see cref="ParquetWriterOptions.RowGroupMaxRows"/> (DuckDB's row-group size: the writer's buffers stay
+    /// small and warm, and readers can split a file across threads; see docs/parquet.md). A file of
+    /// <see cref="FileMaxRows"/> rows then holds about 33 row groups.</summary>
+    public int RowGroupMaxRows { get; set; } = ParquetWriterOptions.DefaultRowGroupMaxRows;
 
     /// <summary>Uncompressed bytes per row group: a row group is written out when it reaches this size. Default 128 MiB.</summary>
     public long RowGroupMaxBytes { get; set; } = 128L * 1024 * 1024;

@@ -49,7 +49,10 @@ public sealed class ParquetWriterOptions
     /// and warm, and readers can split files across threads. A row group is flushed before a batch that would exceed it;
     /// a single batch is never split (so a batch larger than this makes one larger row group).
     /// </summary>
-    public int RowGroupMaxRows { get; set; } = 122_880;
+    public int RowGroupMaxRows { get; set; } = DefaultRowGroupMaxRows;
+
+    /// <summary>The default of <see cref="RowGroupMaxRows"/>, shared by the lake sink and the daemon so all three agree.</summary>
+    internal const int DefaultRowGroupMaxRows = 122_880;
 
     /// <summary>Target uncompressed bytes per row group; checked after each batch. Default 128 MiB.</summary>
     public long RowGroupMaxBytes { get; set; } = 128L * 1024 * 1024;

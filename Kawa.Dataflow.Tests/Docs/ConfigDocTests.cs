@@ -112,6 +112,32 @@ public class ConfigDocTests
     }
 
     [Test]
+    public void CliReadmeDefaultsTable_Defaults_AreTheOptionsDefaults()
+    {
+        var pipeline = new KawaPipelineOptions();
+        var source = new NatsJetStreamSourceOptions();
+        var parquet = new ParquetDestinationOptions();
+        var table = DocText.Table("../Kawa.Dataflow.Cli/README.md", "The defaults are chosen to fit together");
+        var code = new Dictionary<string, string>
+        {
+            ["pipeline.limits.maxInFlightMessages"] = Doc(pipeline.Limits.MaxInFlightMessages),
+            ["pipeline.limits.maxInFlightBytes"] = string.Create(CultureInfo.InvariantCulture, $"{pipeline.Limits.MaxInFlightBytes / (1024 * 1024)} MiB"),
+            ["pipeline.source.maxAckPending"] = Doc(source.MaxAckPending),
+            ["pipeline.source.prefetch"] = Doc(source.Prefetch),
+            ["pipeline.source.ackWait"] = string.Create(CultureInfo.InvariantCulture, $"{source.AckWait.TotalMinutes} min"),
+            ["pipeline.destination.rollRows"] = Doc(parquet.RollRows),
+            ["pipeline.destination.rollAge"] = string.Create(CultureInfo.InvariantCulture, $"{parquet.RollAge.TotalMinutes} min"),
+            ["pipeline.destination.rowGroupRows"] = Doc(parquet.RowGroupRows),
+        };
+
+        Assert.That(table.Keys, Is.EquivalentTo(code.Keys.Append("setting")), "every row is checked (and the header)");
+        foreach (var (key, value) in code)
+        {
+            Assert.That(Value(table[key]), Is.EqualTo(value), $"Kawa.Dataflow.Cli/README.md: default of {key}");
+        }
+    }
+
+    [Test]
     public void ParquetDefaultSchema_IsTheValidatorsDefaultColumns()
     {
         var docs = DocText.Read("config.md");

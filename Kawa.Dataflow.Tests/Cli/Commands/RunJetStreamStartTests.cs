@@ -30,7 +30,8 @@ public sealed class RunJetStreamStartTests
                 "name": "js-start",
                 "source": { "type": "nats-jetstream", "servers": [ {{JsonSerializer.Serialize(url)}} ], "stream": "LINES", "durable": "kawa-start",
                             "ackWait": "00:00:30", "maxAckPending": 20000, "prefetch": 100, {{startJson}} },
-                "destination": { "type": "stdout", "format": "raw" }
+                "destination": { "type": "stdout", "format": "raw" },
+                "limits": { "maxInFlightMessages": 1000 }
               },
               "metrics": { "port": 0 }
             }

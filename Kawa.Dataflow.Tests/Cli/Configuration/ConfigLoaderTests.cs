@@ -75,7 +75,7 @@ public class ConfigLoaderTests
         Assert.That(parquet.Columns[0]!.Nullable, Is.False);
         Assert.That(parquet.Columns[2]!.Source, Is.EqualTo("user_agent"));
         Assert.That(parquet.RollAge, Is.EqualTo(TimeSpan.FromSeconds(20)));
-        Assert.That(parquet.RollRows, Is.EqualTo(100_000), "default");
+        Assert.That(parquet.RollRows, Is.EqualTo(25_000), "default");
         Assert.That(p.DeadLetter, Is.TypeOf<StdoutDestinationOptions>());
         Assert.That(p.Limits.DrainTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
         Assert.That(p.Limits.MaxInFlightBytes, Is.EqualTo(64L * 1024 * 1024), "default");
@@ -247,9 +247,10 @@ public class ConfigLoaderTests
     }
 
     [Test]
-    public void Load_JetStreamToParquetWithEveryDefault_IsValid()
+    public void Load_JetStreamToParquetWithEveryDefault_IsValidWithoutWarnings()
     {
-        // The defaults must fit together: the roll age below the ack wait, the in-flight window within maxAckPending.
+        // The defaults must fit together: the roll age below the ack wait, the in-flight window plus prefetch within
+        // maxAckPending, and a file's rows within the in-flight window (else files are cut when it fills: a warning).
         var json = """
             { "pipeline": { "name": "js",
                 "source": { "type": "nats-jetstream", "servers": [ "nats://127.0.0.1:4222" ], "stream": "LOGS", "durable": "d" },
@@ -260,6 +261,69 @@ public class ConfigLoaderTests
 
         Assert.That(Lines(result), Is.Empty);
         Assert.That(result.IsValid, Is.True);
+        Assert.That(result.Warnings.Select(w => w.ToString()), Is.Empty);
+        var p = result.Options!.Pipeline!;
+        var parquet = (ParquetDestinationOptions)p.Destination!;
+        Assert.That(parquet.RollRows * 2, Is.LessThanOrEqualTo(p.Limits.MaxInFlightMessages), "two default files fit the default window, so one commits while the next fills");
+    }
+
+    [Test]
+    public void Load_JetStreamWindowPlusPrefetchAboveMaxAckPending_IsAnErrorNamingTheKeys()
+    {
+        // The library's start-up rule (NatsJetStreamSource.ValidateAgainst): maxInFlightMessages + prefetch <= maxAckPending.
+        var json = """
+            { "pipeline": { "name": "js",
+                "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 20000, "prefetch": 256 },
+                "destination": { "type": "stdout" },
+                "limits": { "maxInFlightMessages": 19745 } } }
+            """;
+
+        var result = Load(json);
+
+        Assert.That(result.IsValid, Is.False);
+        Assert.That(Lines(result), Is.EqualTo(new[]
+        {
+            "pipeline.source.maxAckPending: must be at least pipeline.limits.maxInFlightMessages + pipeline.source.prefetch (19745 + 256 = 20001), the most messages this process holds delivered and unacked, got 20000: raise pipeline.source.maxAckPending to 20001 or more (times the processes sharing the durable), or lower pipeline.limits.maxInFlightMessages or pipeline.source.prefetch",
+        }));
+    }
+
+    [Test]
+    public void Load_JetStreamWindowPlusPrefetchEqualToMaxAckPending_IsValid()
+    {
+        var json = """
+            { "pipeline": { "name": "js",
+                "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 20000, "prefetch": 256 },
+                "destination": { "type": "stdout" },
+                "limits": { "maxInFlightMessages": 19744 } } }
+            """;
+
+        var result = Load(json);
+
+        Assert.That(Lines(result), Is.Empty);
+        Assert.That(result.IsValid, Is.True);
+    }
+
+    [Test]
+    public void Load_JetStreamDefaultWindowAgainstSmallMaxAckPending_IsAnError()
+    {
+        // Only maxAckPending set: the default window (limits.maxInFlightMessages) is what must fit.
+        var result = Load("""
+            { "pipeline": { "name": "js",
+                "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 1000 },
+                "destination": { "type": "stdout" } } }
+            """);
+
+        Assert.That(Lines(result), Has.Exactly(1).StartsWith("pipeline.source.maxAckPending: must be at least pipeline.limits.maxInFlightMessages + pipeline.source.prefetch"));
+    }
+
+    [Test]
+    public void Load_ParquetDestinationWithoutRowGroupRows_UsesTheParquetWritersRowGroupSize()
+    {
+        var result = Load("""{ "pipeline": { "name": "p", "source": { "type": "stdin" }, "destination": { "type": "parquet", "path": "./lake" } } }""");
+
+        var parquet = (ParquetDestinationOptions)result.Options!.Pipeline!.Destination!;
+        Assert.That(parquet.RowGroupRows, Is.EqualTo(new Kawa.Dataflow.Parquet.Writing.ParquetWriterOptions().RowGroupMaxRows));
+        Assert.That(parquet.RowGroupRows, Is.EqualTo(new Kawa.Dataflow.Parquet.Sink.ParquetDestinationOptions<object>().RowGroupMaxRows));
     }
 
     [Test]
@@ -487,7 +551,7 @@ public class ConfigLoaderWarningTests
                 "source": { "type": "nats-jetstream", "stream": "S", "durable": "d", "ackWait": "00:00:20", "maxAckPending": 1000 },
                 "handlers": [ { "type": "parse", "format": "json", "errorPolicy": { "type": "retry" } } ],
                 "destination": { "type": "parquet", "path": "out", "rollRows": 5000, "rollAge": "00:00:10" },
-                "limits": { "drainTimeout": "00:00:25" } } }
+                "limits": { "maxInFlightMessages": 700, "drainTimeout": "00:00:25" } } }
             """;
 
         var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);

@@ -44,7 +44,7 @@ public class CrashEndToEndTests
             RollAge = TimeSpan.FromSeconds(1),
             MaxAckPending = 1000,
             Prefetch = 100,
-            MaxInFlightMessages = 1000,
+            MaxInFlightMessages = 900, // + prefetch = maxAckPending: the most kawa accepts
             RowGroupRows = 100, // so files get row groups on disk before their footer (the after-row-group point)
         };
         var config = LakeJob.WriteConfig(_dir, settings);

@@ -93,7 +93,8 @@ internal sealed record LakeJobSettings(string ServerUrl, string LakePath, string
 
     public TimeSpan AckWait { get; init; } = TimeSpan.FromSeconds(30);
 
-    public int MaxAckPending { get; init; } = 20_000;
+    // At least MaxInFlightMessages + Prefetch: kawa refuses a config where the pipeline could hold more unacked.
+    public int MaxAckPending { get; init; } = 30_000;
 
     public int Prefetch { get; init; } = 256;
 
@@ -107,8 +108,8 @@ internal sealed record LakeJobSettings(string ServerUrl, string LakePath, string
 
     /// <summary>
     /// The most messages one process can hold delivered but unacked: the server never lets the consumer have more than
-    /// maxAckPending outstanding, and the pipeline never admits more than maxInFlightMessages. Only those can be
-    /// delivered again after a crash, so each crash adds at most this many duplicate rows.
+    /// maxAckPending outstanding, and the pipeline never admits more than maxInFlightMessages, with up to prefetch more
+    /// requested ahead. Only those can be delivered again after a crash, so each crash adds at most this many duplicate rows.
     /// </summary>
-    public int InFlightWindow => Math.Min(MaxAckPending, MaxInFlightMessages);
+    public int InFlightWindow => Math.Min(MaxAckPending, MaxInFlightMessages + Prefetch);
 }
