@@ -36,14 +36,15 @@ internal static class MemoryJson
         var inFlight = MemoryHarness.IntOption(args, "--in-flight", 65_536);
         var parallelism = MemoryHarness.IntOption(args, "--parallelism", Environment.ProcessorCount);
         var batch = MemoryHarness.IntOption(args, "--batch", 4096);
+        var buffered = MemoryHarness.IntOption(args, "--buffered-batches", new BatchingOptions<LogLine>().BufferedBatches);
         // The shape: the core batching sink collects and acks. `--sink collecting` measures the engine alone.
         var sink = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "batching";
         var ceilingOnly = args.Contains("--ceiling");
         var idealOnly = args.Contains("--ideal");
         var filter = args.Contains("--filter");
-        if (sink is not ("batching" or "collecting"))
+        if (sink is not ("batching" or "collecting" or "locked"))
         {
-            throw new ArgumentException($"--sink must be 'batching' or 'collecting', not '{sink}'.");
+            throw new ArgumentException($"--sink must be 'batching', 'collecting' or 'locked', not '{sink}'.");
         }
         var typeInfo = PerfJsonContext.Default.LogLine;
         var random = new Random(7);
@@ -80,18 +81,24 @@ internal static class MemoryJson
                         collected += rows.Count;
                         return ValueTask.CompletedTask;
                     },
-                    new BatchingOptions<LogLine> { MaxBatchSize = batch })
+                    new BatchingOptions<LogLine> { MaxBatchSize = batch, BufferedBatches = buffered })
+                : sink == "locked" ? new LockedDestination<LogLine>(new CollectingDestination<LogLine>(batch))
                 : new CollectingDestination<LogLine>(batch);
             await Pipeline.Create("perf-json")
                 .From(source)
                 .Handle("parse", parse, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
-                .To(destination)
+                .To(destination, new DestinationOptions { MaxDegreeOfParallelism = sink == "locked" ? parallelism : 1 })
                 .Build(options)
                 .RunAsync();
             source.Verify();
             if (destination is CollectingDestination<LogLine> collecting)
             {
                 collected = collecting.Collected;
+            }
+
+            if (destination is LockedDestination<LogLine> locked)
+            {
+                collected = locked.Inner.Collected;
             }
 
             if (collected != expected)
@@ -246,12 +253,36 @@ internal static class MemoryJson
             ["handler"] = filter ? "deserialize, keep inactive users (1 in 3), drop the rest" : "deserialize",
             ["handlerParallelism"] = parallelism,
             ["ensureOrdered"] = false,
-            ["destinationParallelism"] = 1,
+            ["destinationParallelism"] = sink == "locked" ? parallelism : 1,
             ["sink"] = sink,
             ["sinkBatch"] = batch,
-            ["sinkBufferedBatches"] = new BatchingOptions<LogLine>().BufferedBatches,
+            ["sinkBufferedBatches"] = buffered,
             ["sinkFlushParallelism"] = new BatchingOptions<LogLine>().FlushParallelism,
             ["averagePayloadBytes"] = Math.Round(payloadBytes / (double)count, 1),
         });
+    }
+}
+
+/// <summary>A collector behind a lock, for a destination stage that sends from several workers at once.</summary>
+internal sealed class LockedDestination<T>(CollectingDestination<T> inner) : IDestination<T>
+{
+    private readonly Lock _gate = new();
+
+    public CollectingDestination<T> Inner => inner;
+
+    public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return inner.SendAsync(ack, messages, cancellationToken);
+        }
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return inner.FlushAsync(cancellationToken);
+        }
     }
 }

@@ -98,6 +98,38 @@ public class RunToCompletionTests
     }
 
     [Test]
+    public async Task RunAsync_RunToCompletionWithFewerMessagesReadyThanASegment_SharesThemOutToEveryWorker()
+    {
+        const int parallelism = 3;
+        var inside = 0;
+        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Three messages, read by one worker in one go (the segment holds 64): each handler call waits until all
+        // three are inside at once, which only happens if that worker shared them out.
+        var handler = new HandlerFunc<int, int>(async (message, ct) =>
+        {
+            if (Interlocked.Increment(ref inside) == parallelism)
+            {
+                allIn.TrySetResult();
+            }
+
+            await allIn.Task.WaitAsync(ct);
+            return new Messages<int>(message);
+        });
+        var source = new TestSource<int>(TestMessages.Ints(parallelism));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("shares")
+            .From(source)
+            .Handle("work", handler, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
+            .To(new RecordingDestination<int>(), new DestinationOptions { MaxDegreeOfParallelism = parallelism })
+            .Build();
+        Assert.That(pipeline.RunsToCompletion, Is.True);
+
+        await pipeline.RunAsync().WaitAsync(Wait);
+
+        Assert.That(source.Tokens.Select(t => t.Outcome).ToList(), Has.Count.EqualTo(parallelism).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task RunAsync_RunToCompletion_NoStageRunsMoreOftenThanItsParallelismAndAllWorkersRun()
     {
         const int parallelism = 3;

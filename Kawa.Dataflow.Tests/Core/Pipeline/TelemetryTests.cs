@@ -224,6 +224,7 @@ public class TelemetryTests
         Assert.That(receives, Has.Length.EqualTo(4), "three messages, then the receive that found the end of the stream");
         Assert.That(receives.Select(Stage), Is.All.EqualTo("source"));
         Assert.That(receives.Select(a => a.Kind), Is.All.EqualTo(ActivityKind.Consumer));
+        Assert.That(receives.Where(a => a.Parent?.OperationName == "kawa.receive"), Is.Empty, "receive spans are siblings, not nested");
         Assert.That(handles, Has.Length.EqualTo(3));
         Assert.That(handles.Select(Stage), Is.All.EqualTo("handler:pipe"));
         Assert.That(handles.Count(a => a.Status == ActivityStatusCode.Error), Is.EqualTo(1), "the failed handling is marked as an error");

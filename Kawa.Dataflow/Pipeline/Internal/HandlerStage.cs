@@ -54,15 +54,7 @@ internal sealed class HandlerStage<TIn, TOut>
         if (target.Inline is { } next)
         {
             // Run to completion: the pump's workers call this stage, then the next, on their own threads.
-            Input = StageInput<TIn>.RunInline(
-                async input =>
-                {
-                    foreach (var output in await ProcessAsync(input).ConfigureAwait(false))
-                    {
-                        await next(output).ConfigureAwait(false);
-                    }
-                },
-                options.MaxDegreeOfParallelism);
+            Input = StageInput<TIn>.RunInline(input => ProcessInlineAsync(input, next), options.MaxDegreeOfParallelism);
             return;
         }
 
@@ -114,6 +106,39 @@ internal sealed class HandlerStage<TIn, TOut>
     }
 
     public StageInput<TIn> Input { get; }
+
+    /// <summary>Run to completion: handles a segment, then carries each output segment on through the next stage.</summary>
+    private async ValueTask ProcessInlineAsync(Segment<TIn> input, Func<Segment<TOut>, ValueTask> next)
+    {
+        var outputs = await ProcessAsync(input).ConfigureAwait(false);
+        List<Segment<TOut>>? left = null;
+        foreach (var output in outputs)
+        {
+            if (left is not null)
+            {
+                left.Add(output);
+                continue;
+            }
+
+            try
+            {
+                await next(output).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A bug further on (stages settle their own failures): stop the run, and give the output segments not
+                // yet passed on their outcome instead of leaving them counted as on their way.
+                _run.ReportFatal(_stage, ex);
+                left = [];
+            }
+        }
+
+        foreach (var segment in left ?? [])
+        {
+            _run.Passed(segment.Count, 0);
+            segment.NackRemainingAndReturn(0);
+        }
+    }
 
     private static object? DeadLetterDestinationOf(ErrorPolicy policy)
     {

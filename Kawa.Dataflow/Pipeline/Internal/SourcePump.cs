@@ -40,6 +40,9 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     private Activity? _stashedActivity;
     private bool _done;
 
+    // Run to completion: the rest of a segment split for the workers, each part already counted in flight.
+    private readonly Queue<Segment<T>> _shares = new();
+
     public Task RunAsync() => target.Inline is null ? RunStagedAsync() : RunToCompletionAsync();
 
     private async Task RunStagedAsync()
@@ -51,7 +54,16 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
                 if (segment.Count > 0)
                 {
-                    await HandOnAsync(segment).ConfigureAwait(false);
+                    try
+                    {
+                        await HandOnAsync(segment).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        // Only a bug of ours gets here: stop the run rather than let it hang or return early. Which
+                        // parts the block took is unknown, so nothing is settled here; the run logs what is left.
+                        run.ReportFatal(PipelineStage.Source, ex);
+                    }
                 }
 
                 if (done)
@@ -78,7 +90,10 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         await Task.WhenAll(workers).ConfigureAwait(false);
     }
 
-    /// <summary>One worker: read a segment under the gate, then carry it through the stages outside it.</summary>
+    /// <summary>
+    /// One worker: under the gate, take a share of what was read (or read more), then carry it through the stages
+    /// outside the gate.
+    /// </summary>
     private async Task WorkAsync(SemaphoreSlim gate)
     {
         var process = target.Inline!;
@@ -89,7 +104,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             await gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
+                (segment, done) = await NextShareAsync().ConfigureAwait(false);
             }
             finally
             {
@@ -114,6 +129,34 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Run to completion: the next share of the last segment read, else reads one and splits it into as many shares as
+    /// there are workers (as the staged pump splits it for a parallel first stage), so that a few messages ready at a
+    /// time still keep every worker busy rather than queueing behind one. <c>Done</c> only once every share is taken.
+    /// </summary>
+    private async ValueTask<(Segment<T> Segment, bool Done)> NextShareAsync()
+    {
+        if (_shares.TryDequeue(out var share))
+        {
+            return (share, false);
+        }
+
+        var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
+        if (segment.Count <= 1 || target.Parallelism <= 1)
+        {
+            return (segment, done);
+        }
+
+        var parts = new List<Segment<T>>(target.Parallelism);
+        segment.SplitInto(target.Parallelism, parts);
+        for (var i = 1; i < parts.Count; i++)
+        {
+            _shares.Enqueue(parts[i]);
+        }
+
+        return (parts[0], done && _shares.Count == 0);
     }
 
     /// <summary>
@@ -221,6 +264,9 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 }
             }
 
+            // The span ends in CompleteReceiveAsync (maybe in a later call): put back the current activity here, or the
+            // next receive span would become its child.
+            var outer = Activity.Current;
             var receiveActivity = Telemetry.ActivitySource.HasListeners() ? Telemetry.ActivitySource.StartActivity("kawa.receive", ActivityKind.Consumer) : null;
             receiveActivity?.SetTag(Telemetry.PipelineTag, run.Name);
             receiveActivity?.SetTag(Telemetry.StageTag, PipelineStage.Source);
@@ -247,13 +293,32 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 _stashed = pending;
                 _stashedActivity = receiveActivity;
                 _haveStashed = true;
+                RestoreCurrent(receiveActivity, outer);
                 return;
             }
 
-            if (!await CompleteReceiveAsync(pending, receiveActivity).ConfigureAwait(false) || _count == _segmentSize)
+            bool more;
+            try
+            {
+                more = await CompleteReceiveAsync(pending, receiveActivity).ConfigureAwait(false);
+            }
+            finally
+            {
+                RestoreCurrent(receiveActivity, outer);
+            }
+
+            if (!more || _count == _segmentSize)
             {
                 return;
             }
+        }
+    }
+
+    private static void RestoreCurrent(Activity? started, Activity? outer)
+    {
+        if (started is not null)
+        {
+            Activity.Current = outer;
         }
     }
 
