@@ -48,14 +48,25 @@ public static class Handler
     public static IHandler<TIn, TOut> Map<TIn, TOut>(Func<Message<TIn>, Message<TOut>> map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        return new HandlerFunc<TIn, TOut>((m, _) => new ValueTask<Messages<TOut>>(map(m)));
+        return new MapHandler<TIn, TOut>(map);
     }
 
     /// <summary>Keeps the messages <paramref name="predicate"/> accepts; the others are finished (acked) here.</summary>
     public static IHandler<T, T> Filter<T>(Func<Message<T>, bool> predicate)
     {
         ArgumentNullException.ThrowIfNull(predicate);
-        return new HandlerFunc<T, T>((m, _) => new ValueTask<Messages<T>>(predicate(m) ? new Messages<T>(m) : Messages<T>.None));
+        return new FilterHandler<T>(predicate);
+    }
+
+    // Classes of their own rather than a HandlerFunc over a closure: one delegate call per message instead of two.
+    private sealed class MapHandler<TIn, TOut>(Func<Message<TIn>, Message<TOut>> map) : IHandler<TIn, TOut>
+    {
+        public ValueTask<Messages<TOut>> HandleAsync(Message<TIn> message, CancellationToken cancellationToken = default) => new(new Messages<TOut>(map(message)));
+    }
+
+    private sealed class FilterHandler<T>(Func<Message<T>, bool> predicate) : IHandler<T, T>
+    {
+        public ValueTask<Messages<T>> HandleAsync(Message<T> message, CancellationToken cancellationToken = default) => new(predicate(message) ? new Messages<T>(message) : Messages<T>.None);
     }
 
     private sealed class PipeHandler<T> : IHandler<T, T>

@@ -35,7 +35,8 @@ internal static class MemoryJson
         var segment = MemoryHarness.IntOption(args, "--segment", 256);
         var inFlight = MemoryHarness.IntOption(args, "--in-flight", 65_536);
         var parallelism = MemoryHarness.IntOption(args, "--parallelism", Environment.ProcessorCount);
-        var batch = MemoryHarness.IntOption(args, "--batch", 4096);
+        // The sink's own default batch size, for the pipeline and the baseline's collector alike.
+        var batch = MemoryHarness.IntOption(args, "--batch", new BatchingOptions<LogLine>().MaxBatchSize);
         var buffered = MemoryHarness.IntOption(args, "--buffered-batches", new BatchingOptions<LogLine>().BufferedBatches);
         // The shape: the core batching sink collects and acks. `--sink collecting` measures the engine alone.
         var sink = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "batching";
