@@ -18,7 +18,9 @@ namespace Kawa.Dataflow;
 /// Make everything held durable now and settle those tokens, without waiting for size or age limits; the pipeline
 /// keeps running afterwards, so it may be called many times. A destination that acks at once needs nothing (the
 /// default does nothing).</item>
-/// <item>The pipeline may call <see cref="SendAsync"/> concurrently up to the destination stage's parallelism.</item>
+/// <item>The pipeline may call <see cref="SendAsync"/> concurrently up to the destination stage's parallelism (a
+/// <see cref="BatchingDestination{T}"/>, which is thread-safe, up to the handler stages' parallelism when they run to
+/// completion).</item>
 /// </list>
 /// </remarks>
 public interface IDestination<T>

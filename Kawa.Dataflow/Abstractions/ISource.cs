@@ -3,8 +3,9 @@ namespace Kawa.Dataflow;
 /// <summary>Where messages come from: a stream, a subscription, a file, a collection.</summary>
 /// <typeparam name="T">The payload type.</typeparam>
 /// <remarks>
-/// <para>The pipeline calls <see cref="ReceiveAsync"/> from one pump loop, never concurrently, and only when it
-/// has room: a source never has to buffer beyond its own prefetch, and a slow sink stops it being read.</para>
+/// <para>The pipeline calls <see cref="ReceiveAsync"/> never concurrently (from one pump loop, or from workers that take
+/// turns under a gate when the stages run to completion, so not always from the same thread), and only when it has
+/// room: a source never has to buffer beyond its own prefetch, and a slow sink stops it being read.</para>
 /// <list type="bullet">
 /// <item>Each call returns one message with a fresh <see cref="AckToken"/>, or <see cref="Delivery{T}.EndOfStream"/>
 /// when a finite source is exhausted; after that the pipeline drains and completes normally.</item>

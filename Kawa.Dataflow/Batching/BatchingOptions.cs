@@ -22,7 +22,7 @@ public sealed class BatchingOptions<T>
     /// <summary>Estimates a message's size for <see cref="MaxBatchBytes"/>. Default: the
     /// <see cref="MessageAttributeKeys.PayloadSize"/> attribute when present, else the length of a <c>byte[]</c>,
     /// <see cref="ReadOnlyMemory{T}"/> of bytes or UTF-8 string payload. Required when <see cref="MaxBatchBytes"/> is
-    /// set and the payload is of another type.</summary>
+    /// set and the payload is of another type. May be called from several threads at once.</summary>
     public Func<Message<T>, long>? SizeEstimator { get; set; }
 
     /// <summary>The longest a batch waits for more messages, counted from its first message. Default 1 second.

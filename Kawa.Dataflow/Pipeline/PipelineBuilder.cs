@@ -13,7 +13,7 @@ public sealed class PipelineBuilder
 
     /// <summary>Reads from <paramref name="source"/>.</summary>
     /// <typeparam name="T">The source's payload type.</typeparam>
-    /// <param name="source">The source; called from one loop, never concurrently.</param>
+    /// <param name="source">The source; called by one caller at a time, never concurrently.</param>
     /// <param name="payloadSize">
     /// Measures a message for <see cref="PipelineOptions.MaxInFlightBytes"/>. Default: the length of a <c>byte[]</c>,
     /// <see cref="ReadOnlyMemory{T}"/> or <see cref="Memory{T}"/> of bytes, or <see cref="string"/>; otherwise the
@@ -88,8 +88,8 @@ public sealed class PipelineBuilder<T>
     /// <summary>
     /// Whether running each segment from source to destination on one worker keeps every stage's promises: no stage
     /// orders its outputs (so no reorder buffer between stages is needed), every stage works at the same parallelism
-    /// (so one worker per unit of it calls each stage no more often than the stage allows), at least two of them (one
-    /// would lose the overlap of reading, handling and sending that separate blocks give), and the destination takes as
+    /// (so one worker per unit of it calls each stage no more often than the stage allows), a parallelism of at least two
+    /// (one worker would lose the overlap of reading, handling and sending that separate blocks give), and the destination takes as
     /// many sends at once, or is the batching sink, which buffers and flushes on its own.
     /// </summary>
     private static bool CanRunToCompletion(StageDescription[] stages, DestinationOptions destination, bool segmentDestination)

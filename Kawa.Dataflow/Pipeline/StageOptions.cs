@@ -10,7 +10,8 @@ public sealed class StageOptions
     /// <summary>
     /// How many segments (each up to <see cref="PipelineOptions.SegmentSize"/> messages) the stage buffers, input and
     /// output together, besides the ones its handler is working on; when full, the stage before it waits
-    /// (backpressure). In a key-ordered stage each of its lanes has this capacity. Default 4; at least 1.
+    /// (backpressure). In a key-ordered stage each of its lanes has this capacity. Not used when the stages run to
+    /// completion (<see cref="PipelineOptions.RunToCompletion"/>): nothing waits between stages then. Default 4; at least 1.
     /// </summary>
     public int BoundedCapacity { get; set; } = 4;
 
@@ -100,7 +101,8 @@ public sealed class DestinationOptions
     /// <summary>How many <see cref="IDestination{T}.SendAsync"/> calls may run at once. Default 1; at least 1.</summary>
     public int MaxDegreeOfParallelism { get; set; } = 1;
 
-    /// <summary>How many segments the destination stage buffers, besides those being sent, before the stage in front of it waits. Default 4; at least 1.</summary>
+    /// <summary>How many segments the destination stage buffers, besides those being sent, before the stage in front of it
+    /// waits. Not used when the stages run to completion (<see cref="PipelineOptions.RunToCompletion"/>). Default 4; at least 1.</summary>
     public int BoundedCapacity { get; set; } = 4;
 
     internal DestinationOptions Clone() => (DestinationOptions)MemberwiseClone();

@@ -74,7 +74,8 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     /// <summary>Test hook: told each time the pump starts waiting for in-flight room (after it handed on everything it held).</summary>
     public Action? PumpWaitingForRoom { get; set; }
 
-    /// <summary>Test hook: told each time the pump waits because the first stage is full (backpressure from the blocks).</summary>
+    /// <summary>Test hook: told each time the pump waits because the first stage is full (backpressure from the blocks;
+    /// never when the stages run to completion, which have no blocks).</summary>
     public Action? PumpWaitingForCapacity { get; set; }
 
     public KeyValuePair<string, object?>[] StageTags(string stage) => [new(Telemetry.PipelineTag, Name), new(Telemetry.StageTag, stage)];
