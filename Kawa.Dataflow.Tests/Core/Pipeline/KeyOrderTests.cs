@@ -24,7 +24,7 @@ public class KeyOrderTests
         async ValueTask<Messages<int>> HandleAsync(Message<int> message, CancellationToken cancellationToken)
         {
             var now = Interlocked.Increment(ref active);
-            InterlockedMax(ref maxActive, now);
+            Concurrency.Max(ref maxActive, now);
             if (now >= 2)
             {
                 twoAtOnce.TrySetResult();
@@ -138,20 +138,5 @@ public class KeyOrderTests
 
         Assert.That(destination.Written.Select(m => m.Value).Order(), Is.EqualTo(Enumerable.Range(0, 200)));
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        var seen = Volatile.Read(ref target);
-        while (value > seen)
-        {
-            var previous = Interlocked.CompareExchange(ref target, value, seen);
-            if (previous == seen)
-            {
-                return;
-            }
-
-            seen = previous;
-        }
     }
 }

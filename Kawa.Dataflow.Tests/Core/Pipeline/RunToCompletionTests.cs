@@ -141,7 +141,7 @@ public class RunToCompletionTests
         var handler = new HandlerFunc<int, int>(async (message, ct) =>
         {
             var now = Interlocked.Increment(ref handling);
-            InterlockedMax(ref maxHandling, now);
+            Concurrency.Max(ref maxHandling, now);
             if (now == parallelism)
             {
                 allIn.TrySetResult();
@@ -158,7 +158,7 @@ public class RunToCompletionTests
         });
         var destination = new DestinationFunc<int>(async (ack, _, _) =>
         {
-            InterlockedMax(ref maxSending, Interlocked.Increment(ref sending));
+            Concurrency.Max(ref maxSending, Interlocked.Increment(ref sending));
             await Task.Yield();
             Interlocked.Decrement(ref sending);
             ack.Ack();
@@ -326,21 +326,6 @@ public class RunToCompletionTests
         Assert.That(source.Received, Is.InRange(3_000, 3_000 + 64));
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
         Assert.That(destination.Written.Select(m => m.Value).Order(), Is.EqualTo(Enumerable.Range(0, source.Received)));
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        var current = Volatile.Read(ref target);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref target, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
     }
 
     /// <summary>Messages 0..count-1; every seventh receive completes later, on another thread.</summary>

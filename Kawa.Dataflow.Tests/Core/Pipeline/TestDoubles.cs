@@ -165,3 +165,23 @@ internal static class SeededRuns
         return (failures, facts);
     }
 }
+
+/// <summary>Helpers for tests that observe concurrency.</summary>
+internal static class Concurrency
+{
+    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if it is larger, atomically.</summary>
+    public static void Max(ref int target, int value)
+    {
+        var seen = Volatile.Read(ref target);
+        while (value > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref target, value, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+}
