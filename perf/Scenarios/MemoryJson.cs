@@ -25,7 +25,8 @@ internal sealed partial class PerfJsonContext : JsonSerializerContext;
 /// threads that share nothing but a chunk index, each with its own collector, the most two cores give this work.
 /// <c>--filter</c> (<c>memory-json-filter</c>) measures the pipeline with a handler that drops two messages in three (which
 /// the stage acks itself), against a loop doing the same. <c>--only measured|baseline</c> runs one side 20 times with no
-/// JSON, for a profiler.
+/// JSON, for a profiler. <c>--staged</c> turns <see cref="PipelineOptions.RunToCompletion"/> off, to compare the two
+/// ways the pipeline runs.
 /// </remarks>
 internal static class MemoryJson
 {
@@ -43,6 +44,9 @@ internal static class MemoryJson
         var ceilingOnly = args.Contains("--ceiling");
         var idealOnly = args.Contains("--ideal");
         var filter = args.Contains("--filter");
+
+        // `--staged`: the same pipeline with PipelineOptions.RunToCompletion off, segments passed between blocks.
+        var staged = args.Contains("--staged");
         if (sink is not ("batching" or "collecting" or "locked"))
         {
             throw new ArgumentException($"--sink must be 'batching', 'collecting' or 'locked', not '{sink}'.");
@@ -70,7 +74,11 @@ internal static class MemoryJson
             })
             : Handler.Map<byte[], LogLine>(m => m.With(JsonSerializer.Deserialize(m.Value, typeInfo)!));
         var expected = filter ? (count + 2) / 3 : count;
-        var options = new PipelineOptions { SegmentSize = segment, MaxInFlightMessages = inFlight };
+        var options = new PipelineOptions { SegmentSize = segment, MaxInFlightMessages = inFlight, RunToCompletion = !staged };
+
+        // How the builder decides (unordered stage at parallelism 2 or more, a destination taking that many sends);
+        // checked against the built pipeline in each run, so the JSON says how it really ran.
+        var runsToCompletion = !staged && parallelism >= 2 && sink is "batching" or "locked";
 
         async Task Measured()
         {
@@ -85,12 +93,17 @@ internal static class MemoryJson
                     new BatchingOptions<LogLine> { MaxBatchSize = batch, BufferedBatches = buffered })
                 : sink == "locked" ? new LockedDestination<LogLine>(new CollectingDestination<LogLine>(batch))
                 : new CollectingDestination<LogLine>(batch);
-            await Pipeline.Create("perf-json")
+            var pipeline = Pipeline.Create("perf-json")
                 .From(source)
                 .Handle("parse", parse, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
                 .To(destination, new DestinationOptions { MaxDegreeOfParallelism = sink == "locked" ? parallelism : 1 })
-                .Build(options)
-                .RunAsync();
+                .Build(options);
+            if (pipeline.RunsToCompletion != runsToCompletion)
+            {
+                throw new InvalidOperationException($"expected RunsToCompletion {runsToCompletion}, the pipeline says {pipeline.RunsToCompletion}");
+            }
+
+            await pipeline.RunAsync();
             source.Verify();
             if (destination is CollectingDestination<LogLine> collecting)
             {
@@ -250,6 +263,7 @@ internal static class MemoryJson
         return MemoryHarness.RunAsync(filter ? "memory-json-filter" : "memory-json", count, () => { source.Reset(); return Task.CompletedTask; }, Measured, Baseline, new Dictionary<string, object>
         {
             ["segmentSize"] = segment,
+            ["runToCompletion"] = runsToCompletion,
             ["maxInFlightMessages"] = inFlight,
             ["handler"] = filter ? "deserialize, keep inactive users (1 in 3), drop the rest" : "deserialize",
             ["handlerParallelism"] = parallelism,
