@@ -128,7 +128,7 @@ public static class NatsJetStreamDestination
 /// (<see cref="MessageAttributeKeys.OutputPath"/>) and never collide. The protection lasts only the target stream's
 /// duplicate window (<c>duplicate_window</c>, 2 min by default): a redelivery later than that is stored again.</para>
 /// </remarks>
-public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposable
+public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDestination<T>, IPipelineMember, IAsyncDisposable
 {
     private readonly NatsConnection _connection;
     private readonly bool _ownsConnection;
@@ -209,6 +209,15 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
 
         return _batching.SendAsync(ack, messages, cancellationToken);
     }
+
+    // A segment holds one message per token, and SendAsync only forwards a single message (it stamps output paths only
+    // when several messages share a token): forwarding the segment to the batching sink is the same, in one pass under
+    // its gate, and lets the pipeline run its unordered stages to completion into this destination.
+    ValueTask ISegmentDestination<T>.SendSegmentAsync(Envelope<T>[] items, int count, CancellationToken cancellationToken)
+        => ((ISegmentDestination<T>)_batching).SendSegmentAsync(items, count, cancellationToken);
+
+    // Given to a pipeline: the batching sink's metrics then carry its name (unless Batching.PipelineName set one).
+    void IPipelineMember.JoinPipeline(string pipeline) => ((IPipelineMember)_batching).JoinPipeline(pipeline);
 
     /// <inheritdoc/>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);
