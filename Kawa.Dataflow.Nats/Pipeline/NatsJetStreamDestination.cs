@@ -46,7 +46,9 @@ public sealed class NatsJetStreamDestinationOptions<T>
     /// <summary>How long to wait for each PubAck; default 5 s. A timeout fails the batch (retried, then its messages nacked).</summary>
     public TimeSpan PubAckTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Batch size, age, retries and error handling of the underlying <see cref="BatchingDestination{T}"/>.</summary>
+    /// <summary>Batch size, age, retries and error handling of the underlying <see cref="BatchingDestination{T}"/>.
+    /// <see cref="BatchingOptions{T}.PipelineName"/> can stay unset: the destination passes the name of the pipeline it is
+    /// given to on to its batching.</summary>
     public BatchingOptions<T> Batching { get; set; } = new();
 
     /// <summary>Every problem, each naming its property; empty when valid.</summary>
