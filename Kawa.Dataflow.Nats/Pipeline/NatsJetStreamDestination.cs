@@ -46,7 +46,9 @@ public sealed class NatsJetStreamDestinationOptions<T>
     /// <summary>How long to wait for each PubAck; default 5 s. A timeout fails the batch (retried, then its messages nacked).</summary>
     public TimeSpan PubAckTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Batch size, age, retries and error handling of the underlying <see cref="BatchingDestination{T}"/>.</summary>
+    /// <summary>Batch size, age, retries and error handling of the underlying <see cref="BatchingDestination{T}"/>.
+    /// <see cref="BatchingOptions{T}.PipelineName"/> can stay unset: the destination passes the name of the pipeline it is
+    /// given to on to its batching.</summary>
     public BatchingOptions<T> Batching { get; set; } = new();
 
     /// <summary>Every problem, each naming its property; empty when valid.</summary>
@@ -128,7 +130,7 @@ public static class NatsJetStreamDestination
 /// (<see cref="MessageAttributeKeys.OutputPath"/>) and never collide. The protection lasts only the target stream's
 /// duplicate window (<c>duplicate_window</c>, 2 min by default): a redelivery later than that is stored again.</para>
 /// </remarks>
-public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposable
+public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDestination<T>, IPipelineMember, IAsyncDisposable
 {
     private readonly NatsConnection _connection;
     private readonly bool _ownsConnection;
@@ -209,6 +211,15 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, IAsyncDisposa
 
         return _batching.SendAsync(ack, messages, cancellationToken);
     }
+
+    // A segment holds one message per token, and SendAsync only forwards a single message (it stamps output paths only
+    // when several messages share a token): forwarding the segment to the batching sink is the same, in one pass under
+    // its gate, and lets the pipeline run its unordered stages to completion into this destination.
+    ValueTask ISegmentDestination<T>.SendSegmentAsync(Envelope<T>[] items, int count, CancellationToken cancellationToken)
+        => ((ISegmentDestination<T>)_batching).SendSegmentAsync(items, count, cancellationToken);
+
+    // Given to a pipeline: the batching sink's metrics then carry its name (unless Batching.PipelineName set one).
+    void IPipelineMember.JoinPipeline(string pipeline) => ((IPipelineMember)_batching).JoinPipeline(pipeline);
 
     /// <inheritdoc/>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);

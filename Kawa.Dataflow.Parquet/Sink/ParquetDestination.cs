@@ -40,7 +40,7 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// <see cref="MessageAttributeKeys.StreamSequence"/> attributes (empty when absent).</item>
 /// </list>
 /// </remarks>
-public sealed class ParquetDestination<T> : IDestination<T>, IAsyncDisposable
+public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination<T>, IPipelineMember, IAsyncDisposable
 {
     private readonly BatchingDestination<T> _batching;
     private readonly ParquetFileFlusher<T> _flusher;
@@ -110,6 +110,14 @@ public sealed class ParquetDestination<T> : IDestination<T>, IAsyncDisposable
 
     /// <inheritdoc/>
     public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default) => _batching.SendAsync(ack, messages, cancellationToken);
+
+    // SendAsync only forwards to the batching sink, so a pipeline's segments may go to it directly as well: one pass
+    // under its gate per segment, and the pipeline can run its unordered stages to completion into this sink.
+    ValueTask ISegmentDestination<T>.SendSegmentAsync(Envelope<T>[] items, int count, CancellationToken cancellationToken)
+        => ((ISegmentDestination<T>)_batching).SendSegmentAsync(items, count, cancellationToken);
+
+    // Given to a pipeline: the batching sink's metrics then carry its name (unless Batching.PipelineName set one).
+    void IPipelineMember.JoinPipeline(string pipeline) => ((IPipelineMember)_batching).JoinPipeline(pipeline);
 
     /// <summary>The drain: flushes what is batched, commits every open file and acks; on <paramref name="cancellationToken"/>
     /// aborts the open files and negatively acks what is not committed.</summary>

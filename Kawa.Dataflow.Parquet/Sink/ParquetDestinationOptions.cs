@@ -62,7 +62,8 @@ public sealed class ParquetDestinationOptions<T>
 
     /// <summary>How messages are grouped into flushes before they reach the open files (size, age, retries, errors).
     /// Default: <see cref="BatchingOptions{T}"/>'s defaults. <see cref="BatchingOptions{T}.FlushParallelism"/> must be 1
-    /// (files are appended in order).</summary>
+    /// (files are appended in order). <see cref="BatchingOptions{T}.PipelineName"/> can stay unset: the destination passes
+    /// the name of the pipeline it is given to on to its batching.</summary>
     public BatchingOptions<T> Batching { get; set; } = new();
 
     /// <summary>Extra key-value metadata written to every file's footer. Default empty.</summary>

@@ -7,7 +7,7 @@ namespace Kawa.Dataflow.Tests.Infrastructure;
 public sealed class MetricCollector : IDisposable
 {
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentQueue<(string Instrument, double Value)> _measurements = new();
+    private readonly ConcurrentQueue<(string Instrument, double Value, string? Pipeline)> _measurements = new();
     private readonly string _stage;
 
     public MetricCollector(string stage)
@@ -30,17 +30,30 @@ public sealed class MetricCollector : IDisposable
 
     public double Sum(string instrument) => Values(instrument).Sum();
 
+    /// <summary>The <c>kawa.pipeline</c> tag of each measurement of <paramref name="instrument"/> (null where it had none).</summary>
+    public IReadOnlyList<string?> Pipelines(string instrument) => [.. _measurements.Where(m => m.Instrument == instrument).Select(m => m.Pipeline)];
+
     public void Dispose() => _listener.Dispose();
 
     private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        var ours = false;
+        string? pipeline = null;
         foreach (var tag in tags)
         {
             if (tag.Key == Telemetry.StageTag && Equals(tag.Value, _stage))
             {
-                _measurements.Enqueue((instrument.Name, value));
-                return;
+                ours = true;
             }
+            else if (tag.Key == Telemetry.PipelineTag)
+            {
+                pipeline = tag.Value as string;
+            }
+        }
+
+        if (ours)
+        {
+            _measurements.Enqueue((instrument.Name, value, pipeline));
         }
     }
 }

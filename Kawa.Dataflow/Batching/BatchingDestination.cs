@@ -46,7 +46,8 @@ namespace Kawa.Dataflow;
 /// <item>Telemetry: <c>kawa.batch.size</c> and <c>kawa.batch.flush.duration</c> per batch, <c>kawa.messages.failed</c>
 /// and <c>kawa.messages.dead_lettered</c> per message, tagged <c>kawa.stage</c> = <see cref="BatchingOptions{T}.StageName"/> and
 /// <c>kawa.pipeline</c> = <see cref="BatchingOptions{T}.PipelineName"/>, or else the name of the pipeline the sink was
-/// given to (<see cref="PipelineBuilder{T}.To"/>).</item>
+/// given to (<see cref="PipelineBuilder{T}.To"/>), directly or inside a destination built on it that passes the name on
+/// (the Parquet and JetStream destinations do).</item>
 /// </list>
 /// </remarks>
 public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestination<T>, IPipelineMember, IAsyncDisposable

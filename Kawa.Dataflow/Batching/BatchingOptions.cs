@@ -69,7 +69,8 @@ public sealed class BatchingOptions<T>
     public string StageName { get; set; } = "destination";
 
     /// <summary>The <c>kawa.pipeline</c> tag on this sink's metrics. Default <see langword="null"/>: the name of the pipeline
-    /// the sink is given to (none while it is used on its own).</summary>
+    /// the sink is given to, directly or inside a destination built on it (the Parquet and JetStream destinations pass the
+    /// name on); none while it is used on its own.</summary>
     public string? PipelineName { get; set; }
 
     /// <summary>A size estimator that reads the <see cref="MessageAttributeKeys.PayloadSize"/> attribute sources set

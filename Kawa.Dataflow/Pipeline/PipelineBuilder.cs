@@ -90,7 +90,8 @@ public sealed class PipelineBuilder<T>
     /// orders its outputs (so no reorder buffer between stages is needed), every stage works at the same parallelism
     /// (so one worker per unit of it calls each stage no more often than the stage allows), a parallelism of at least two
     /// (one worker would lose the overlap of reading, handling and sending that separate blocks give), and the destination takes as
-    /// many sends at once, or is the batching sink, which buffers and flushes on its own.
+    /// many sends at once, or takes whole segments (the batching sink, and the Parquet and JetStream destinations built on
+    /// it), which buffers and flushes on its own.
     /// </summary>
     private static bool CanRunToCompletion(StageDescription[] stages, DestinationOptions destination, bool segmentDestination)
     {

@@ -2,6 +2,7 @@ using System.Text;
 using Kawa.Dataflow.Nats;
 using Kawa.Dataflow.Nats.JetStream;
 using Kawa.Dataflow.Nats.Pipeline;
+using Kawa.Dataflow.Tests.Infrastructure;
 using Kawa.Dataflow.Tests.Nats.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Nats.Pipeline;
@@ -94,6 +95,52 @@ public class NatsJetStreamDestinationTests : JetStreamTestBase
         await CopyAsync(source, "second", again, fanOut: true);
         Assert.That(await CountAsync(target), Is.EqualTo((ulong)(2 * count)));
         Assert.That(again.Duplicates, Is.EqualTo(2 * count));
+    }
+
+    [Test]
+    public async Task Pipeline_UnorderedParallelFanOutAtDefaultDestinationOptions_RunsToCompletionAndPublishesEveryOutputOnce()
+    {
+        const int count = 300;
+        var stream = await StreamAsync(count);
+        var target = await TargetAsync();
+        await using var destination = Destination(target);
+        await using var source = await SourceAsync(stream, o => o.Durable = "parallel");
+        var pipeline = Kawa.Dataflow.Pipeline.Create("copy-run-to-completion")
+            .From(source)
+            .Handle(
+                "twice",
+                (m, _) => ValueTask.FromResult<Messages<byte[]>>(new[] { m, m.With(Encoding.UTF8.GetBytes("copy")) }),
+                new StageOptions { MaxDegreeOfParallelism = 2, EnsureOrdered = false })
+            .To(destination)
+            .Build(new PipelineOptions { MaxInFlightMessages = 1000 });
+        Assert.That(pipeline.RunsToCompletion, Is.True, "the destination takes both workers' segments at once, so default DestinationOptions do not keep the pipeline staged");
+
+        await pipeline.RunAsync().WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.That(await CountAsync(target), Is.EqualTo((ulong)(2 * count)), "each fan-out output keeps its own Nats-Msg-Id on the segment path");
+        Assert.That(destination.Published, Is.EqualTo(2 * count));
+        Assert.That(destination.Duplicates, Is.Zero);
+        var consumer = await ConsumerAsync(stream, "parallel");
+        Assert.That(consumer.NumAckPending, Is.Zero);
+        Assert.That(consumer.AckFloor?.StreamSeq, Is.EqualTo((ulong)count), "every source message acked after the PubAcks of both its outputs");
+    }
+
+    [Test]
+    public async Task Pipeline_NoPipelineNameInBatchingOptions_BatchMetricsTaggedWithThePipeline()
+    {
+        const int count = 50;
+        const string stage = "jetstream-sink-pipeline-tag";
+        var stream = await StreamAsync(count);
+        var target = await TargetAsync();
+        using var metrics = new MetricCollector(stage);
+        await using var destination = Destination(target, o => o.Batching = new BatchingOptions<byte[]> { MaxBatchSize = 10, StageName = stage });
+        await using var source = await SourceAsync(stream, o => o.Durable = "tagged");
+
+        await Kawa.Dataflow.Pipeline.Create("copy-tagged").From(source).To(destination).Build().RunAsync().WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.That(metrics.Sum("kawa.batch.size"), Is.EqualTo(count), "every message counted in a batch");
+        Assert.That(metrics.Pipelines("kawa.batch.size"), Is.Not.Empty.And.All.EqualTo("copy-tagged"));
+        Assert.That(metrics.Pipelines("kawa.batch.flush.duration"), Has.Count.EqualTo(metrics.Values("kawa.batch.size").Count).And.All.EqualTo("copy-tagged"));
     }
 
     [Test]

@@ -59,6 +59,42 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task Pipeline_UnorderedParallelStageAtDefaultDestinationOptions_RunsToCompletionAndAcksEveryRow()
+    {
+        await using var destination = new ParquetDestination<SinkEvent>(Options(Storage(_root), batchSize: 25));
+        var messages = Enumerable.Range(0, 500).Select(i => Event(i, "host" + (i % 3))).ToList();
+        var outcomes = new ConcurrentBag<AckOutcome>();
+        var source = new EnumerableSource<SinkEvent>(messages, (_, outcome) => outcomes.Add(outcome));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("lake-run-to-completion")
+            .From(source)
+            .Handle("pass", (m, _) => ValueTask.FromResult<Messages<SinkEvent>>(m), new StageOptions { MaxDegreeOfParallelism = 2, EnsureOrdered = false })
+            .To(destination)
+            .Build(new PipelineOptions { MaxInFlightMessages = 1000 });
+        Assert.That(pipeline.RunsToCompletion, Is.True, "the sink takes both workers' segments at once, so default DestinationOptions do not keep the pipeline staged");
+
+        await pipeline.RunAsync().WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.That((await ReadAllAsync(_root)).Select(r => r.Id).Order(), Is.EqualTo(Enumerable.Range(0, 500).Select(i => (long)i)), "every row written once");
+        Assert.That(outcomes, Has.Count.EqualTo(500).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task Pipeline_NoPipelineNameInBatchingOptions_BatchMetricsTaggedWithThePipeline()
+    {
+        var options = Options(Storage(_root), batchSize: 10);
+        options.Batching.StageName = "parquet-sink-pipeline-tag";
+        using var metrics = new MetricCollector(options.Batching.StageName);
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+        var source = new EnumerableSource<SinkEvent>(Enumerable.Range(0, 30).Select(i => Event(i)));
+
+        await Kawa.Dataflow.Pipeline.Create("lake-tagged").From(source).To(destination).Build().RunAsync().WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.That(metrics.Sum("kawa.batch.size"), Is.EqualTo(30), "every row counted in a batch");
+        Assert.That(metrics.Pipelines("kawa.batch.size"), Is.Not.Empty.And.All.EqualTo("lake-tagged"));
+        Assert.That(metrics.Pipelines("kawa.batch.flush.duration"), Has.Count.EqualTo(metrics.Values("kawa.batch.size").Count).And.All.EqualTo("lake-tagged"));
+    }
+
+    [Test]
     public async Task SendAsync_ThousandFlushesOfTenRows_MakeOneRowGroup()
     {
         await using var destination = new ParquetDestination<SinkEvent>(Options(Storage(_root), batchSize: 10));
