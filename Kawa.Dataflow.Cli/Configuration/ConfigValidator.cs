@@ -285,6 +285,11 @@ internal static partial class ConfigValidator
                     _errors.Warn($"{path}.errorPolicy.type", "retrying a parse error never helps (the same bytes fail the same way); use deadLetter or skip");
                 }
 
+                if (!handler.Ordered && handler.KeyOrdered)
+                {
+                    _errors.Warn($"{path}.ordered", "false has no effect with keyOrdered: true (a key-ordered stage keeps only each key's order, and never runs to completion); remove one of the two");
+                }
+
                 Range(_errors, $"{path}.parallelism", handler.Parallelism, 1, 1024);
                 Range(_errors, $"{path}.capacity", handler.Capacity, 1, 1_000_000);
                 if (handler.DeadLetter is not null)

@@ -15,6 +15,13 @@ internal abstract class HandlerOptions
     /// <summary>The stage's input buffer (its Dataflow bounded capacity). Default 1,000; 1–1,000,000.</summary>
     public int Capacity { get; set; } = 1000;
 
+    /// <summary>
+    /// Outputs leave the stage in the order messages arrived, even with parallelism. Default true. <c>false</c> lets a
+    /// parallel stage pass each output on as soon as it is ready; on every handler at one parallelism of 2 or more (with a
+    /// Parquet or JetStream destination) the pipeline runs to completion. Ignored with <see cref="KeyOrdered"/>.
+    /// </summary>
+    public bool Ordered { get; set; } = true;
+
     /// <summary>Never run two messages with the same key at once (keeps per-key order with parallelism). Default false.</summary>
     public bool KeyOrdered { get; set; }
 

@@ -202,6 +202,7 @@ internal static partial class DaemonRunner
     {
         MaxDegreeOfParallelism = options.Parallelism,
         BoundedCapacity = Math.Max(1, (options.Capacity + segmentSize - 1) / segmentSize),
+        EnsureOrdered = options.Ordered,
         KeyOrdered = options.KeyOrdered,
         ErrorPolicy = ToPolicy(options.ErrorPolicy, deadLetters, $"pipeline handler '{name}'"),
         // A message failing on its last allowed delivery (a source's delivery limit) is kept in the dead-letter target

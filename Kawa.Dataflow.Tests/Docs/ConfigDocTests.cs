@@ -76,6 +76,7 @@ public class ConfigDocTests
         {
             ["parallelism"] = handler.Parallelism,
             ["capacity"] = handler.Capacity,
+            ["ordered"] = handler.Ordered,
             ["keyOrdered"] = handler.KeyOrdered,
         });
         Assert.That(Value(DocText.Table("config.md", "Every handler has:")["errorPolicy"]), Is.EqualTo($"`{{ \"type\": \"{handler.ErrorPolicy.Type}\" }}`"));

@@ -159,6 +159,38 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Load_HandlerOrdered_DefaultsToTrueAndBindsFromFileAndOverrides()
+    {
+        var result = Load(Valid.Replace("\"parallelism\": 2,", "\"parallelism\": 2, \"ordered\": false,", StringComparison.Ordinal), "pipeline.handlers[2].ordered=true");
+
+        Assert.That(Lines(result), Is.Empty);
+        var handlers = result.Options!.Pipeline!.Handlers;
+        Assert.Multiple(() =>
+        {
+            Assert.That(handlers[0]!.Ordered, Is.False, "from the file");
+            Assert.That(handlers[1]!.Ordered, Is.True, "default");
+            Assert.That(handlers[2]!.Ordered, Is.True, "from --set");
+        });
+        Assert.That(Load(Valid, "pipeline.handlers[1].ordered=false").Options!.Pipeline!.Handlers[1]!.Ordered, Is.False, "--set false");
+    }
+
+    [Test]
+    public void Load_HandlerOrderedWrongTypeOrMisspelt_ReportsPathAndExpectation()
+    {
+        var json = Valid
+            .Replace("\"parallelism\": 2,", "\"parallelism\": 2, \"ordered\": \"no\",", StringComparison.Ordinal)
+            .Replace("\"match\": \"any\",", "\"match\": \"any\", \"orderd\": false,", StringComparison.Ordinal)
+            .Replace("\"ingestTime\": \"ingested_at\"", "\"ingestTime\": \"ingested_at\", \"ordered\": { \"x\": 1 }", StringComparison.Ordinal);
+
+        Assert.That(Lines(Load(json)), Is.EquivalentTo(new[]
+        {
+            "pipeline.handlers[0].ordered: expected true or false, got 'no'",
+            "pipeline.handlers[1].orderd: unknown key (did you mean 'ordered'?)",
+            "pipeline.handlers[2].ordered: expected true or false, got an object or array",
+        }));
+    }
+
+    [Test]
     public void Load_DurationWithUnit_Parses()
     {
         var result = Load(Valid, "pipeline.limits.drainTimeout=1500ms", "pipeline.destination.rollAge=5m");
@@ -562,6 +594,28 @@ public class ConfigLoaderWarningTests
             "pipeline.handlers[0].errorPolicy.type",
             "pipeline.destination.rollRows",
             "pipeline.limits.drainTimeout",
+        }));
+    }
+
+    [Test]
+    public void Load_UnorderedKeyOrderedHandler_WarnsThatOrderedIsIgnored()
+    {
+        var json = """
+            { "pipeline": { "name": "w", "source": { "type": "stdin" },
+                "handlers": [
+                  { "type": "parse", "format": "json", "parallelism": 2, "keyOrdered": true, "ordered": false },
+                  { "type": "fields", "add": { "a": "b" }, "parallelism": 2, "ordered": false },
+                  { "type": "fields", "add": { "c": "d" }, "parallelism": 2, "keyOrdered": true }
+                ],
+                "destination": { "type": "stdout" } } }
+            """;
+
+        var result = ConfigLoader.Load(System.Text.Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+
+        Assert.That(result.IsValid, Is.True, string.Join("\n", result.Errors));
+        Assert.That(result.Warnings.Select(w => w.ToString()), Is.EqualTo(new[]
+        {
+            "pipeline.handlers[0].ordered: false has no effect with keyOrdered: true (a key-ordered stage keeps only each key's order, and never runs to completion); remove one of the two",
         }));
     }
 

@@ -1,7 +1,12 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Kawa.Dataflow.Cli;
 using Kawa.Dataflow.Cli.Configuration;
 using Kawa.Dataflow.Cli.Events;
 using Kawa.Dataflow.Cli.Running;
+using Kawa.Dataflow.Tests.Infrastructure;
+using Kawa.Dataflow.Tests.Parquet;
 
 namespace Kawa.Dataflow.Tests.Cli.Running;
 
@@ -46,6 +51,85 @@ public class DaemonRunnerTests
             Assert.That(plain.KeyOrdered, Is.False);
             Assert.That(plain.PoisonPolicy.ToString(), Is.EqualTo("Terminate"), "without one they are terminated");
         });
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void ToStageOptions_Ordered_IsTheStagesEnsureOrdered(bool ordered)
+    {
+        var options = new FieldsHandlerOptions { Type = "fields", Parallelism = 2, Ordered = ordered };
+
+        var stage = DaemonRunner.ToStageOptions(options, segmentSize: 256, deadLetters: null, "fields-0");
+
+        Assert.That(stage.EnsureOrdered, Is.EqualTo(ordered));
+    }
+
+    [TestCase("false", true, "run to completion")]
+    [TestCase("true", false, "staged")]
+    public async Task BuildAsync_HandlersAtParallelismTwoIntoParquet_RunToCompletionOnlyWhenUnordered(string ordered, bool runsToCompletion, string logged)
+    {
+        var dir = Directory.CreateTempSubdirectory("kawa-ordered-").FullName;
+        try
+        {
+            var lines = File.ReadLines(TestPaths.AccessLog10k).Where(l => l.Length > 0).Take(2000).ToArray();
+            var input = Path.Combine(dir, "in.log");
+            File.WriteAllLines(input, lines);
+            var lake = Path.Combine(dir, "lake");
+            var json = $$"""
+                {
+                  "pipeline": {
+                    "name": "unordered",
+                    "source": { "type": "file", "path": {{JsonSerializer.Serialize(input)}}, "mode": "read" },
+                    "handlers": [
+                      { "type": "parse", "format": "combined", "parallelism": 2, "ordered": {{ordered}} },
+                      { "type": "fields", "add": { "env": "test" }, "parallelism": 2, "ordered": {{ordered}} }
+                    ],
+                    "destination": { "type": "parquet", "path": {{JsonSerializer.Serialize(lake)}},
+                                     "columns": [ { "name": "ts", "type": "timestamp" }, { "name": "status", "type": "long" }, { "name": "env" } ] }
+                  }
+                }
+                """;
+            var config = ConfigLoader.Load(Encoding.UTF8.GetBytes(json), "kawa.json", useEnvironment: false);
+            Assert.That(config.Errors, Is.Empty);
+            var logs = new CapturingLoggerFactory();
+            var disposables = new List<object>();
+
+            try
+            {
+                var pipeline = await DaemonRunner.BuildAsync(config.Options!.Pipeline!, drain: false, logs, TimeProvider.System, disposables, CancellationToken.None);
+                Assert.That(pipeline.RunsToCompletion, Is.EqualTo(runsToCompletion));
+
+                await pipeline.RunAsync(CancellationToken.None);
+            }
+            finally
+            {
+                foreach (var disposable in disposables)
+                {
+                    if (disposable is IAsyncDisposable asyncDisposable)
+                    {
+                        await asyncDisposable.DisposeAsync();
+                    }
+                    else
+                    {
+                        ((IDisposable)disposable).Dispose();
+                    }
+                }
+            }
+
+            Assert.That(logs.Entries.Select(e => e.Message), Has.One.Contains($"stages {logged}"));
+            var rows = DuckDb.Query($"SELECT count(*) AS n, sum(status) AS s, count(*) FILTER (WHERE env = 'test') AS e FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")})");
+            var statusSum = lines.Sum(l => long.Parse(l.Split('"')[2].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+            Assert.Multiple(() =>
+            {
+                Assert.That(rows.Long(0, "n"), Is.EqualTo(lines.Length), "every line is one row, none lost or duplicated");
+                Assert.That(rows.Long(0, "s"), Is.EqualTo(statusSum), "each row carries its own line's status");
+                Assert.That(rows.Long(0, "e"), Is.EqualTo(lines.Length), "every row went through both handlers");
+            });
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [TestCase("fatal", "Fatal")]
