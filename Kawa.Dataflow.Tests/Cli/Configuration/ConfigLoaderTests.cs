@@ -303,14 +303,7 @@ public class ConfigLoaderTests
     public void Load_JetStreamWindowPlusPrefetchAboveMaxAckPending_IsAnErrorNamingTheKeys()
     {
         // The library's start-up rule (NatsJetStreamSource.ValidateAgainst): maxInFlightMessages + prefetch <= maxAckPending.
-        var json = """
-            { "pipeline": { "name": "js",
-                "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 20000, "prefetch": 256 },
-                "destination": { "type": "stdout" },
-                "limits": { "maxInFlightMessages": 19745 } } }
-            """;
-
-        var result = Load(json);
+        var result = Load(JetStreamWindowConfig(maxInFlightMessages: 19745));
 
         Assert.That(result.IsValid, Is.False);
         Assert.That(Lines(result), Is.EqualTo(new[]
@@ -322,18 +315,19 @@ public class ConfigLoaderTests
     [Test]
     public void Load_JetStreamWindowPlusPrefetchEqualToMaxAckPending_IsValid()
     {
-        var json = """
-            { "pipeline": { "name": "js",
-                "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 20000, "prefetch": 256 },
-                "destination": { "type": "stdout" },
-                "limits": { "maxInFlightMessages": 19744 } } }
-            """;
-
-        var result = Load(json);
+        var result = Load(JetStreamWindowConfig(maxInFlightMessages: 19744));
 
         Assert.That(Lines(result), Is.Empty);
         Assert.That(result.IsValid, Is.True);
     }
+
+    /// <summary>A JetStream source with maxAckPending 20000 and prefetch 256, and the given in-flight window.</summary>
+    private static string JetStreamWindowConfig(int maxInFlightMessages) => $$"""
+        { "pipeline": { "name": "js",
+            "source": { "type": "nats-jetstream", "stream": "LOGS", "durable": "d", "maxAckPending": 20000, "prefetch": 256 },
+            "destination": { "type": "stdout" },
+            "limits": { "maxInFlightMessages": {{maxInFlightMessages}} } } }
+        """;
 
     [Test]
     public void Load_JetStreamDefaultWindowAgainstSmallMaxAckPending_IsAnError()
