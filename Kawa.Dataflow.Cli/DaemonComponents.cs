@@ -33,7 +33,11 @@ internal static class DaemonComponents
 
     /// <summary>
     /// The handler stages in order. An <c>ndjson</c> source gets a leading <c>parse json</c> stage named <c>ndjson</c>,
-    /// whose errors go to the dead-letter destination when there is one (else they are fatal).
+    /// whose errors go to the dead-letter destination when there is one (else they are fatal). It runs like the first
+    /// configured handler (its parallelism, capacity and <c>ordered</c>), so it is no serial bottleneck in front of it and
+    /// lets an all-unordered pipeline run to completion; never key-ordered (a message has no key before it is parsed):
+    /// after a <c>keyOrdered</c> first handler it keeps arrival order at that parallelism. With no handlers it runs at
+    /// parallelism 1, ordered.
     /// </summary>
     public static IReadOnlyList<HandlerStage> CreateHandlers(KawaPipelineOptions pipeline, TimeProvider? timeProvider = null)
     {
@@ -53,6 +57,14 @@ internal static class DaemonComponents
                 Format = "json",
                 ErrorPolicy = new ErrorPolicyOptions { Type = pipeline.DeadLetter is null ? "fatal" : "deadLetter" },
             };
+            if (pipeline.Handlers.Count > 0 && pipeline.Handlers[0] is { } first)
+            {
+                ndjson.Parallelism = first.Parallelism;
+                ndjson.Capacity = first.Capacity;
+                // 'ordered' is ignored beside keyOrdered, and keys do not exist before parsing: keep arrival order.
+                ndjson.Ordered = first.Ordered || first.KeyOrdered;
+            }
+
             stages.Add(new HandlerStage("ndjson", ndjson, ParseHandler.Json()));
         }
 

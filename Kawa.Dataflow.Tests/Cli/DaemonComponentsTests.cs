@@ -3,6 +3,7 @@ using System.Text.Json;
 using Kawa.Dataflow.Cli;
 using Kawa.Dataflow.Cli.Configuration;
 using Kawa.Dataflow.Cli.Events;
+using Kawa.Dataflow.Cli.Running;
 
 namespace Kawa.Dataflow.Tests.Cli;
 
@@ -99,6 +100,72 @@ public class DaemonComponentsTests
         Assert.That(stages[0].Options.ErrorPolicy.Type, Is.EqualTo("deadLetter"));
         Assert.That(delivered, Is.EqualTo(2));
         Assert.That(Encoding.UTF8.GetString(stdout.ToArray()), Is.EqualTo("{\"level\":\"error\",\"n\":1}\n"));
+    }
+
+    [Test]
+    public void CreateHandlers_NdjsonBeforeOrderedHandlersAtParallelismThree_ParseStageRunsAtThreeOrdered()
+    {
+        var stages = DaemonComponents.CreateHandlers(NdjsonPipeline("""
+            { "type": "fields", "add": { "env": "a" }, "parallelism": 3, "capacity": 600 },
+            { "type": "fields", "add": { "env": "b" }, "parallelism": 5, "ordered": false }
+            """));
+
+        var parse = DaemonRunner.ToStageOptions(stages[0].Options, segmentSize: 256, deadLetters: null, stages[0].Name);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(stages[0].Name, Is.EqualTo("ndjson"));
+            Assert.That(parse.MaxDegreeOfParallelism, Is.EqualTo(3), "the first handler's parallelism, not the second's");
+            Assert.That(parse.EnsureOrdered, Is.True);
+            Assert.That(parse.KeyOrdered, Is.False);
+            Assert.That(parse.BoundedCapacity, Is.EqualTo(3), "the first handler's capacity (600 messages = 3 segments)");
+        });
+    }
+
+    [Test]
+    public void CreateHandlers_NdjsonBeforeUnorderedHandler_ParseStageIsUnorderedAtItsParallelism()
+    {
+        var stages = DaemonComponents.CreateHandlers(NdjsonPipeline("""{ "type": "fields", "add": { "env": "a" }, "parallelism": 2, "ordered": false }"""));
+
+        var parse = DaemonRunner.ToStageOptions(stages[0].Options, segmentSize: 256, deadLetters: null, stages[0].Name);
+
+        Assert.That((parse.MaxDegreeOfParallelism, parse.EnsureOrdered), Is.EqualTo((2, false)));
+    }
+
+    [Test]
+    public void CreateHandlers_NdjsonBeforeKeyOrderedHandler_ParseStageKeepsArrivalOrderWithoutKeys()
+    {
+        var stages = DaemonComponents.CreateHandlers(NdjsonPipeline("""{ "type": "fields", "add": { "env": "a" }, "parallelism": 4, "ordered": false, "keyOrdered": true }"""));
+
+        var parse = DaemonRunner.ToStageOptions(stages[0].Options, segmentSize: 256, deadLetters: null, stages[0].Name);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(parse.MaxDegreeOfParallelism, Is.EqualTo(4));
+            Assert.That(parse.KeyOrdered, Is.False, "no message has a key before it is parsed");
+            Assert.That(parse.EnsureOrdered, Is.True, "'ordered: false' is ignored beside keyOrdered, so the parse keeps order");
+        });
+    }
+
+    [Test]
+    public void CreateHandlers_NdjsonWithoutHandlers_ParseStageAtParallelismOneOrdered()
+    {
+        var stages = DaemonComponents.CreateHandlers(NdjsonPipeline(""));
+
+        var parse = DaemonRunner.ToStageOptions(stages.Single().Options, segmentSize: 256, deadLetters: null, stages[0].Name);
+
+        Assert.That((parse.MaxDegreeOfParallelism, parse.EnsureOrdered, parse.KeyOrdered), Is.EqualTo((1, true, false)));
+    }
+
+    private static KawaPipelineOptions NdjsonPipeline(string handlers)
+    {
+        var json = $$"""
+            { "pipeline": { "name": "t", "source": { "type": "stdin", "format": "ndjson" },
+                "handlers": [ {{handlers}} ], "destination": { "type": "stdout" } } }
+            """;
+        var config = ConfigLoader.Load(Encoding.UTF8.GetBytes(json), "k.json", useEnvironment: false);
+        Assert.That(config.Errors, Is.Empty);
+        return config.Options!.Pipeline!;
     }
 
     [Test]

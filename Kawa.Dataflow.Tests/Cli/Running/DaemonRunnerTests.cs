@@ -132,6 +132,105 @@ public class DaemonRunnerTests
         }
     }
 
+    [Test]
+    public async Task BuildAsync_NdjsonFileIntoParquetWithUnorderedHandlerAtParallelismTwo_RunsToCompletion()
+    {
+        var dir = Directory.CreateTempSubdirectory("kawa-ndjson-").FullName;
+        try
+        {
+            var (runsToCompletion, logs, lake) = await RunNdjsonIntoParquetAsync(dir, """{ "type": "fields", "add": { "env": "test" }, "parallelism": 2, "ordered": false }""");
+
+            Assert.That(runsToCompletion, Is.True, "the ndjson parse stage runs like the handler, unordered at parallelism 2");
+            Assert.That(logs.Entries.Select(e => e.Message), Has.One.Contains("stages run to completion"));
+            var rows = DuckDb.Query($"SELECT count(*) AS n, count(DISTINCT n) AS d, sum(n) AS s, sum(status) AS st, count(*) FILTER (WHERE env = 'test') AS e FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")})");
+            Assert.Multiple(() =>
+            {
+                Assert.That(rows.Long(0, "n"), Is.EqualTo(NdjsonLines), "every line is one row");
+                Assert.That(rows.Long(0, "d"), Is.EqualTo(NdjsonLines), "no line written twice");
+                Assert.That(rows.Long(0, "s"), Is.EqualTo(NdjsonLines * (NdjsonLines + 1L) / 2), "every line's own n");
+                Assert.That(rows.Long(0, "st"), Is.EqualTo(Enumerable.Range(1, NdjsonLines).Sum(i => 200L + (i % 7))), "each row carries its own line's status");
+                Assert.That(rows.Long(0, "e"), Is.EqualTo(NdjsonLines), "every row went through the handler");
+            });
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task BuildAsync_NdjsonFileIntoParquetWithOrderedHandlersAtParallelismThree_StagedAndKeepsInputOrder()
+    {
+        var dir = Directory.CreateTempSubdirectory("kawa-ndjson-").FullName;
+        try
+        {
+            var (runsToCompletion, _, lake) = await RunNdjsonIntoParquetAsync(dir, """{ "type": "fields", "add": { "env": "test" }, "parallelism": 3 }""");
+
+            Assert.That(runsToCompletion, Is.False);
+            // Rows in each file in the order written: an ordered parse at parallelism 3 must not have swapped any two.
+            var rows = DuckDb.Query($"""
+                SELECT count(*) AS n, count(*) FILTER (WHERE prev IS NOT NULL AND n <= prev) AS swapped
+                FROM (SELECT n, lag(n) OVER (PARTITION BY filename ORDER BY file_row_number) AS prev
+                      FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")}, filename = true, file_row_number = true))
+                """);
+            Assert.Multiple(() =>
+            {
+                Assert.That(rows.Long(0, "n"), Is.EqualTo(NdjsonLines));
+                Assert.That(rows.Long(0, "swapped"), Is.Zero, "rows leave in the order the lines were read");
+            });
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private const int NdjsonLines = 2000;
+
+    // Writes NdjsonLines lines ({"n":i,"status":...}) to an ndjson file, builds the daemon's pipeline from it through
+    // the one handler into a parquet lake under dir, and runs it to the end.
+    private static async Task<(bool RunsToCompletion, CapturingLoggerFactory Logs, string Lake)> RunNdjsonIntoParquetAsync(string dir, string handler)
+    {
+        var input = Path.Combine(dir, "in.ndjson");
+        File.WriteAllLines(input, Enumerable.Range(1, NdjsonLines).Select(i => $$"""{"n":{{i}},"status":{{200 + (i % 7)}}}"""));
+        var lake = Path.Combine(dir, "lake");
+        var json = $$"""
+            {
+              "pipeline": {
+                "name": "ndjson",
+                "source": { "type": "file", "path": {{JsonSerializer.Serialize(input)}}, "mode": "read", "format": "ndjson" },
+                "handlers": [ {{handler}} ],
+                "destination": { "type": "parquet", "path": {{JsonSerializer.Serialize(lake)}},
+                                 "columns": [ { "name": "n", "type": "long" }, { "name": "status", "type": "long" }, { "name": "env" } ] }
+              }
+            }
+            """;
+        var config = ConfigLoader.Load(Encoding.UTF8.GetBytes(json), "kawa.json", useEnvironment: false);
+        Assert.That(config.Errors, Is.Empty);
+        var logs = new CapturingLoggerFactory();
+        var disposables = new List<object>();
+        try
+        {
+            var pipeline = await DaemonRunner.BuildAsync(config.Options!.Pipeline!, drain: false, logs, TimeProvider.System, disposables, CancellationToken.None);
+            await pipeline.RunAsync(CancellationToken.None);
+            return (pipeline.RunsToCompletion, logs, lake);
+        }
+        finally
+        {
+            foreach (var disposable in disposables)
+            {
+                if (disposable is IAsyncDisposable asyncDisposable)
+                {
+                    await asyncDisposable.DisposeAsync();
+                }
+                else
+                {
+                    ((IDisposable)disposable).Dispose();
+                }
+            }
+        }
+    }
+
     [TestCase("fatal", "Fatal")]
     [TestCase("skip", "Skip")]
     [TestCase("nack", "NegativeAck(00:00:02)")]
