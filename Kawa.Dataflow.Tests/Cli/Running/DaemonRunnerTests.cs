@@ -89,33 +89,8 @@ public class DaemonRunnerTests
                   }
                 }
                 """;
-            var config = ConfigLoader.Load(Encoding.UTF8.GetBytes(json), "kawa.json", useEnvironment: false);
-            Assert.That(config.Errors, Is.Empty);
-            var logs = new CapturingLoggerFactory();
-            var disposables = new List<object>();
-
-            try
-            {
-                var pipeline = await DaemonRunner.BuildAsync(config.Options!.Pipeline!, drain: false, logs, TimeProvider.System, disposables, CancellationToken.None);
-                Assert.That(pipeline.RunsToCompletion, Is.EqualTo(runsToCompletion));
-
-                await pipeline.RunAsync(CancellationToken.None);
-            }
-            finally
-            {
-                foreach (var disposable in disposables)
-                {
-                    if (disposable is IAsyncDisposable asyncDisposable)
-                    {
-                        await asyncDisposable.DisposeAsync();
-                    }
-                    else
-                    {
-                        ((IDisposable)disposable).Dispose();
-                    }
-                }
-            }
-
+            var (ranToCompletion, logs) = await BuildAndRunAsync(json);
+            Assert.That(ranToCompletion, Is.EqualTo(runsToCompletion));
             Assert.That(logs.Entries.Select(e => e.Message), Has.One.Contains($"stages {logged}"));
             var rows = DuckDb.Query($"SELECT count(*) AS n, sum(status) AS s, count(*) FILTER (WHERE env = 'test') AS e FROM read_parquet({DuckDb.Lit(lake + "/**/*.parquet")})");
             var statusSum = lines.Sum(l => long.Parse(l.Split('"')[2].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
@@ -205,6 +180,13 @@ public class DaemonRunnerTests
               }
             }
             """;
+        var (runsToCompletion, logs) = await BuildAndRunAsync(json);
+        return (runsToCompletion, logs, lake);
+    }
+
+    // Loads a config, builds the daemon's pipeline from it, runs it to the end and disposes what the build created.
+    private static async Task<(bool RunsToCompletion, CapturingLoggerFactory Logs)> BuildAndRunAsync(string json)
+    {
         var config = ConfigLoader.Load(Encoding.UTF8.GetBytes(json), "kawa.json", useEnvironment: false);
         Assert.That(config.Errors, Is.Empty);
         var logs = new CapturingLoggerFactory();
@@ -213,7 +195,7 @@ public class DaemonRunnerTests
         {
             var pipeline = await DaemonRunner.BuildAsync(config.Options!.Pipeline!, drain: false, logs, TimeProvider.System, disposables, CancellationToken.None);
             await pipeline.RunAsync(CancellationToken.None);
-            return (pipeline.RunsToCompletion, logs, lake);
+            return (pipeline.RunsToCompletion, logs);
         }
         finally
         {
