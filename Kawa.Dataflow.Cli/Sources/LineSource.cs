@@ -127,28 +127,7 @@ internal sealed class LineSource : ISource<EventRecord>, IAsyncDisposable, IDisp
             }
 
             // Exhausted, with tokens still in flight or a redelivery not yet due: wait for an outcome or the due time.
-            if (wait is { } delay)
-            {
-                // The due time is on the source's clock, so wait on that clock too (a semaphore timeout is wall time).
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var outcome = _outcomes.WaitAsync(stop.Token);
-                await Task.WhenAny(outcome, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
-                // Synchronously: CancelAsync would yield, and a caller advancing a manual clock right after this
-                // receive returned could then move time before the next wait's timer exists.
-                stop.Cancel();
-                try
-                {
-                    await outcome.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The due time came first (or the receive was cancelled: checked at the top of the loop).
-                }
-            }
-            else
-            {
-                await _outcomes.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await OutcomeWait.ForOutcomeOrDueAsync(_outcomes.WaitAsync, wait, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -183,18 +183,7 @@ public sealed class ParquetSource<T> : ISource<T>, IAsyncDisposable
             }
 
             // Every row is read, with tokens in flight or a redelivery not yet due: wait for an outcome or the due time.
-            if (wait is { } delay)
-            {
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                await Task.WhenAny(outcomeArrived, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
-                // Synchronously: CancelAsync would yield, and a caller advancing a manual clock right after this
-                // receive returned could then move time before the next wait's timer exists.
-                stop.Cancel();
-            }
-            else
-            {
-                await outcomeArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await OutcomeWait.ForOutcomeOrDueAsync(outcomeArrived.WaitAsync, wait, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
