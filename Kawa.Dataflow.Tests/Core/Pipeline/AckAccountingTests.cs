@@ -284,27 +284,7 @@ public class AckAccountingTests
                 await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
             }
 
-            if ((id & 1) == 0)
-            {
-                await Task.Yield();
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            if (attempt <= _failingAttempts[id])
-            {
-                // Recorded before throwing: if the policy gives up, this is why the message may be acked without output.
-                _handlerGaveUp[id] = 0;
-                throw new InjectedFault($"handler fault on {id}, attempt {attempt}");
-            }
-
-            _handlerGaveUp.TryRemove(id, out _);
-            var outputs = new Message<(int, int)>[_fanOut[id]];
-            for (var part = 0; part < outputs.Length; part++)
-            {
-                outputs[part] = message.With((id, part));
-            }
-
-            return outputs.Length == 1 ? new Messages<(int, int)>(outputs[0]) : new Messages<(int, int)>(outputs);
+            return await RandomFanOut.HandleAsync(message, attempt, _failingAttempts[id], _fanOut[id], _handlerGaveUp, text => new InjectedFault(text), cancellationToken);
         }
 
         private ValueTask DeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)

@@ -393,27 +393,7 @@ public class BatchingAckAccountingTests
         {
             var id = message.Value;
             var attempt = _attempts.AddOrUpdate(id, 1, (_, a) => a + 1);
-            if ((id & 1) == 0)
-            {
-                await Task.Yield();
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            if (attempt <= _failingAttempts[id])
-            {
-                // Recorded before throwing: if the policy gives up, this is why the message may be acked without output.
-                _handlerGaveUp[id] = 0;
-                throw new InjectedFault($"handler fault on {id}, attempt {attempt}");
-            }
-
-            _handlerGaveUp.TryRemove(id, out _);
-            var outputs = new Message<(int, int)>[_fanOut[id]];
-            for (var part = 0; part < outputs.Length; part++)
-            {
-                outputs[part] = message.With((id, part));
-            }
-
-            return outputs;
+            return await RandomFanOut.HandleAsync(message, attempt, _failingAttempts[id], _fanOut[id], _handlerGaveUp, text => new InjectedFault(text), cancellationToken);
         }
 
         private ValueTask HandlerDeadLetterAsync(AckToken ack, Messages<DeadLetter<int>> records, CancellationToken cancellationToken)

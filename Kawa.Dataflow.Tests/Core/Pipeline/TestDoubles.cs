@@ -185,3 +185,38 @@ internal static class Concurrency
         }
     }
 }
+
+/// <summary>
+/// The handler of the randomized accounting runs: message <c>id</c> yields first when even, fails its first
+/// <c>failingAttempts</c> attempts (recording in <c>gaveUp</c> why it may be acked without output), then fans out into
+/// <c>fanOut</c> outputs <c>(id, part)</c> (none: a filter).
+/// </summary>
+internal static class RandomFanOut
+{
+    public static async ValueTask<Messages<(int Id, int Part)>> HandleAsync(
+        Message<int> message, int attempt, int failingAttempts, int fanOut, ConcurrentDictionary<int, byte> gaveUp, Func<string, Exception> fault, CancellationToken cancellationToken)
+    {
+        var id = message.Value;
+        if ((id & 1) == 0)
+        {
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        if (attempt <= failingAttempts)
+        {
+            // Recorded before throwing: if the policy gives up, this is why the message may be acked without output.
+            gaveUp[id] = 0;
+            throw fault($"handler fault on {id}, attempt {attempt}");
+        }
+
+        gaveUp.TryRemove(id, out _);
+        var outputs = new Message<(int, int)>[fanOut];
+        for (var part = 0; part < outputs.Length; part++)
+        {
+            outputs[part] = message.With((id, part));
+        }
+
+        return outputs.Length == 1 ? new Messages<(int, int)>(outputs[0]) : new Messages<(int, int)>(outputs);
+    }
+}
