@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Kawa.Dataflow.Tests.Cli;
+using Kawa.Dataflow.Tests.Infrastructure;
 using Kawa.Dataflow.Tests.Parquet;
 
 namespace Kawa.Dataflow.Tests.Docs;
@@ -199,23 +200,7 @@ public sealed partial class ReadmeQuickStartTests
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
         start.Environment["UseSharedCompilation"] = "false";
 
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            throw new TimeoutException($"scripts/quickstart.sh did not exit within {timeout.TotalMinutes} min:\n{Tail(await stderr)}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        return await ChildProcess.RunAsync(start, timeout, stderr => $"scripts/quickstart.sh did not exit within {timeout.TotalMinutes} min:\n{Tail(stderr)}");
     }
 
     /// <summary>Live nats-server processes whose command line mentions <paramref name="path"/> (their store is under it).</summary>

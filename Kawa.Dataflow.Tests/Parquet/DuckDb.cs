@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Kawa.Dataflow.Tests.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Parquet;
 
@@ -43,25 +44,10 @@ internal static class DuckDb
         }
 
         psi.Environment["NODE_PATH"] = Path.Combine(Root, "tools", "node", "node_modules");
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("node did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
+        var (exitCode, output, error) = await ChildProcess.RunAsync(psi, timeout, _ => $"DuckDB query timed out after {timeout}: {string.Join("; ", statements)}");
+        if (exitCode != 0)
         {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"DuckDB query timed out after {timeout}: {string.Join("; ", statements)}");
-        }
-
-        string output = await stdout;
-        string error = await stderr;
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"DuckDB failed (exit {process.ExitCode}): {error}\nSQL: {string.Join("; ", statements)}");
+            throw new InvalidOperationException($"DuckDB failed (exit {exitCode}): {error}\nSQL: {string.Join("; ", statements)}");
         }
 
         using var doc = JsonDocument.Parse(output);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Kawa.Dataflow.Tests.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Cli.Commands;
 
@@ -13,23 +14,11 @@ internal static class KawaProcess
     /// <summary>Runs kawa with <paramref name="args"/>; kills it (and fails) if it has not exited within <paramref name="timeout"/>.</summary>
     public static async Task<Result> RunAsync(TimeSpan timeout, string workingDirectory, IDictionary<string, string>? environment, params string[] args)
     {
-        var start = StartInfo(workingDirectory, environment, args);
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kawa {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s.");
-        }
-
-        return new Result(process.ExitCode, await stdout, await stderr);
+        var (exitCode, stdout, stderr) = await ChildProcess.RunAsync(
+            StartInfo(workingDirectory, environment, args),
+            timeout,
+            _ => $"kawa {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s.");
+        return new Result(exitCode, stdout, stderr);
     }
 
     /// <summary>How every test launches kawa: the built kawa.dll under dotnet, all three streams redirected, with
