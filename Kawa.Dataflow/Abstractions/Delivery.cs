@@ -5,8 +5,9 @@ namespace Kawa.Dataflow;
 /// <remarks><c>default</c> is <see cref="EndOfStream"/>. See <see cref="ISource{T}"/> for when to return <see cref="Idle"/>.</remarks>
 public readonly struct Delivery<T>
 {
-    // Idle is told apart from a message by this marker in the token slot, so the struct stays two fields wide.
-    private static readonly AckToken s_idle = new IdleMarker();
+    // Idle is told apart from a message by a marker in the token slot, so the struct stays two fields wide. The marker
+    // lives in a non-generic class: a static of this generic struct would cost a runtime lookup at every read in shared
+    // generic code (any reference-type payload), which the pipeline does once per message.
     private readonly AckToken _ack;
 
     /// <summary>A message and the token that settles it.</summary>
@@ -34,19 +35,25 @@ public readonly struct Delivery<T>
     /// The pipeline then asks its destinations to make what they hold durable and settle it
     /// (<see cref="IDestination{T}.CommitHeldAsync"/>), and calls <see cref="ISource{T}.ReceiveAsync"/> again.
     /// </summary>
-    public static Delivery<T> Idle { get; } = new(s_idle);
+    public static Delivery<T> Idle { get; } = new(IdleDelivery.Marker);
 
     /// <summary>Whether this marks the end of the stream rather than a message.</summary>
     public bool IsEndOfStream => _ack is null;
 
     /// <summary>Whether this is <see cref="Idle"/> rather than a message.</summary>
-    public bool IsIdle => ReferenceEquals(_ack, s_idle);
+    public bool IsIdle => ReferenceEquals(_ack, IdleDelivery.Marker);
 
     /// <summary>The message (undefined at end of stream and when idle).</summary>
     public Message<T> Message { get; }
 
     /// <summary>The message's ack token (<see langword="null"/> at end of stream and when idle).</summary>
-    public AckToken Ack => ReferenceEquals(_ack, s_idle) ? null! : _ack;
+    public AckToken Ack => ReferenceEquals(_ack, IdleDelivery.Marker) ? null! : _ack;
+}
+
+/// <summary>The token slot's marker for <see cref="Delivery{T}.Idle"/>, shared by every payload type.</summary>
+internal static class IdleDelivery
+{
+    public static readonly AckToken Marker = new IdleMarker();
 
     private sealed class IdleMarker : AckToken
     {

@@ -181,16 +181,22 @@ public abstract class AckToken
     /// <summary>A token whose outcome nobody needs (at-most-once sources, tests).</summary>
     public static AckToken None() => new DelegateAckToken(static _ => { }, null);
 
-    /// <summary>Attaches the pipeline's in-flight accounting. Internal: one observer per token, set once at intake.</summary>
-    internal void Observe(IAckObserver observer, long bytes)
+    internal const string AlreadyObservedMessage = "This ack token is already in flight in a pipeline; a source must return a fresh token for each delivery.";
+
+    /// <summary>
+    /// Attaches the pipeline's in-flight accounting: one observer per token, set once at intake. <see langword="false"/>
+    /// if the token already has one (a source that returned the same token twice).
+    /// </summary>
+    internal bool TryObserve(IAckObserver observer, long bytes)
     {
         if (_observer is not null)
         {
-            throw new InvalidOperationException("This ack token is already in flight in a pipeline; a source must return a fresh token for each delivery.");
+            return false;
         }
 
         _observedBytes = bytes;
         _observer = observer;
+        return true;
     }
 
     private sealed class DelegateAckToken(Action<AckOutcome> onCompleted, Action? onInProgress) : AckToken

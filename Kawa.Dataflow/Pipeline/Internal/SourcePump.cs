@@ -25,7 +25,11 @@ internal interface ISourcePump
 /// </remarks>
 internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, StageInput<T> target) : ISourcePump
 {
-    private readonly int _segmentSize = run.Options.SegmentSize;
+    // How many messages one read takes before handing them on. Staged: a segment. Run to completion: a worker's share
+    // of one, so that each worker reads its own share in its turn at the gate (see NextShareAsync).
+    private readonly int _readLimit = target.Inline is null
+        ? run.Options.SegmentSize
+        : Math.Max(1, (run.Options.SegmentSize + Math.Max(1, target.Parallelism) - 1) / Math.Max(1, target.Parallelism));
     private Envelope<T>[]? _items;
     private int _count;
     private long _bytes;
@@ -132,10 +136,16 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     }
 
     /// <summary>
-    /// Run to completion: the next share of the last segment read, else reads one and splits it into as many shares as
-    /// there are workers (as the staged pump splits it for a parallel first stage), so that a few messages ready at a
-    /// time still keep every worker busy rather than queueing behind one. <c>Done</c> only once every share is taken.
+    /// Run to completion: the next share of the last short read, else reads one share (a segment over the number of
+    /// workers). A full share is the worker's own: the source had plenty ready, so the other workers read theirs in
+    /// their turn, and each spends most of its time outside the gate. A short read (the source ran dry) is split into
+    /// as many shares as there are workers, so that a few messages ready at a time still keep every worker busy
+    /// rather than queueing behind one. <c>Done</c> only once every share is taken.
     /// </summary>
+    /// <remarks>
+    /// Splitting every read instead makes the workers march in step: they finish their halves together, and one waits
+    /// at the gate while the other reads, every round.
+    /// </remarks>
     private async ValueTask<(Segment<T> Segment, bool Done)> NextShareAsync()
     {
         if (_shares.TryDequeue(out var share))
@@ -144,7 +154,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         }
 
         var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
-        if (segment.Count <= 1 || target.Parallelism <= 1)
+        if (segment.Count <= 1 || target.Parallelism <= 1 || segment.Count == _readLimit)
         {
             return (segment, done);
         }
@@ -194,7 +204,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 _haveStashed = false;
                 var activity = _stashedActivity;
                 _stashedActivity = null;
-                if (!await CompleteReceiveAsync(_stashed, activity).ConfigureAwait(false) || _count == _segmentSize)
+                if (!await CompleteReceiveAsync(_stashed, activity).ConfigureAwait(false) || _count == _readLimit)
                 {
                     return;
                 }
@@ -307,7 +317,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 RestoreCurrent(receiveActivity, outer);
             }
 
-            if (!more || _count == _segmentSize)
+            if (!more || _count == _readLimit)
             {
                 return;
             }
@@ -378,76 +388,84 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     /// </summary>
     private ReadyResult TakeReady(CancellationToken stop, out ValueTask<Delivery<T>> next)
     {
-        next = default;
+        // Locals, not the out parameter, inside the loop: every write through a by-ref of a struct holding references
+        // costs a write-barrier call, and this runs once per message.
         while (_room > 0 && _bytesRoom > 0)
         {
             if (stop.IsCancellationRequested)
             {
+                next = default;
                 return ReadyResult.Stopped;
             }
 
+            ValueTask<Delivery<T>> pending;
             try
             {
-                next = source.ReceiveAsync(stop);
+                pending = source.ReceiveAsync(stop);
             }
             catch (Exception ex)
             {
-                next = ValueTask.FromException<Delivery<T>>(ex);
+                pending = ValueTask.FromException<Delivery<T>>(ex);
             }
 
-            if (!next.IsCompletedSuccessfully)
+            if (!pending.IsCompletedSuccessfully)
             {
+                next = pending;
                 return ReadyResult.HandedBack;
             }
 
-            var delivery = next.Result;
-            if (delivery.IsEndOfStream || delivery.IsIdle)
+            var delivery = pending.Result;
+            var ack = delivery.Ack;
+            if (ack is null)
             {
-                next = new ValueTask<Delivery<T>>(delivery);
+                // End of stream or idle.
+                next = pending;
                 return ReadyResult.HandedBack;
             }
 
-            if (!Accept(delivery))
+            if (!Accept(delivery.Message, ack))
             {
+                next = default;
                 return ReadyResult.Stopped;
             }
 
-            if (_count == _segmentSize)
+            if (_count == _readLimit)
             {
+                next = default;
                 return ReadyResult.SegmentFull;
             }
         }
 
+        next = default;
         return ReadyResult.OutOfRoom;
     }
 
     /// <summary>Takes one delivered message into the held segment; false (after reporting the fatal error) if it cannot.</summary>
-    private bool Accept(in Delivery<T> delivery)
+    private bool Accept(in Delivery<T> delivery) => Accept(delivery.Message, delivery.Ack);
+
+    /// <summary>Takes one delivered message into the held segment; false (after reporting the fatal error) if it cannot.</summary>
+    private bool Accept(in Message<T> message, AckToken ack)
     {
         long size;
         try
         {
-            size = Math.Max(0, payloadSize(delivery.Message));
+            size = Math.Max(0, payloadSize(message));
         }
         catch (Exception ex)
         {
-            delivery.Ack.TryComplete(AckOutcome.Negative());
+            ack.TryComplete(AckOutcome.Negative());
             run.ReportFatal(PipelineStage.Source, ex);
             return false;
         }
 
-        try
-        {
-            delivery.Ack.Observe(run, size);
-        }
-        catch (InvalidOperationException ex)
+        if (!ack.TryObserve(run, size))
         {
             // A token already in flight here: it belongs to an earlier delivery, so leave it alone.
-            run.ReportFatal(PipelineStage.Source, ex);
+            run.ReportFatal(PipelineStage.Source, new InvalidOperationException(AckToken.AlreadyObservedMessage));
             return false;
         }
 
-        (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(delivery.Message, delivery.Ack);
+        (_items ??= Segment<T>.Rent(_readLimit))[_count++] = new Envelope<T>(message, ack);
         _bytes += size;
         _room--;
         _bytesRoom -= size;
