@@ -59,8 +59,11 @@ public static class Handler
     }
 
     // Classes of their own rather than a HandlerFunc over a closure: one delegate call per message instead of two.
-    private sealed class MapHandler<TIn, TOut>(Func<Message<TIn>, Message<TOut>> map) : IHandler<TIn, TOut>
+    internal sealed class MapHandler<TIn, TOut>(Func<Message<TIn>, Message<TOut>> map) : IHandler<TIn, TOut>
     {
+        /// <summary>The delegate, which a handler stage calls directly (no <see cref="Messages{T}"/> or task to unwrap).</summary>
+        public Func<Message<TIn>, Message<TOut>> Map => map;
+
         public ValueTask<Messages<TOut>> HandleAsync(Message<TIn> message, CancellationToken cancellationToken = default) => new(new Messages<TOut>(map(message)));
     }
 

@@ -26,12 +26,16 @@ internal sealed class HandlerStage<TIn, TOut>
     private readonly KeyValuePair<string, object?>[] _tags;
     private readonly Action _onDeadLettered;
     private readonly TransformManyBlock<Segment<TIn>, Segment<TOut>>[]? _lanes;
+
+    // Handler.Map's delegate, called directly: one output per input, nothing to unwrap.
+    private readonly Func<Message<TIn>, Message<TOut>>? _map;
     private int _nextUnkeyedLane;
 
     public HandlerStage(PipelineRun run, string name, IHandler<TIn, TOut> handler, StageOptions options, StageInput<TOut> target)
     {
         _run = run;
         _handler = handler;
+        _map = (handler as Handler.MapHandler<TIn, TOut>)?.Map;
         _policy = options.ErrorPolicy;
         _poisonPolicy = options.PoisonPolicy;
         _stage = PipelineStage.Handler(name);
@@ -234,6 +238,11 @@ internal sealed class HandlerStage<TIn, TOut>
             return ProcessSlowAsync(input, 0, default, started: false, writer, 0);
         }
 
+        if (_map is { } map)
+        {
+            return ProcessMapped(input, map, writer);
+        }
+
         var handled = 0;
         var i = 0;
         try
@@ -263,6 +272,43 @@ internal sealed class HandlerStage<TIn, TOut>
         }
 
         return Task.FromResult(Finish(input, writer, handled));
+    }
+
+    /// <summary><see cref="ProcessAsync"/> for <see cref="Handler.Map{TIn, TOut}"/>: the same rules, the delegate called directly.</summary>
+    private Task<IEnumerable<Segment<TOut>>> ProcessMapped(Segment<TIn> input, Func<Message<TIn>, Message<TOut>> map, SegmentWriter<TOut> writer)
+    {
+        var items = input.Items;
+        var count = input.Count;
+        var i = 0;
+        try
+        {
+            for (; i < count; i++)
+            {
+                if (_run.IsAborting)
+                {
+                    return ProcessSlowAsync(input, i, default, started: false, writer, i);
+                }
+
+                Message<TOut> output;
+                try
+                {
+                    output = map(items[i].Message);
+                }
+                catch (Exception ex)
+                {
+                    // The error policy runs on the general path, from this message on.
+                    return ProcessSlowAsync(input, i, ValueTask.FromException<Messages<TOut>>(ex), started: true, writer, i);
+                }
+
+                writer.Add(output, items[i].Ack, i);
+            }
+        }
+        catch (Exception ex)
+        {
+            return Task.FromResult(Fail(input, i, ex, writer, i));
+        }
+
+        return Task.FromResult(Finish(input, writer, count));
     }
 
     private async Task<IEnumerable<Segment<TOut>>> ProcessSlowAsync(Segment<TIn> input, int index, ValueTask<Messages<TOut>> pending, bool started, SegmentWriter<TOut> writer, int handled)
