@@ -141,6 +141,15 @@ internal static class MemoryHarness
 {
     public const int Rounds = 5;
 
+    /// <summary>The fewest untimed rounds of both sides before timing (see <see cref="WarmUpAsync"/>).</summary>
+    public const int MinWarmupRounds = 3;
+
+    /// <summary>The most untimed rounds, should compilation never settle.</summary>
+    public const int MaxWarmupRounds = 10;
+
+    /// <summary>A warm-up round that compiles no more methods than this ends the warm-up.</summary>
+    public const int SettledCompilations = 16;
+
     public static int IntOption(string[] args, string name, int fallback)
     {
         var index = Array.IndexOf(args, name);
@@ -172,10 +181,7 @@ internal static class MemoryHarness
         }
 
         Console.WriteLine($"{scenario}: {messages:N0} messages, {Rounds} alternating rounds, {Environment.ProcessorCount} cores");
-        await reset();
-        await baseline();
-        await reset();
-        await measured();
+        var warmupRounds = await WarmUpAsync(reset, measured, baseline);
 
         var rates = new List<double>();
         var baseRates = new List<double>();
@@ -218,11 +224,44 @@ internal static class MemoryHarness
             ["cpuNsPerMsg"] = Math.Round(Median(cpus) * 1e9 / messages, 1),
             ["baselineCpuNsPerMsg"] = Math.Round(Median(baseCpus) * 1e9 / messages, 1),
             ["cores"] = Environment.ProcessorCount,
+            ["warmupRounds"] = warmupRounds,
             ["gc"] = GcSettings(),
             ["options"] = options,
         };
         Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
+    }
+
+    /// <summary>
+    /// Runs both sides, untimed, until a round compiles at most <see cref="SettledCompilations"/> methods (at least
+    /// <see cref="MinWarmupRounds"/> rounds, at most <see cref="MaxWarmupRounds"/>); returns how many rounds that took.
+    /// </summary>
+    /// <remarks>
+    /// Tiered compilation recompiles hot methods on a background thread for a while after they first run. On two cores
+    /// that thread takes a core from a two-worker pipeline but not from a single-threaded loop, so timing rounds while it
+    /// still works measures the JIT, not the steady state a long-running job sees. A round with no newly compiled method
+    /// (<see cref="System.Runtime.JitInfo.GetCompiledMethodCount"/>) means both sides run their final code. On this
+    /// scenario the first rounds compile about 1,300, 650, 60 and 10 methods; later rounds keep compiling a handful
+    /// (rare paths: timers, the thread pool, the GC), so "settled" allows a few.
+    /// </remarks>
+    private static async Task<int> WarmUpAsync(Func<Task> reset, Func<Task> measured, Func<Task> baseline)
+    {
+        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        for (var round = 1; ; round++)
+        {
+            await reset();
+            await baseline();
+            await reset();
+            await measured();
+            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if ((round >= MinWarmupRounds && now - compiled <= SettledCompilations) || round == MaxWarmupRounds)
+            {
+                Console.WriteLine($"  warm-up: {round} rounds, {now - compiled} methods compiled in the last");
+                return round;
+            }
+
+            compiled = now;
+        }
     }
 
     private static async Task<(double Seconds, long Bytes, double CpuSeconds)> MeasureAsync(Func<Task> reset, Func<Task> work)
