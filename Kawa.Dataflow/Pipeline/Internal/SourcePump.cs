@@ -25,11 +25,7 @@ internal interface ISourcePump
 /// </remarks>
 internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Message<T>, long> payloadSize, StageInput<T> target) : ISourcePump
 {
-    // How many messages one read takes before handing them on. Staged: a segment. Run to completion: a worker's share
-    // of one, so that each worker reads its own share in its turn at the gate (see NextShareAsync).
-    private readonly int _readLimit = target.Inline is null
-        ? run.Options.SegmentSize
-        : Math.Max(1, (run.Options.SegmentSize + Math.Max(1, target.Parallelism) - 1) / Math.Max(1, target.Parallelism));
+    private readonly int _segmentSize = run.Options.SegmentSize;
     private Envelope<T>[]? _items;
     private int _count;
     private long _bytes;
@@ -136,15 +132,15 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     }
 
     /// <summary>
-    /// Run to completion: the next share of the last short read, else reads one share (a segment over the number of
-    /// workers). A full share is the worker's own: the source had plenty ready, so the other workers read theirs in
-    /// their turn, and each spends most of its time outside the gate. A short read (the source ran dry) is split into
-    /// as many shares as there are workers, so that a few messages ready at a time still keep every worker busy
-    /// rather than queueing behind one. <c>Done</c> only once every share is taken.
+    /// Run to completion: the next share of the last short segment read, else reads a segment. A full segment is the
+    /// reading worker's own: the source had plenty ready, so the other workers read theirs in their turn, and each spends
+    /// most of its time outside the gate. A short one (the source ran dry) is split into as many shares as there are
+    /// workers, so that a few messages ready at a time still keep every worker busy rather than queueing behind one.
+    /// <c>Done</c> only once every share is taken.
     /// </summary>
     /// <remarks>
-    /// Splitting every read instead makes the workers march in step: they finish their halves together, and one waits
-    /// at the gate while the other reads, every round.
+    /// Splitting every segment instead makes the workers march in step: they finish their halves together, and one
+    /// waits at the gate while the other reads, every round.
     /// </remarks>
     private async ValueTask<(Segment<T> Segment, bool Done)> NextShareAsync()
     {
@@ -154,7 +150,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         }
 
         var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
-        if (segment.Count <= 1 || target.Parallelism <= 1 || segment.Count == _readLimit)
+        if (segment.Count <= 1 || target.Parallelism <= 1 || segment.Count == _segmentSize)
         {
             return (segment, done);
         }
@@ -204,7 +200,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 _haveStashed = false;
                 var activity = _stashedActivity;
                 _stashedActivity = null;
-                if (!await CompleteReceiveAsync(_stashed, activity).ConfigureAwait(false) || _count == _readLimit)
+                if (!await CompleteReceiveAsync(_stashed, activity).ConfigureAwait(false) || _count == _segmentSize)
                 {
                     return;
                 }
@@ -317,7 +313,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 RestoreCurrent(receiveActivity, outer);
             }
 
-            if (!more || _count == _readLimit)
+            if (!more || _count == _segmentSize)
             {
                 return;
             }
@@ -429,7 +425,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
                 return ReadyResult.Stopped;
             }
 
-            if (_count == _readLimit)
+            if (_count == _segmentSize)
             {
                 next = default;
                 return ReadyResult.SegmentFull;
@@ -465,7 +461,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             return false;
         }
 
-        (_items ??= Segment<T>.Rent(_readLimit))[_count++] = new Envelope<T>(message, ack);
+        (_items ??= Segment<T>.Rent(_segmentSize))[_count++] = new Envelope<T>(message, ack);
         _bytes += size;
         _room--;
         _bytesRoom -= size;
