@@ -31,6 +31,48 @@ public class ErrorPolicyTests
     }
 
     [Test]
+    public async Task Skip_MapHandlerThrowsMidSegment_SkipsOnlyThoseAndHandlesTheRestInOrder()
+    {
+        // Handler.Map runs in the stage's own loop until a delegate throws; the rest of that segment then goes the
+        // general way. Failures at the start, the middle and the end of a segment of four.
+        var source = new TestSource<int>(TestMessages.Ints(12));
+        var destination = new RecordingDestination<int>();
+        int[] bad = [0, 5, 6, 11];
+        var pipeline = Kawa.Dataflow.Pipeline.Create("policy-skip-map")
+            .From(source)
+            .Handle("parse", Handler.Map<int, int>(m => bad.Contains(m.Value) ? throw new Boom("bad") : m.With(m.Value * 10)),
+                new StageOptions { ErrorPolicy = ErrorPolicy.Skip })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 4 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(Enumerable.Range(0, 12).Except(bad).Select(v => v * 10)));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Has.All.EqualTo(AckOutcome.Acked), "skipped ones are acked by the stage, the rest by the destination");
+        Assert.That(source.Tokens.Select(t => t.Completions), Has.All.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Retry_MapHandlerFailsOnce_RetriesThatMessageAndDeliversEverything()
+    {
+        var source = new TestSource<int>(TestMessages.Ints(8));
+        var destination = new RecordingDestination<int>();
+        var failed = 0;
+        var pipeline = Kawa.Dataflow.Pipeline.Create("policy-retry-map")
+            .From(source)
+            .Handle("parse", Handler.Map<int, int>(m => m.Value == 2 && Interlocked.Increment(ref failed) == 1 ? throw new Boom("once") : m),
+                new StageOptions { ErrorPolicy = ErrorPolicy.Retry(1, TimeSpan.Zero, TimeSpan.Zero) })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 4 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(failed, Is.EqualTo(2), "the failing message was handled twice");
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(Enumerable.Range(0, 8)));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Has.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task Retry_HandlerRecovers_WaitsBackOffOnTimeProviderThenDeliversAndAcks()
     {
         var time = new FakeTimeProvider();

@@ -53,14 +53,20 @@ public class FatalErrorTests
     }
 
     [Test]
-    public async Task RunAsync_HandlerThrowsUnderFatal_StageHandlerNameAndNothingUnfinishedAcked()
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task RunAsync_HandlerThrowsUnderFatal_StageHandlerNameAndNothingUnfinishedAcked(bool map)
     {
+        // Handler.Map takes the stage's own loop for map delegates: the same rules must hold there.
         var boom = new Boom("bad record");
         var source = new TestSource<int>(TestMessages.Ints(100));
         var destination = new RecordingDestination<int>();
+        var handler = map
+            ? Handler.Map<int, int>(m => m.Value == 40 ? throw boom : m)
+            : new HandlerFunc<int, int>((m, _) => m.Value == 40 ? throw boom : new ValueTask<Messages<int>>(m));
         var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-handler")
             .From(source)
-            .Handle<int>("parse", (m, _) => m.Value == 40 ? throw boom : new ValueTask<Messages<int>>(m))
+            .Handle("parse", handler)
             .To(destination)
             .Build(new PipelineOptions { SegmentSize = 4 });
 

@@ -98,6 +98,49 @@ public class RunToCompletionTests
     }
 
     [Test]
+    public async Task RunAsync_RunToCompletionWithPlentyReady_EachWorkerCarriesTheWholeSegmentItReadAndShortOnesAreShared()
+    {
+        // 20 messages ready at once, segments of 8, two workers: two full segments go whole (one per worker's turn at
+        // the source); the last read, 4 before the end, is split between the workers. Splitting full segments too would
+        // make the workers finish together and queue at the source every round.
+        var destination = new SegmentRecordingDestination<int>();
+        var source = new TestSource<int>(TestMessages.Ints(20));
+        var pipeline = Kawa.Dataflow.Pipeline.Create("whole-segments")
+            .From(source)
+            .Handle("work", Handler.Pipe<int>(), new StageOptions { MaxDegreeOfParallelism = 2, EnsureOrdered = false })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 8 });
+        Assert.That(pipeline.RunsToCompletion, Is.True);
+
+        await pipeline.RunAsync().WaitAsync(Wait);
+
+        Assert.That(destination.SegmentSizes.Order(), Is.EqualTo(new[] { 2, 2, 8, 8 }));
+        Assert.That(source.Tokens.Select(t => t.Outcome).ToList(), Has.Count.EqualTo(20).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    /// <summary>Takes whole segments (as the pipeline's own sinks do), records each one's size, and acks its tokens.</summary>
+    private sealed class SegmentRecordingDestination<T> : IDestination<T>, ISegmentDestination<T>
+    {
+        private readonly ConcurrentQueue<int> _sizes = new();
+
+        public IReadOnlyCollection<int> SegmentSizes => _sizes;
+
+        public ValueTask SendAsync(AckToken ack, Messages<T> messages, CancellationToken cancellationToken = default)
+            => throw new InvalidOperationException("the pipeline sends segments to a segment destination");
+
+        public ValueTask SendSegmentAsync(Envelope<T>[] items, int count, CancellationToken cancellationToken)
+        {
+            _sizes.Enqueue(count);
+            for (var i = 0; i < count; i++)
+            {
+                items[i].Ack.Ack();
+            }
+
+            return default;
+        }
+    }
+
+    [Test]
     public async Task RunAsync_RunToCompletionWithFewerMessagesReadyThanASegment_SharesThemOutToEveryWorker()
     {
         const int parallelism = 3;
