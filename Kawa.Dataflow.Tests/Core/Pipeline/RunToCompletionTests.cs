@@ -118,6 +118,113 @@ public class RunToCompletionTests
         Assert.That(source.Tokens.Select(t => t.Outcome).ToList(), Has.Count.EqualTo(20).And.All.EqualTo(AckOutcome.Acked));
     }
 
+    [Test]
+    public async Task RunAsync_RunToCompletionWithABurstOfExactlyASegment_SharesItOutToEveryWorker()
+    {
+        // Three messages, a segment of three, then nothing ready: the segment is full, but no other worker has anything
+        // to read, so it must be shared. Each handler call waits until all three are inside at once.
+        const int parallelism = 3;
+        var inside = 0;
+        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handler = new HandlerFunc<int, int>(async (message, ct) =>
+        {
+            if (Interlocked.Increment(ref inside) == parallelism)
+            {
+                allIn.TrySetResult();
+            }
+
+            await allIn.Task.WaitAsync(ct);
+            return new Messages<int>(message);
+        });
+        var source = new TestSource<int>(TestMessages.Ints(parallelism), endless: true);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("burst")
+            .From(source)
+            .Handle("work", handler, new StageOptions { MaxDegreeOfParallelism = parallelism, EnsureOrdered = false })
+            .To(new RecordingDestination<int>(), new DestinationOptions { MaxDegreeOfParallelism = parallelism })
+            .Build(new PipelineOptions { SegmentSize = parallelism });
+        Assert.That(pipeline.RunsToCompletion, Is.True);
+        using var stop = new CancellationTokenSource();
+        var run = pipeline.RunAsync(stop.Token);
+
+        await allIn.Task.WaitAsync(Wait);
+        await stop.CancelAsync();
+        await run.WaitAsync(Wait);
+
+        Assert.That(source.Tokens.Select(t => t.Outcome).ToList(), Has.Count.EqualTo(parallelism).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task RunAsync_SourceReturnsPooledValueTasks_EachIsReadOnceAndTheRunEnds(bool runToCompletion)
+    {
+        // A source may back its completed tasks with one reusable IValueTaskSource, which allows one read per task.
+        var source = new PooledTaskSource(25);
+        var destination = new RecordingDestination<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("pooled")
+            .From(source)
+            .Handle("work", Handler.Pipe<int>(), new StageOptions { MaxDegreeOfParallelism = 2, EnsureOrdered = false })
+            .To(destination, new DestinationOptions { MaxDegreeOfParallelism = 2 })
+            .Build(new PipelineOptions { SegmentSize = 8, RunToCompletion = runToCompletion });
+
+        await pipeline.RunAsync().WaitAsync(Wait);
+
+        Assert.That(destination.Written.Select(m => m.Value).Order(), Is.EqualTo(Enumerable.Range(0, 25)));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Has.All.EqualTo(AckOutcome.Acked));
+    }
+
+    /// <summary>
+    /// Hands out messages, then end of stream, each in a completed task backed by one reused
+    /// <see cref="System.Threading.Tasks.Sources.IValueTaskSource{TResult}"/> that throws when a task is read twice.
+    /// </summary>
+    private sealed class PooledTaskSource(int count) : ISource<int>, System.Threading.Tasks.Sources.IValueTaskSource<Delivery<int>>
+    {
+        private readonly ConcurrentQueue<RecordingToken> _tokens = new();
+        private Delivery<int> _current;
+        private short _version;
+        private bool _read = true;
+        private int _next;
+
+        public IReadOnlyCollection<RecordingToken> Tokens => _tokens;
+
+        public ValueTask<Delivery<int>> ReceiveAsync(CancellationToken cancellationToken = default)
+        {
+            if (!_read)
+            {
+                throw new InvalidOperationException("a receive before the last task was read");
+            }
+
+            if (_next < count)
+            {
+                var token = new RecordingToken(_next);
+                _tokens.Enqueue(token);
+                _current = new Delivery<int>(new Message<int>(_next++), token);
+            }
+            else
+            {
+                _current = Delivery<int>.EndOfStream;
+            }
+
+            _read = false;
+            return new ValueTask<Delivery<int>>(this, ++_version);
+        }
+
+        public Delivery<int> GetResult(short token)
+        {
+            if (token != _version || _read)
+            {
+                throw new InvalidOperationException("a pooled task was read twice");
+            }
+
+            _read = true;
+            return _current;
+        }
+
+        public System.Threading.Tasks.Sources.ValueTaskSourceStatus GetStatus(short token) => System.Threading.Tasks.Sources.ValueTaskSourceStatus.Succeeded;
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags flags)
+            => throw new InvalidOperationException("always completed");
+    }
+
     /// <summary>Takes whole segments (as the pipeline's own sinks do), records each one's size, and acks its tokens.</summary>
     private sealed class SegmentRecordingDestination<T> : IDestination<T>, ISegmentDestination<T>
     {

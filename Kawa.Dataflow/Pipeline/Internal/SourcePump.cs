@@ -132,11 +132,11 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
     }
 
     /// <summary>
-    /// Run to completion: the next share of the last short segment read, else reads a segment. A full segment is the
-    /// reading worker's own: the source had plenty ready, so the other workers read theirs in their turn, and each spends
-    /// most of its time outside the gate. A short one (the source ran dry) is split into as many shares as there are
-    /// workers, so that a few messages ready at a time still keep every worker busy rather than queueing behind one.
-    /// <c>Done</c> only once every share is taken.
+    /// Run to completion: the next share of the last segment split, else reads a segment. A full segment with more
+    /// messages ready behind it (<see cref="NextIsReady"/>) is the reading worker's own: the other workers read theirs in
+    /// their turn, and each spends most of its time outside the gate. Any other (the source ran dry, or the limits were
+    /// reached) is split into as many shares as there are workers, so that a few messages ready at a time still keep
+    /// every worker busy rather than queueing behind one. <c>Done</c> only once every share is taken.
     /// </summary>
     /// <remarks>
     /// Splitting every segment instead makes the workers march in step: they finish their halves together, and one
@@ -150,7 +150,7 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         }
 
         var (segment, done) = await NextSegmentAsync().ConfigureAwait(false);
-        if (segment.Count <= 1 || target.Parallelism <= 1 || segment.Count == _segmentSize)
+        if (segment.Count <= 1 || target.Parallelism <= 1 || (segment.Count == _segmentSize && !done && NextIsReady()))
         {
             return (segment, done);
         }
@@ -186,6 +186,54 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
         }
 
         return (TakeHeld(), _done);
+    }
+
+    /// <summary>
+    /// Run to completion, under the gate, after a full segment: starts the next receive now and keeps it for the next
+    /// read. <see langword="true"/> when it brought a message at once: the next worker has a segment of its own to read,
+    /// so this one stays whole. Otherwise (nothing ready, end of stream, idle, no room, stopping, or tracing, whose
+    /// receive spans this would skip) the segment is shared out, so that a burst of exactly a segment still keeps every
+    /// worker busy.
+    /// </summary>
+    private bool NextIsReady()
+    {
+        if (_haveStashed || _commitHeld || _waitForRoom || run.StopToken.IsCancellationRequested || Telemetry.ActivitySource.HasListeners())
+        {
+            return false;
+        }
+
+        if (_room <= 0 || _bytesRoom <= 0)
+        {
+            _room = run.Room(_count, _bytes, out _bytesRoom);
+            if (_room <= 0)
+            {
+                return false;
+            }
+        }
+
+        ValueTask<Delivery<T>> pending;
+        try
+        {
+            pending = source.ReceiveAsync(run.StopToken);
+        }
+        catch (Exception ex)
+        {
+            pending = ValueTask.FromException<Delivery<T>>(ex);
+        }
+
+        var ready = false;
+        if (pending.IsCompletedSuccessfully)
+        {
+            // Taken once here; the stash gets a task of its own (see TakeReady).
+            var delivery = pending.Result;
+            ready = delivery.Ack is not null;
+            pending = new ValueTask<Delivery<T>>(delivery);
+        }
+
+        _stashed = pending;
+        _stashedActivity = null;
+        _haveStashed = true;
+        return ready;
     }
 
     /// <summary>Reads until the held segment should be handed on (it may be empty) or <see cref="_done"/> is set.</summary>
@@ -414,8 +462,9 @@ internal sealed class SourcePump<T>(PipelineRun run, ISource<T> source, Func<Mes
             var ack = delivery.Ack;
             if (ack is null)
             {
-                // End of stream or idle.
-                next = pending;
+                // End of stream or idle. A new task, not `pending`: its result was taken, and a task backed by a
+                // pooled IValueTaskSource may be read only once.
+                next = new ValueTask<Delivery<T>>(delivery);
                 return ReadyResult.HandedBack;
             }
 
