@@ -53,6 +53,25 @@ public class ErrorPolicyTests
     }
 
     [Test]
+    public async Task Skip_MapHandlerToAnotherTypeThrowsMidSegment_SkipsOnlyThat()
+    {
+        // Outputs of another type cannot be written over the inputs: the stage collects them in an array of its own.
+        var source = new TestSource<int>(TestMessages.Ints(6));
+        var destination = new RecordingDestination<string>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("policy-skip-map-type")
+            .From(source)
+            .Handle("format", Handler.Map<int, string>(m => m.Value == 2 ? throw new Boom("bad") : m.With($"v{m.Value}")),
+                new StageOptions { ErrorPolicy = ErrorPolicy.Skip })
+            .To(destination)
+            .Build(new PipelineOptions { SegmentSize = 4 });
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(destination.Written.Select(m => m.Value), Is.EqualTo(new[] { "v0", "v1", "v3", "v4", "v5" }));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Has.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
     public async Task Retry_MapHandlerFailsOnce_RetriesThatMessageAndDeliversEverything()
     {
         var source = new TestSource<int>(TestMessages.Ints(8));

@@ -79,6 +79,40 @@ public class FatalErrorTests
         Assert.That(destination.Flushes, Is.EqualTo(1), "the destination is still told to settle what it holds");
     }
 
+    [Test]
+    public async Task RunAsync_AbortWhileAMapStageIsMidSegment_RestOfTheSegmentNackedNotHandled()
+    {
+        // Run to completion, segments of four: one worker holds 0-3, the other 4-5 and 6-7. Message 5 fails (fatal);
+        // the map of message 1 waits until the run has stopped reading, so 2 and 3 meet an aborting run.
+        var boom = new Boom("bad record");
+        var source = new TestSource<int>(TestMessages.Ints(8), endless: true);
+        var destination = new RecordingDestination<int>();
+        var handled = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("abort-map")
+            .From(source)
+            .Handle("parse", Handler.Map<int, int>(m =>
+            {
+                handled.Add(m.Value);
+                if (m.Value == 1)
+                {
+                    source.ReceiveCancelled.Wait(TestMessages.Generous);
+                }
+
+                return m.Value == 5 ? throw boom : m;
+            }), new StageOptions { MaxDegreeOfParallelism = 2, EnsureOrdered = false })
+            .To(destination, new DestinationOptions { MaxDegreeOfParallelism = 2 })
+            .Build(new PipelineOptions { SegmentSize = 4 });
+        Assert.That(pipeline.RunsToCompletion, Is.True);
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.InnerException, Is.SameAs(boom));
+        Assert.That(handled, Does.Not.Contain(2).And.Not.Contain(3), "not handled once the run aborts");
+        Assert.That(source.Tokens.Where(t => t.Id is 2 or 3 or 5).Select(t => t.Outcome), Has.All.EqualTo(AckOutcome.Negative()));
+        Assert.That(source.Tokens.Select(t => t.Completions), Has.All.EqualTo(1), "every token read has exactly one outcome");
+        AssertNothingUnfinishedAcked(source, destination.Written.Select(m => m.Value));
+    }
+
     /// <summary>Acks what it is sent; its drain flush throws.</summary>
     private sealed class FlushThrowingDestination(Action onFlush) : IDestination<int>
     {
