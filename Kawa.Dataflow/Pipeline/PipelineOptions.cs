@@ -64,8 +64,9 @@ public sealed class PipelineOptions
     /// take turns reading the source, and each carries the segment it read through every stage to the destination on
     /// its own thread, instead of passing it between blocks on different threads. A message whose handler and send
     /// finish synchronously then stays on one core from receive to send (see docs/pipeline.md for what that is worth
-    /// on few cores). The worker that read a segment shares it out to the others first, so a few messages ready at a
-    /// time still keep every worker busy. Every other rule holds:
+    /// on few cores). A worker keeps a full segment whole when the next message is already waiting (the next worker reads
+    /// its own); any other segment it shares out to the others first, so a few messages ready at a time still keep every
+    /// worker busy. Every other rule holds:
     /// the source is read by one caller at a time and only within the in-flight limits, no stage runs more often at once
     /// than its parallelism, errors, drain and abort behave the same; stage and destination
     /// <c>BoundedCapacity</c> do not apply (nothing waits between stages). One difference: the source is read only when a
