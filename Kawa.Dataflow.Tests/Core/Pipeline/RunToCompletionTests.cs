@@ -124,18 +124,7 @@ public class RunToCompletionTests
         // Three messages, a segment of three, then nothing ready: the segment is full, but no other worker has anything
         // to read, so it must be shared. Each handler call waits until all three are inside at once.
         const int parallelism = 3;
-        var inside = 0;
-        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var handler = new HandlerFunc<int, int>(async (message, ct) =>
-        {
-            if (Interlocked.Increment(ref inside) == parallelism)
-            {
-                allIn.TrySetResult();
-            }
-
-            await allIn.Task.WaitAsync(ct);
-            return new Messages<int>(message);
-        });
+        var (handler, allIn) = AllInsideAtOnce(parallelism);
         var source = new TestSource<int>(TestMessages.Ints(parallelism), endless: true);
         var pipeline = Kawa.Dataflow.Pipeline.Create("burst")
             .From(source)
@@ -146,7 +135,7 @@ public class RunToCompletionTests
         using var stop = new CancellationTokenSource();
         var run = pipeline.RunAsync(stop.Token);
 
-        await allIn.Task.WaitAsync(Wait);
+        await allIn.WaitAsync(Wait);
         await stop.CancelAsync();
         await run.WaitAsync(Wait);
 
@@ -225,6 +214,27 @@ public class RunToCompletionTests
             => throw new InvalidOperationException("always completed");
     }
 
+    /// <summary>
+    /// A handler whose every call waits until <paramref name="parallelism"/> calls are inside it at once, and the task
+    /// that completes when they are: only a pipeline that really runs that many at once gets through.
+    /// </summary>
+    private static (HandlerFunc<int, int> Handler, Task AllIn) AllInsideAtOnce(int parallelism)
+    {
+        var inside = 0;
+        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handler = new HandlerFunc<int, int>(async (message, ct) =>
+        {
+            if (Interlocked.Increment(ref inside) == parallelism)
+            {
+                allIn.TrySetResult();
+            }
+
+            await allIn.Task.WaitAsync(ct);
+            return new Messages<int>(message);
+        });
+        return (handler, allIn.Task);
+    }
+
     /// <summary>Takes whole segments (as the pipeline's own sinks do), records each one's size, and acks its tokens.</summary>
     private sealed class SegmentRecordingDestination<T> : IDestination<T>, ISegmentDestination<T>
     {
@@ -250,22 +260,10 @@ public class RunToCompletionTests
     [Test]
     public async Task RunAsync_RunToCompletionWithFewerMessagesReadyThanASegment_SharesThemOutToEveryWorker()
     {
-        const int parallelism = 3;
-        var inside = 0;
-        var allIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
         // Three messages, read by one worker in one go (the segment holds 64): each handler call waits until all
         // three are inside at once, which only happens if that worker shared them out.
-        var handler = new HandlerFunc<int, int>(async (message, ct) =>
-        {
-            if (Interlocked.Increment(ref inside) == parallelism)
-            {
-                allIn.TrySetResult();
-            }
-
-            await allIn.Task.WaitAsync(ct);
-            return new Messages<int>(message);
-        });
+        const int parallelism = 3;
+        var (handler, _) = AllInsideAtOnce(parallelism);
         var source = new TestSource<int>(TestMessages.Ints(parallelism));
         var pipeline = Kawa.Dataflow.Pipeline.Create("shares")
             .From(source)
