@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
-using System.Threading.Tasks.Dataflow;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,10 +14,14 @@ namespace Kawa.Dataflow;
 /// <typeparam name="T">The payload type.</typeparam>
 /// <remarks>
 /// <para>Batches are formed by the sink itself, under one gate (it decides every trigger: count, estimated bytes, age
-/// and drain), and each closed batch goes to an <see cref="ActionBlock{T}"/> that runs up to
-/// <see cref="BatchingOptions{T}.FlushParallelism"/> flushes. Triggers are described on <see cref="BatchingOptions{T}"/>.
-/// Inside a pipeline the destination stage hands the sink a whole segment of messages at a time, so the gate and the
-/// buffer accounting are paid once per segment, not once per message.</para>
+/// and drain), and each closed batch waits in order for one of <see cref="BatchingOptions{T}.FlushParallelism"/> flush
+/// slots. Triggers are described on <see cref="BatchingOptions{T}"/>. Inside a pipeline the destination stage hands the
+/// sink a whole segment of messages at a time, so the gate and the buffer accounting are paid once per segment, not once
+/// per message.</para>
+/// <para>Where flushes run: a closed batch is started, once a slot is free, by the thread that closed it (outside the
+/// gate) or by the flush that frees the slot, and runs there until its flusher first awaits; see
+/// <see cref="FlushExecution"/> for when they go to the thread pool instead. A flusher that completes at once thus costs
+/// no thread hop, and its batch is released at once rather than waiting for a pool thread on a busy machine.</para>
 /// <list type="bullet">
 /// <item>Acks: a message is acked only after the flush of <em>its</em> batch succeeded (or, with
 /// <see cref="Batch{T}.DeferAcks"/>, when the flusher settles it). The token of a <see cref="SendAsync"/> covers every
@@ -75,7 +78,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     private TagList _tags;
     private bool _pipelineTagged;
 
-    private readonly ActionBlock<ClosedBatch> _flushes;
+    private readonly int _flushParallelism;
+    private readonly bool _alwaysOffload;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _abort = new();
     private readonly ConcurrentDictionary<BatchSettlement, byte> _unsettledBatches = new();
@@ -94,9 +98,16 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     private ITimer? _ageTimer;
     private bool _closed;
 
-    // Batches that left the open batch and whose flush has not returned yet (for CommitHeldAsync).
-    private long _unflushedBatches;
+    // Flush slots. Closed batches wait in _pending, in order, for one of FlushParallelism slots; whoever closes a batch
+    // or frees a slot starts what can start (StartFlushes), outside _gate. All guarded by _flushLock.
+    private readonly Lock _flushLock = new();
+    private readonly Queue<ClosedBatch> _pending = new();
+    private int _flushing;
+    private long _unflushedBatches; // queued or flushing: what CommitHeldAsync and the drain wait for
     private TaskCompletionSource? _flushedWaiter;
+
+    // FlushExecution.Auto: set once a flush held the thread that started it for too long; later flushes start on the pool.
+    private volatile bool _offload;
 
     private ExceptionDispatchInfo? _fatal;
     private int _state;
@@ -164,15 +175,10 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         _open = new OpenBatch<T>(_maxBatchSize);
 
         // The buffer (open batch plus batches waiting for a flush slot) is bounded in messages by _room; each batch
-        // holds at least one message, so the block's queue can never exceed that many batches.
+        // holds at least one message, so the queue of closed batches can never exceed that many.
         _room = (long)_maxBatchSize * (1 + options.BufferedBatches);
-        _flushes = new ActionBlock<ClosedBatch>(
-            FlushBatchAsync,
-            new ExecutionDataflowBlockOptions
-            {
-                MaxDegreeOfParallelism = options.FlushParallelism,
-                BoundedCapacity = (int)Math.Min(int.MaxValue, _room + options.FlushParallelism),
-            });
+        _flushParallelism = options.FlushParallelism;
+        _alwaysOffload = options.FlushExecution == FlushExecution.ThreadPool;
 
         // A sender waiting for room must not outlive a disposal or a drain timeout.
         _abort.Token.UnsafeRegister(static s => ((BatchingDestination<T>)s!).WakeRoomWaiter(), this);
@@ -236,6 +242,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             finally
             {
                 _gate.Release();
+                StartFlushes();
             }
         }
         catch when (taken == 0)
@@ -297,6 +304,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             finally
             {
                 _gate.Release();
+                StartFlushes();
             }
         }
         catch when (taken == 0)
@@ -376,6 +384,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         finally
         {
             _gate.Release();
+            StartFlushes();
         }
 
         await WaitForFlushesAsync(cancellationToken).ConfigureAwait(false);
@@ -387,21 +396,22 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
     }
 
+    // Waits until every closed batch has left its flush slot (flushed, failed for good or abandoned). One waiter is
+    // shared by every caller (a checkpoint and the drain may wait at once).
     private async ValueTask WaitForFlushesAsync(CancellationToken cancellationToken)
     {
-        while (Interlocked.Read(ref _unflushedBatches) > 0)
+        Task done;
+        lock (_flushLock)
         {
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Interlocked.Exchange(ref _flushedWaiter, waiter);
-            if (Interlocked.Read(ref _unflushedBatches) == 0)
+            if (_unflushedBatches == 0)
             {
-                break;
+                return;
             }
 
-            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            done = (_flushedWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
 
-        Interlocked.Exchange(ref _flushedWaiter, null);
+        await done.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops without draining: cancels in-flight flushes and negatively acks every unsettled token.
@@ -432,14 +442,14 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
                 }
 
                 _closed = true;
-                _flushes.Complete();
             }
             finally
             {
                 _gate.Release();
+                StartFlushes();
             }
 
-            await _flushes.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await WaitForFlushesAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 await _flusher.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -496,7 +506,6 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             }
 
             _closed = true;
-            _flushes.Complete();
         }
         finally
         {
@@ -560,6 +569,13 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     // Under _gate (so there is at most one waiter). A disposal or drain timeout ends the wait even if room came back.
     private async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
+        // Room comes back when a closed batch starts its flush. The batches this sender closed are started from the
+        // pool, not here: a flush must not run under the gate.
+        if (HasStartableFlush())
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.StartFlushes(), this, preferLocal: false);
+        }
+
         while (true)
         {
             if (_abort.IsCancellationRequested)
@@ -625,25 +641,22 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
     }
 
-    // Called under _gate: hands the open batch to the flush block now.
+    // Called under _gate: queues the open batch for a flush slot. The caller starts it (StartFlushes) once out of the gate.
     private void CloseOpenBatch()
     {
-        var count = _openCount;
         var (messages, settlement) = _open.Close(_onBatchSettled);
         _unsettledBatches.TryAdd(settlement, 0);
-        var bytes = _openBytes;
+        var closed = new ClosedBatch(messages, _openBytes, settlement);
         ResetOpenBatch();
-        if (!_flushes.Post(new ClosedBatch(messages, bytes, settlement)))
+        lock (_flushLock)
         {
-            // Only after the buffer was closed, which happens under the gate: a bug if it ever shows.
-            ReturnRoom(count);
-            settlement.TrySettle(AckOutcome.Negative());
+            _pending.Enqueue(closed);
+            _unflushedBatches++;
         }
     }
 
     private void ResetOpenBatch()
     {
-        Interlocked.Increment(ref _unflushedBatches);
         _openCount = 0;
         _openBytes = 0;
         _generation++;
@@ -673,36 +686,101 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         finally
         {
             _gate.Release();
+            StartFlushes();
         }
     }
 
-    // The ActionBlock's body: must never throw, or the block would fault and stop flushing.
-    private async Task FlushBatchAsync(ClosedBatch closed)
+    private bool HasStartableFlush()
     {
-        // The batch left the buffer for a flush slot: its room goes to waiting senders.
-        ReturnRoom(closed.Messages.Count);
+        lock (_flushLock)
+        {
+            return _pending.Count > 0 && _flushing < _flushParallelism;
+        }
+    }
+
+    /// <summary>
+    /// Starts queued batches, in order, while flush slots are free. Called outside the gate by whoever closed a batch
+    /// or freed a slot. Each flush runs on this thread until its flusher first awaits (unless it is sent to the pool,
+    /// see <see cref="FlushExecution"/>), so a flusher that completes at once costs no thread hop and its batch's memory
+    /// is released at once. Never throws.
+    /// </summary>
+    private void StartFlushes()
+    {
+        while (true)
+        {
+            FlushJob job;
+            lock (_flushLock)
+            {
+                if (_flushing >= _flushParallelism || !_pending.TryDequeue(out var closed))
+                {
+                    return;
+                }
+
+                _flushing++;
+                job = new FlushJob(closed);
+            }
+
+            // The batch left the buffer for a flush slot: its room goes to waiting senders.
+            ReturnRoom(job.Closed.Messages.Count);
+            var flush = RunFlushAsync(job);
+            if (!flush.IsCompleted)
+            {
+                // It went asynchronous: whoever finishes it starts what queued up meanwhile.
+                _ = flush.ContinueWith(
+                    static (_, self) => ((BatchingDestination<T>)self!).StartFlushes(),
+                    this,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+        }
+    }
+
+    // Frees the job's slot, once (a flush and its watchdog may both get here).
+    private void ReleaseSlot(FlushJob job)
+    {
+        if (Interlocked.Exchange(ref job.SlotHeld, 0) == 0)
+        {
+            return;
+        }
+
+        TaskCompletionSource? flushed = null;
+        lock (_flushLock)
+        {
+            _flushing--;
+            if (--_unflushedBatches == 0)
+            {
+                flushed = _flushedWaiter;
+                _flushedWaiter = null;
+            }
+        }
+
+        flushed?.TrySetResult();
+    }
+
+    // One batch's flush, with its retries and error handling. Never throws.
+    private async Task RunFlushAsync(FlushJob job)
+    {
         try
         {
-            await FlushBatchCoreAsync(closed).ConfigureAwait(false);
+            await FlushBatchCoreAsync(job).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // A bug in this class or in a callback it runs: nothing of this batch may be acked any more, and the
             // pipeline must learn of it rather than hang.
-            closed.Settlement.ForceNack();
-            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, closed.Messages.Count, 0, false, ex)), null);
+            job.Closed.Settlement.ForceNack();
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, job.Closed.Messages.Count, 0, false, ex)), null);
         }
         finally
         {
-            if (Interlocked.Decrement(ref _unflushedBatches) == 0)
-            {
-                Volatile.Read(ref _flushedWaiter)?.TrySetResult();
-            }
+            ReleaseSlot(job);
         }
     }
 
-    private async Task FlushBatchCoreAsync(ClosedBatch closed)
+    private async Task FlushBatchCoreAsync(FlushJob job)
     {
+        var closed = job.Closed;
         var settlement = closed.Settlement;
         var count = closed.Messages.Count;
         if (_abort.IsCancellationRequested || Volatile.Read(ref _fatal) is not null)
@@ -713,57 +791,59 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
 
         var batch = new Batch<T>(closed.Messages, closed.Bytes, settlement);
+        job.Batch = batch;
         Telemetry.BatchSize.Record(count, _tags);
-        var started = _time.GetTimestamp();
-        Exception? error = null;
-        var abandoned = false;
+        job.Started = _time.GetTimestamp();
+        Exception? error;
         var attempt = 0;
-        try
+        while (true)
         {
-            while (true)
+            attempt++;
+            batch.Attempt = attempt;
+            error = await AttemptAsync(job, batch).ConfigureAwait(false);
+            if (batch.Abandoned)
             {
-                attempt++;
-                batch.Attempt = attempt;
-                (error, abandoned) = await AttemptAsync(batch).ConfigureAwait(false);
-                if (error is null)
-                {
-                    break;
-                }
+                // The watchdog settled the batch and freed the slot; this late return changes nothing.
+                return;
+            }
 
-                batch.RevokeDeferral();
-                if (_abort.IsCancellationRequested)
-                {
-                    settlement.TrySettle(AckOutcome.Negative());
-                    return;
-                }
+            if (error is null)
+            {
+                break;
+            }
 
-                // A flusher that settled its deferred acks before throwing has decided the batch: no retry.
-                if (abandoned || settlement.IsSettled || attempt > _maxRetries || !IsRetryable(error))
-                {
-                    break;
-                }
+            batch.RevokeDeferral();
+            if (_abort.IsCancellationRequested)
+            {
+                RecordFlushDuration(job);
+                settlement.TrySettle(AckOutcome.Negative());
+                return;
+            }
 
-                var delay = RetryDelay(attempt);
-                BatchingLog.FlushRetrying(_logger, _stage, count, attempt, delay, error);
+            // A flusher that settled its deferred acks before throwing has decided the batch: no retry.
+            if (settlement.IsSettled || attempt > _maxRetries || !IsRetryable(error))
+            {
+                break;
+            }
 
-                // The batch waits here, held by no flush: tell the sources it is still being worked on.
-                settlement.InProgress();
-                try
-                {
-                    await Task.Delay(delay, _time, _abort.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    settlement.TrySettle(AckOutcome.Negative());
-                    return;
-                }
+            var delay = RetryDelay(attempt);
+            BatchingLog.FlushRetrying(_logger, _stage, count, attempt, delay, error);
+
+            // The batch waits here, held by no flush: tell the sources it is still being worked on.
+            settlement.InProgress();
+            try
+            {
+                await Task.Delay(delay, _time, _abort.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                RecordFlushDuration(job);
+                settlement.TrySettle(AckOutcome.Negative());
+                return;
             }
         }
-        finally
-        {
-            Telemetry.FlushDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _tags);
-        }
 
+        RecordFlushDuration(job);
         if (error is null)
         {
             if (batch.Deferred is null)
@@ -774,8 +854,11 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             return;
         }
 
-        await OnFlushFailedAsync(batch, settlement, error, attempt, abandoned).ConfigureAwait(false);
+        await OnFlushFailedAsync(batch, settlement, error, attempt, abandoned: false).ConfigureAwait(false);
     }
+
+    private void RecordFlushDuration(FlushJob job) =>
+        Telemetry.FlushDuration.Record(_time.GetElapsedTime(job.Started).TotalSeconds, _tags);
 
     private bool IsRetryable(Exception error)
     {
@@ -789,58 +872,123 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
     }
 
-    private async Task<(Exception? Error, bool Abandoned)> AttemptAsync(Batch<T> batch)
+    /// <summary>One flush attempt under the watchdog; returns its error, or <see langword="null"/> when it succeeded.</summary>
+    /// <remarks>
+    /// The watchdog is a timer, not a wait, so it also covers a flusher that blocks the thread it was started on: at
+    /// <see cref="BatchingOptions{T}.FlushTimeout"/> the attempt's token fires; if the attempt is still running
+    /// <see cref="BatchingOptions{T}.FlushCancellationGrace"/> later, <see cref="Abandon"/> settles the batch and frees
+    /// the slot, whatever the flusher is doing. When the flusher returns after that, its result is ignored.
+    /// </remarks>
+    private async Task<Exception?> AttemptAsync(FlushJob job, Batch<T> batch)
     {
         var timeout = _flushTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_flushTimeout, _time);
         var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout?.Token ?? CancellationToken.None);
+        var watch = new AttemptWatch(this, job);
+        var watching = timeout is null
+            ? default
+            : timeout.Token.UnsafeRegister(static s => { var w = (AttemptWatch)s!; w.Owner.OnAttemptTimedOut(w); }, watch);
+        Exception? error = null;
         try
         {
-            return await RunAttemptAsync(batch, timeout, linked.Token).ConfigureAwait(false);
-        }
-        finally
-        {
-            // An abandoned flush may still use its token: leave its sources to the garbage collector.
-            if (!batch.Abandoned)
-            {
-                linked.Dispose();
-                timeout?.Dispose();
-            }
-        }
-    }
-
-    private async Task<(Exception? Error, bool Abandoned)> RunAttemptAsync(Batch<T> batch, CancellationTokenSource? timeout, CancellationToken token)
-    {
-        // On the thread pool, so that even a flush that blocks synchronously cannot stall the watchdog.
-        var flush = Task.Run(() => _flusher.FlushAsync(batch, token).AsTask(), CancellationToken.None);
-        try
-        {
-            if (timeout is null)
-            {
-                await flush.ConfigureAwait(false);
-            }
-            else
-            {
-                await flush.WaitAsync(_flushTimeout + _grace, _time, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            return (null, false);
-        }
-        catch (TimeoutException) when (!flush.IsCompleted)
-        {
-            // The watchdog: the flush ignored its token. Abandon it (its batch is settled by the caller).
-            batch.Abandoned = true;
-            _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            BatchingLog.FlushAbandoned(_logger, _stage, batch.Messages.Count, _flushTimeout, _grace);
-            return (new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned."), true);
+            await StartFlusher(job, batch, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException ex) when (timeout is { IsCancellationRequested: true } && !_abort.IsCancellationRequested)
         {
-            return (new FlushTimeoutException($"Stage '{_stage}': a flush did not finish within {_flushTimeout}.", ex), false);
+            error = new FlushTimeoutException($"Stage '{_stage}': a flush did not finish within {_flushTimeout}.", ex);
         }
         catch (Exception ex)
         {
-            return (ex, false);
+            error = ex;
         }
+
+        if (watch.TryEnd())
+        {
+            // Disposing the registration waits for a running OnAttemptTimedOut, so its grace timer is disposed too.
+            watching.Dispose();
+            watch.DisposeGraceTimer();
+            linked.Dispose();
+            timeout?.Dispose();
+        }
+
+        // Otherwise abandoned: the flusher may still hold its token, so its sources are left to the garbage collector.
+        return error;
+    }
+
+    // Calls the flusher on this thread, or on the pool (FlushExecution.ThreadPool, or Auto once a flush held its thread).
+    private ValueTask StartFlusher(FlushJob job, Batch<T> batch, CancellationToken token)
+    {
+        if (_alwaysOffload || _offload)
+        {
+            return new ValueTask(Task.Run(() => _flusher.FlushAsync(batch, token).AsTask(), CancellationToken.None));
+        }
+
+        var started = _time.GetTimestamp();
+        job.OnStartingThread = true;
+        ValueTask flush;
+        try
+        {
+            flush = _flusher.FlushAsync(batch, token);
+        }
+        catch (Exception ex)
+        {
+            flush = ValueTask.FromException(ex);
+        }
+
+        job.OnStartingThread = false;
+        var held = _time.GetElapsedTime(started);
+        if (held >= FlushExecutionLimits.MostHeld && !_offload)
+        {
+            _offload = true;
+            BatchingLog.FlushesOffloaded(_logger, _stage, held);
+        }
+
+        return flush;
+    }
+
+    // The attempt's token fired at FlushTimeout: the grace period starts.
+    private void OnAttemptTimedOut(AttemptWatch watch)
+    {
+        if (_grace <= TimeSpan.Zero)
+        {
+            Abandon(watch);
+            return;
+        }
+
+        watch.SetGraceTimer(_time.CreateTimer(static s => { var w = (AttemptWatch)s!; w.Owner.Abandon(w); }, watch, _grace, Timeout.InfiniteTimeSpan));
+    }
+
+    // The watchdog, FlushCancellationGrace after the attempt's token fired: if the attempt is still running, its batch
+    // goes back to the source (it may still be writing, so it is never retried) and its slot is freed.
+    private void Abandon(AttemptWatch watch)
+    {
+        if (!watch.TryAbandon())
+        {
+            return;
+        }
+
+        var job = watch.Job;
+        var batch = job.Batch!;
+        batch.Abandoned = true;
+        if (job.OnStartingThread && !_alwaysOffload && !_offload)
+        {
+            // It blocks the thread that started it (a sender, a pipeline worker): later flushes go to the pool.
+            _offload = true;
+            BatchingLog.FlushesOffloaded(_logger, _stage, _flushTimeout + _grace);
+        }
+
+        BatchingLog.FlushAbandoned(_logger, _stage, batch.Messages.Count, _flushTimeout, _grace);
+        RecordFlushDuration(job);
+        var error = new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned.");
+        var failed = OnFlushFailedAsync(batch, job.Closed.Settlement, error, batch.Attempt, abandoned: true); // at once, for an abandoned flush
+        if (!failed.IsCompletedSuccessfully)
+        {
+            // Only a bug of ours gets here: nothing of this batch may be acked, and the pipeline must learn of it.
+            job.Closed.Settlement.ForceNack();
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, batch.Messages.Count, batch.Attempt, true, failed.Exception?.InnerException ?? error)), null);
+        }
+
+        ReleaseSlot(job);
+        StartFlushes();
     }
 
     private TimeSpan RetryDelay(int attempt)
@@ -969,4 +1117,43 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
 
     /// <summary>A batch on its way to a flush slot.</summary>
     private readonly record struct ClosedBatch(IReadOnlyList<Message<T>> Messages, long Bytes, BatchSettlement Settlement);
+
+    /// <summary>One batch in a flush slot.</summary>
+    private sealed class FlushJob(ClosedBatch closed)
+    {
+        public ClosedBatch Closed { get; } = closed;
+
+        public Batch<T>? Batch { get; set; }
+
+        public long Started { get; set; }
+
+        /// <summary>1 while the job holds its flush slot (the flush and its watchdog may both free it).</summary>
+        public int SlotHeld = 1;
+
+        /// <summary>Whether the flusher is running on the thread that started it, before its first await.</summary>
+        public volatile bool OnStartingThread;
+    }
+
+    /// <summary>One attempt of a job, as its watchdog sees it: a callback of an earlier attempt finds it ended.</summary>
+    private sealed class AttemptWatch(BatchingDestination<T> owner, FlushJob job)
+    {
+        private const int Running = 0;
+        private const int Ended = 1;
+        private const int Abandoned = 2;
+
+        private int _state;
+        private ITimer? _graceTimer;
+
+        public BatchingDestination<T> Owner { get; } = owner;
+
+        public FlushJob Job { get; } = job;
+
+        public bool TryEnd() => Interlocked.CompareExchange(ref _state, Ended, Running) == Running;
+
+        public bool TryAbandon() => Interlocked.CompareExchange(ref _state, Abandoned, Running) == Running;
+
+        public void SetGraceTimer(ITimer timer) => Volatile.Write(ref _graceTimer, timer);
+
+        public void DisposeGraceTimer() => Interlocked.Exchange(ref _graceTimer, null)?.Dispose();
+    }
 }

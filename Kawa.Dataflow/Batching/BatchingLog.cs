@@ -25,6 +25,9 @@ internal static partial class BatchingLog
     [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Stage {Stage}: {Count} send(s) were still unsettled after the drain (deferred acks never settled?); negatively acked")]
     public static partial void UnsettledAfterDrain(ILogger logger, string stage, int count);
 
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Stage {Stage}: a flush held the thread that started it for {Held}; from now on flushes start on the thread pool")]
+    public static partial void FlushesOffloaded(ILogger logger, string stage, TimeSpan held);
+
     [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "Stage {Stage}: completing the flusher during the drain failed")]
     public static partial void CompleteFailed(ILogger logger, string stage, Exception exception);
 }

@@ -32,6 +32,10 @@ public sealed class BatchingOptions<T>
     /// <summary>How many batches may be flushed at once. Default 1 (batches are flushed in order).</summary>
     public int FlushParallelism { get; set; } = 1;
 
+    /// <summary>Where each flush runs. Default <see cref="Dataflow.FlushExecution.Auto"/>: on the thread that closed the
+    /// batch until the flusher first awaits, and on the thread pool once a flush held that thread for 50 ms or more.</summary>
+    public FlushExecution FlushExecution { get; set; } = FlushExecution.Auto;
+
     /// <summary>How many full batches may wait for a free flush slot, beyond the batch being filled. Default 1.
     /// When they are all taken, <see cref="IDestination{T}.SendAsync"/> waits (backpressure).</summary>
     public int BufferedBatches { get; set; } = 1;
@@ -102,6 +106,7 @@ public sealed class BatchingOptions<T>
             SizeEstimator);
         Check(PositiveOrInfinite(MaxBatchAge), nameof(MaxBatchAge), "must be positive and at most 24 days, or Timeout.InfiniteTimeSpan", MaxBatchAge);
         Check(FlushParallelism >= 1, nameof(FlushParallelism), "must be at least 1", FlushParallelism);
+        Check(Enum.IsDefined(FlushExecution), nameof(FlushExecution), "must be Auto or ThreadPool", FlushExecution);
         Check(BufferedBatches >= 0, nameof(BufferedBatches), "must not be negative", BufferedBatches);
         Check(PositiveOrInfinite(FlushTimeout), nameof(FlushTimeout), "must be positive and at most 24 days, or Timeout.InfiniteTimeSpan", FlushTimeout);
         Check(FlushCancellationGrace >= TimeSpan.Zero && FlushCancellationGrace <= longest, nameof(FlushCancellationGrace), "must be between zero and 24 days", FlushCancellationGrace);
@@ -117,6 +122,40 @@ public sealed class BatchingOptions<T>
 
         return errors;
     }
+}
+
+/// <summary>Where a <see cref="BatchingDestination{T}"/> runs each flush (<see cref="BatchingOptions{T}.FlushExecution"/>).</summary>
+/// <remarks>
+/// Either way, flushes start in batch order, at most <see cref="BatchingOptions{T}.FlushParallelism"/> at a time, and the
+/// watchdog (<see cref="BatchingOptions{T}.FlushTimeout"/>) covers the whole flush: a flush that blocks its thread past
+/// the timeout and the grace period is abandoned, its batch negatively acked and its slot freed, even though that
+/// thread stays blocked until the flusher returns.
+/// </remarks>
+public enum FlushExecution
+{
+    /// <summary>
+    /// A flush starts on the thread that closed its batch (inside a pipeline, the worker that sent the batch's last
+    /// message; otherwise the caller of <see cref="IDestination{T}.SendAsync"/>, the batch-age timer or the drain) and
+    /// runs there until its flusher first awaits something not yet complete; the rest runs wherever that completes. A
+    /// flusher that completes at once (an in-memory collector, one that queues and acks later) then costs no thread hop,
+    /// and its batch's memory is released at once. Once a flush has held that thread for
+    /// <see cref="FlushExecutionLimits.MostHeldMilliseconds"/> ms or more (synchronous I/O, a lock), or past its watchdog,
+    /// every later flush of that destination starts on the thread pool instead, and a warning is logged.
+    /// </summary>
+    Auto = 0,
+
+    /// <summary>Every flush starts on the thread pool, never on a sender's thread: for flushers known to block.</summary>
+    ThreadPool = 1,
+}
+
+/// <summary>The limit behind <see cref="FlushExecution.Auto"/>.</summary>
+public static class FlushExecutionLimits
+{
+    /// <summary>How long, in milliseconds, a flush may hold the thread that started it before
+    /// <see cref="FlushExecution.Auto"/> moves later flushes to the thread pool: 50.</summary>
+    public const int MostHeldMilliseconds = 50;
+
+    internal static readonly TimeSpan MostHeld = TimeSpan.FromMilliseconds(MostHeldMilliseconds);
 }
 
 /// <summary>The size estimate used when <see cref="BatchingOptions{T}.SizeEstimator"/> is not set.</summary>
