@@ -54,10 +54,11 @@ public sealed class Batch<T>
         return _deferred is { IsRevoked: false } current ? current : _deferred = new DeferredAcks(_settlement);
     }
 
-    /// <summary>Set when the watchdog abandoned an attempt that ignored its cancellation.</summary>
-    internal bool Abandoned { get; set; }
-
     internal DeferredAcks? Deferred => _deferred is { IsRevoked: false } current ? current : null;
+
+    /// <summary>The watchdog's revocation, from another thread than the flusher's: the handle stops working, and the
+    /// attempt's own code (which may still run) is left to clear it.</summary>
+    internal void RevokeDeferralHandle() => Volatile.Read(ref _deferred)?.Revoke();
 
     internal void RevokeDeferral()
     {

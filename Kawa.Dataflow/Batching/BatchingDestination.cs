@@ -706,8 +706,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     /// </summary>
     private void StartFlushes()
     {
-        while (true)
+        for (var started = 0; ; started++)
         {
+            if (started == MostFlushesStartedInline)
+            {
+                // Enough of other senders' batches on this thread (a pipeline worker has messages of its own to read):
+                // the pool starts the rest.
+                if (HasStartableFlush())
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static self => self.StartFlushes(), this, preferLocal: false);
+                }
+
+                return;
+            }
+
             FlushJob job;
             lock (_flushLock)
             {
@@ -725,16 +737,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             var flush = RunFlushAsync(job);
             if (!flush.IsCompleted)
             {
-                // It went asynchronous: whoever finishes it starts what queued up meanwhile.
+                // It went asynchronous: when it ends, the pool starts what queued up meanwhile (not the thread that
+                // completed the flusher's I/O, which may be a client's reader loop).
                 _ = flush.ContinueWith(
                     static (_, self) => ((BatchingDestination<T>)self!).StartFlushes(),
                     this,
                     CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskContinuationOptions.None,
                     TaskScheduler.Default);
             }
         }
     }
+
+    // How many batches one call of StartFlushes starts before it hands the rest to the pool.
+    private const int MostFlushesStartedInline = 4;
 
     // Frees the job's slot, once (a flush and its watchdog may both get here).
     private void ReleaseSlot(FlushJob job)
@@ -800,8 +816,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         {
             attempt++;
             batch.Attempt = attempt;
-            error = await AttemptAsync(job, batch).ConfigureAwait(false);
-            if (batch.Abandoned)
+            (error, var abandoned) = await AttemptAsync(job, batch).ConfigureAwait(false);
+            if (abandoned)
             {
                 // The watchdog settled the batch and freed the slot; this late return changes nothing.
                 return;
@@ -872,14 +888,15 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         }
     }
 
-    /// <summary>One flush attempt under the watchdog; returns its error, or <see langword="null"/> when it succeeded.</summary>
+    /// <summary>One flush attempt under the watchdog: its error (<see langword="null"/> when it succeeded), and whether the
+    /// watchdog abandoned it, in which case the watchdog has settled the batch and freed its slot.</summary>
     /// <remarks>
     /// The watchdog is a timer, not a wait, so it also covers a flusher that blocks the thread it was started on: at
     /// <see cref="BatchingOptions{T}.FlushTimeout"/> the attempt's token fires; if the attempt is still running
     /// <see cref="BatchingOptions{T}.FlushCancellationGrace"/> later, <see cref="Abandon"/> settles the batch and frees
     /// the slot, whatever the flusher is doing. When the flusher returns after that, its result is ignored.
     /// </remarks>
-    private async Task<Exception?> AttemptAsync(FlushJob job, Batch<T> batch)
+    private async Task<(Exception? Error, bool Abandoned)> AttemptAsync(FlushJob job, Batch<T> batch)
     {
         var timeout = _flushTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_flushTimeout, _time);
         var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, timeout?.Token ?? CancellationToken.None);
@@ -887,6 +904,12 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         var watching = timeout is null
             ? default
             : timeout.Token.UnsafeRegister(static s => { var w = (AttemptWatch)s!; w.Owner.OnAttemptTimedOut(w); }, watch);
+        if (watch.IsAbandoned)
+        {
+            // The watchdog fired before the flusher was even called (a tiny FlushTimeout without grace).
+            return (null, true);
+        }
+
         Exception? error = null;
         try
         {
@@ -901,17 +924,18 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             error = ex;
         }
 
-        if (watch.TryEnd())
+        if (!watch.TryEnd())
         {
-            // Disposing the registration waits for a running OnAttemptTimedOut, so its grace timer is disposed too.
-            watching.Dispose();
-            watch.DisposeGraceTimer();
-            linked.Dispose();
-            timeout?.Dispose();
+            // Abandoned: the flusher may still hold its token, so its sources are left to the garbage collector.
+            return (error, true);
         }
 
-        // Otherwise abandoned: the flusher may still hold its token, so its sources are left to the garbage collector.
-        return error;
+        // Disposing the registration waits for a running OnAttemptTimedOut, so its grace timer is disposed too.
+        watching.Dispose();
+        watch.DisposeGraceTimer();
+        linked.Dispose();
+        timeout?.Dispose();
+        return (error, false);
     }
 
     // Calls the flusher on this thread, or on the pool (FlushExecution.ThreadPool, or Auto once a flush held its thread).
@@ -920,6 +944,20 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         if (_alwaysOffload || _offload)
         {
             return new ValueTask(Task.Run(() => _flusher.FlushAsync(batch, token).AsTask(), CancellationToken.None));
+        }
+
+        // The flusher sees what it would see on the pool: no caller's synchronization context to post back to, and no
+        // span of the sender's (a pipeline's per-segment send span ends before the flush does).
+        var context = SynchronizationContext.Current;
+        var activity = Activity.Current;
+        if (context is not null)
+        {
+            SynchronizationContext.SetSynchronizationContext(null);
+        }
+
+        if (activity is not null)
+        {
+            Activity.Current = null;
         }
 
         var started = _time.GetTimestamp();
@@ -933,13 +971,25 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         {
             flush = ValueTask.FromException(ex);
         }
+        finally
+        {
+            job.OnStartingThread = false;
+            if (context is not null)
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
+            }
 
-        job.OnStartingThread = false;
+            if (activity is not null)
+            {
+                Activity.Current = activity;
+            }
+        }
+
         var held = _time.GetElapsedTime(started);
         if (held >= FlushExecutionLimits.MostHeld && !_offload)
         {
             _offload = true;
-            BatchingLog.FlushesOffloaded(_logger, _stage, held);
+            LogQuietly(static (self, held) => BatchingLog.FlushesOffloaded(self._logger, self._stage, held), held);
         }
 
         return flush;
@@ -958,7 +1008,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
     }
 
     // The watchdog, FlushCancellationGrace after the attempt's token fired: if the attempt is still running, its batch
-    // goes back to the source (it may still be writing, so it is never retried) and its slot is freed.
+    // goes back to the source (it may still be writing, so it is never retried) and its slot is freed. Runs on a timer
+    // thread: nothing may escape it.
     private void Abandon(AttemptWatch watch)
     {
         if (!watch.TryAbandon())
@@ -968,27 +1019,55 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
 
         var job = watch.Job;
         var batch = job.Batch!;
-        batch.Abandoned = true;
-        if (job.OnStartingThread && !_alwaysOffload && !_offload)
+        try
         {
-            // It blocks the thread that started it (a sender, a pipeline worker): later flushes go to the pool.
-            _offload = true;
-            BatchingLog.FlushesOffloaded(_logger, _stage, _flushTimeout + _grace);
-        }
+            // First, so that a flusher still running cannot ack the batch through its handle from here on.
+            batch.RevokeDeferralHandle();
+            if (job.OnStartingThread && !_alwaysOffload && !_offload)
+            {
+                // It blocks the thread that started it (a sender, a pipeline worker): later flushes go to the pool.
+                _offload = true;
+                LogQuietly(static (self, held) => BatchingLog.FlushesOffloaded(self._logger, self._stage, held), _flushTimeout + _grace);
+            }
 
-        BatchingLog.FlushAbandoned(_logger, _stage, batch.Messages.Count, _flushTimeout, _grace);
-        RecordFlushDuration(job);
-        var error = new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned.");
-        var failed = OnFlushFailedAsync(batch, job.Closed.Settlement, error, batch.Attempt, abandoned: true); // at once, for an abandoned flush
-        if (!failed.IsCompletedSuccessfully)
+            LogQuietly(static (self, count) => BatchingLog.FlushAbandoned(self._logger, self._stage, count, self._flushTimeout, self._grace), batch.Messages.Count);
+            var error = new FlushTimeoutException($"Stage '{_stage}': a flush ignored its cancellation for {_grace} after its {_flushTimeout} timeout and was abandoned.");
+            var failed = OnFlushFailedAsync(batch, job.Closed.Settlement, error, batch.Attempt, abandoned: true); // at once, for an abandoned flush
+            if (!failed.IsCompletedSuccessfully)
+            {
+                throw failed.Exception?.InnerException ?? error;
+            }
+
+            RecordFlushDuration(job);
+        }
+        catch (Exception ex)
         {
-            // Only a bug of ours gets here: nothing of this batch may be acked, and the pipeline must learn of it.
+            // Only a bug of ours, or a throwing logger or meter listener: nothing of this batch may be acked, and the
+            // pipeline must learn of it.
             job.Closed.Settlement.ForceNack();
-            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, batch.Messages.Count, batch.Attempt, true, failed.Exception?.InnerException ?? error)), null);
+            Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, batch.Messages.Count, batch.Attempt, true, ex)), null);
         }
+        finally
+        {
+            ReleaseSlot(job);
 
-        ReleaseSlot(job);
-        StartFlushes();
+            // Not on this timer thread: the next flush must not wait for the rest of this timer's callbacks (among them
+            // the abandoned flusher's own cancellation, with no grace period).
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.StartFlushes(), this, preferLocal: false);
+        }
+    }
+
+    // Logging must not turn a flush's outcome into an error: a logger provider that throws is ignored here.
+    private void LogQuietly<TState>(Action<BatchingDestination<T>, TState> log, TState state)
+    {
+        try
+        {
+            log(this, state);
+        }
+        catch
+        {
+            // Nothing better to do with a logger that cannot log.
+        }
     }
 
     private TimeSpan RetryDelay(int attempt)
@@ -1151,6 +1230,8 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         public bool TryEnd() => Interlocked.CompareExchange(ref _state, Ended, Running) == Running;
 
         public bool TryAbandon() => Interlocked.CompareExchange(ref _state, Abandoned, Running) == Running;
+
+        public bool IsAbandoned => Volatile.Read(ref _state) == Abandoned;
 
         public void SetGraceTimer(ITimer timer) => Volatile.Write(ref _graceTimer, timer);
 

@@ -206,6 +206,37 @@ public class BatchingDestinationFlushExecutionTests
     }
 
     [Test]
+    public async Task Watchdog_AbandonsAFlushThatDeferredItsAcks_RevokesTheHandleSoALateAckDoesNothing()
+    {
+        var time = new FakeTimeProvider();
+        var flusher = new ScriptedFlusher<string>
+        {
+            HonourCancellation = false,
+            OnCall = call => call.Deferred = call.Batch.DeferAcks(),
+        };
+        await using var sink = new BatchingDestination<string>(flusher, Options(o =>
+        {
+            o.FlushTimeout = TimeSpan.FromSeconds(30);
+            o.FlushCancellationGrace = TimeSpan.Zero;
+            o.OnError = BatchErrorHandler<string>.NegativeAck();
+        }), time);
+        var probe = new AckProbe();
+        await sink.SendAsync(probe, M("a"));
+        var call = await flusher.NextAsync();
+        Assert.That(call.Deferred!.IsRevoked, Is.False);
+
+        time.Advance(TimeSpan.FromSeconds(30)); // no grace: abandoned as the token fires
+
+        Assert.That(await probe.WaitAsync(), Is.EqualTo(AckOutcome.Negative()));
+        Assert.That(call.Deferred.IsRevoked, Is.True, "the abandoned attempt's handle no longer settles anything");
+        Assert.That(call.Deferred.Ack(), Is.False);
+        call.Succeed();
+        await sink.FlushAsync().AsTask().WaitAsync(Wait);
+        Assert.That(probe.Completions, Is.EqualTo(1));
+        Assert.That(flusher.Started, Is.EqualTo(1), "never retried");
+    }
+
+    [Test]
     public async Task FlushParallelismOne_BatchesQueueBehindARunningFlush_StartInOrderOneAtATime()
     {
         var flusher = new ScriptedFlusher<string>();
@@ -261,7 +292,7 @@ public class BatchingDestinationFlushExecutionTests
     public async Task CommitHeldAsync_AndFlushAsyncWaitTogether_BothReturnOnceTheFlushEnds()
     {
         var flusher = new ScriptedFlusher<string>();
-        var sink = new BatchingDestination<string>(flusher, Options(o => o.MaxBatchSize = 10));
+        await using var sink = new BatchingDestination<string>(flusher, Options(o => o.MaxBatchSize = 10));
         var probe = new AckProbe();
         await sink.SendAsync(probe, M("a"));
 
