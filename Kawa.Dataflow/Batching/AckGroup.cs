@@ -232,6 +232,35 @@ internal sealed class BatchSettlement
         {
             foreach (var owners in _owners)
             {
+                // A first pass of plain reads: the settle below is an interlocked operation per token, and those
+                // serialize memory accesses, so each token's cache line (last written by the worker that read it from
+                // the source, often on the other core) would be fetched one at a time there. Here the fetches overlap.
+                var groups = 0;
+                foreach (var owner in owners)
+                {
+                    if (owner is AckGroup)
+                    {
+                        groups++;
+                    }
+                    else
+                    {
+                        _ = Unsafe.As<AckToken>(owner).IsCompleted; // a volatile read: the line the settle writes
+                    }
+                }
+
+                if (groups == 0)
+                {
+                    foreach (var owner in owners)
+                    {
+                        if (TryComplete(Unsafe.As<AckToken>(owner), outcome, ref tally))
+                        {
+                            settled++;
+                        }
+                    }
+
+                    continue;
+                }
+
                 var i = 0;
                 while (i < owners.Length)
                 {
