@@ -79,6 +79,22 @@ internal static class ParquetScenario
             Console.WriteLine($"run {r + 1}: ours {ours[^1]:N0} rows/s wall, {oursCpu[^1]:N0} rows/cpu-s ({allocs[^1]:F1} B/row alloc); duckdb {duck[^1]:N0} rows/s wall, {duckCpu[^1]:N0} rows/cpu-s");
         }
 
+        // Allocations per row independent of row count: the same write of a tenth of the rows, so that
+        // (alloc(N) - alloc(N/10)) / (0.9 N) is what each further row costs; fixed costs (writer, footer) cancel out.
+        var tenthData = data.GetRange(0, Math.Max(1, rows / 10));
+        string tenthPath = outPath + ".tenth";
+        var tenthAllocs = new List<double>();
+        for (int r = 0; r < 3; r++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            await WriteOursAsync(tenthData, tenthPath, options);
+            tenthAllocs.Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+
+        File.Delete(tenthPath);
+        double fullAlloc = Median(allocs) * rows, tenthAlloc = Median(tenthAllocs);
+        double marginalAllocPerRow = rows > tenthData.Count ? (fullAlloc - tenthAlloc) / (rows - tenthData.Count) : 0;
+
         // Footers show the requested codec.
         string ourCodec = await FooterCodecAsync(outPath);
         string duckCodec = await FooterCodecAsync(duckPath);
@@ -111,6 +127,8 @@ internal static class ParquetScenario
             duckdbBytes = duckBytes,
             sizeRatio = Math.Round((double)bytes / duckBytes, 3),
             allocBytesPerRow = Math.Round(Median(allocs), 1),
+            allocBytesPerRowAtTenth = Math.Round(tenthAlloc / tenthData.Count, 1),
+            marginalAllocBytesPerRow = Math.Round(marginalAllocPerRow, 2),
             cpuRowsPerSec = Math.Round(Median(oursCpu)),
             duckdbCpuRowsPerSec = Math.Round(Median(duckCpu)),
             cpuRatio = Math.Round(Median(oursCpu) / Median(duckCpu), 3),
