@@ -8,7 +8,12 @@ namespace Kawa.Dataflow;
 
 /// <summary>Runs one pipeline for the host's lifetime; the host's stop token starts its graceful drain.</summary>
 /// <remarks>The pipeline is built when the host starts, before it runs: a definition that does not validate (a stage's
-/// options, a dead-letter type) fails the host's start with that error instead of faulting the service later.</remarks>
+/// options, a dead-letter type) fails the host's start with that error instead of faulting the service later.
+/// <para>The drain is bounded by <see cref="PipelineOptions.DrainTimeout"/> and by the host's own shutdown timeout,
+/// whichever comes first: when the host's stop token fires while the pipeline still drains, the drain ends at once and
+/// what did not finish is negatively acked (redelivered promptly), as at the drain timeout, instead of the host
+/// walking away with those messages left to the source's redelivery timeout. The service then waits at most
+/// <see cref="AbortGrace"/> for those negative acks.</para></remarks>
 internal sealed class PipelineHostedService(string name, IServiceProvider services, Func<IServiceProvider, PipelineBuilder, PipelineDefinition> define) : BackgroundService
 {
     /// <summary>The pipeline, once the host started.</summary>
@@ -31,5 +36,19 @@ internal sealed class PipelineHostedService(string name, IServiceProvider servic
         return base.StartAsync(cancellationToken);
     }
 
+    /// <summary>How long a stop whose host deadline has passed still waits for the aborted run to settle its messages.</summary>
+    internal static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Pipeline!.RunAsync(stoppingToken);
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Returns when the run has ended, or early when the host's deadline (its shutdown timeout) has passed.
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (ExecuteTask is { IsCompleted: false } running)
+        {
+            Pipeline?.CurrentRun?.EndDrainNow();
+            await running.WaitAsync(AbortGrace, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
 }

@@ -194,6 +194,44 @@ public class PipelineHostingTests
     }
 
     [Test]
+    public async Task AddKawaPipeline_HostShutdownTimeoutBeforeDrainTimeout_DrainEndsAtTheHostsDeadlineAndNegativelyAcks()
+    {
+        // DrainTimeout (25 s by default) is longer than this host's shutdown timeout: the host's deadline ends the drain.
+        var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
+        var entered = 0;
+        var allStuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = CreateBuilder([]);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
+        builder.Services.AddKawaPipeline("hosted-host-deadline", (_, p) => p
+            .From(source)
+            .Handle<int>(
+                "stuck",
+                async (m, ct) =>
+                {
+                    if (Interlocked.Increment(ref entered) == 3)
+                    {
+                        allStuck.TrySetResult();
+                    }
+
+                    await Task.Delay(Timeout.InfiniteTimeSpan, ct); // never finishes on its own
+                    return m;
+                },
+                new StageOptions { MaxDegreeOfParallelism = 3, EnsureOrdered = false })
+            .To(new RecordingDestination<int>()));
+        using var host = builder.Build();
+        await host.StartAsync();
+        await allStuck.Task.WaitAsync(TestMessages.Generous);
+
+        await host.StopAsync().WaitAsync(TestMessages.Generous);
+
+        var service = host.Services.GetServices<IHostedService>().OfType<PipelineHostedService>().Single();
+        Assert.That(service.ExecuteTask!.IsCompleted, Is.True, "the run ended before the host's stop returned");
+        Assert.That(source.Tokens, Has.Count.EqualTo(3));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "unfinished at the host's deadline: redelivered promptly, not abandoned");
+        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
     public async Task AddKawaPipeline_TwoPipelines_BothRun()
     {
         var first = new RecordingDestination<int>();

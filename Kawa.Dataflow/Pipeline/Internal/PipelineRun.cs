@@ -123,6 +123,16 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
         Abort();
     }
 
+    /// <summary>
+    /// Whoever runs the pipeline can wait no longer (a host at its shutdown timeout): the drain ends now, as it would at
+    /// <see cref="PipelineOptions.DrainTimeout"/>, so what did not finish is negatively acked rather than abandoned.
+    /// </summary>
+    public void EndDrainNow()
+    {
+        BeginDrain();
+        OnDrainTimeout();
+    }
+
     /// <summary>Records a fatal error (the first one wins) and aborts the run.</summary>
     public void ReportFatal(string stage, Exception exception)
     {
