@@ -146,18 +146,21 @@ public class DuckDbReadsOurFilesTests
 
     public sealed record TsRow(DateTime At);
 
-    [Test]
-    public Task WriteAsync_Nested_DuckDbSeesListsStructsMapsWithNullsAndEmpties() => AssertDuckDbReadsNestedAsync(new ParquetWriterOptions());
+    [TestCaseSource(nameof(Codecs))]
+    public Task WriteAsync_Nested_DuckDbSeesListsStructsMapsWithNullsAndEmpties(ParquetCompression codec) =>
+        AssertDuckDbReadsNestedAsync(new ParquetWriterOptions { Compression = codec });
 
-    [Test]
-    public Task WriteAsync_NestedDataPageV2_DuckDbSeesListsStructsMapsWithNullsAndEmpties() =>
-        AssertDuckDbReadsNestedAsync(new ParquetWriterOptions { DataPageVersion = ParquetDataPageVersion.V2, PageSize = 1024 });
+    [TestCaseSource(nameof(Codecs))]
+    public Task WriteAsync_NestedDataPageV2_DuckDbSeesListsStructsMapsWithNullsAndEmpties(ParquetCompression codec) =>
+        AssertDuckDbReadsNestedAsync(new ParquetWriterOptions { Compression = codec, DataPageVersion = ParquetDataPageVersion.V2, PageSize = 1024 });
 
     private static async Task AssertDuckDbReadsNestedAsync(ParquetWriterOptions options)
     {
         using var dir = new TempDir();
         var rows = TestRows.Nested();
         var path = await RoundTripTests.WriteAsync(dir, rows, options);
+        var codecs = DuckDb.Query($"select distinct compression from parquet_metadata({DuckDb.Lit(path)})");
+        Assert.That(codecs.Rows.Select(r => r[0].GetString()), Is.EqualTo(new[] { options.Compression.ToString().ToUpperInvariant() }), "every chunk uses the codec under test");
 
         var result = DuckDb.Query($"select Id, to_json(Items)::varchar as items, to_json(Counts)::varchar as counts, to_json(Tags)::varchar as tags, to_json(Single)::varchar as single, to_json(Names)::varchar as names, to_json(Longs)::varchar as longs, to_json(Matrix)::varchar as matrix from read_parquet({DuckDb.Lit(path)}) order by Id");
 

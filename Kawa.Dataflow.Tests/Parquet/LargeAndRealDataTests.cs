@@ -53,6 +53,56 @@ public partial class LargeAndRealDataTests
         });
     }
 
+    /// <summary>Row <paramref name="i"/> of the million-row file: every column a function of the index, strings from a few values.</summary>
+    private static Event MillionRow(int i, DateTime start) =>
+        new(i, start.AddMilliseconds(i), "host-" + (i % 50), 200 + (i % 7 * 50), i % 1000 / 8.0, i % 5 == 0 ? null : "agent-" + (i % 3));
+
+    [Test]
+    public async Task ReadAsync_OneMillionRowsManyRowGroups_OurReaderReturnsEveryCell()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("million.parquet");
+        const int Rows = 1_000_000;
+        var start = new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using (var writer = new ParquetWriter<Event>(File.Create(path), new ParquetWriterOptions { RowGroupMaxRows = 100_000, PageSize = 256 * 1024 }))
+        {
+            var batch = new List<Event>(10_000);
+            for (int i = 0; i < Rows; i++)
+            {
+                batch.Add(MillionRow(i, start));
+                if (batch.Count == batch.Capacity)
+                {
+                    await writer.WriteAsync(batch);
+                    batch.Clear();
+                }
+            }
+        }
+
+        var written = clock.Elapsed;
+        await using var reader = await ParquetReader.OpenAsync(path);
+        Assert.That(reader.RowGroups.Select(g => g.RowCount), Is.EqualTo(Enumerable.Repeat(100_000L, 10)));
+
+        int read = 0, mismatches = 0;
+        string? firstMismatch = null;
+        await foreach (var e in reader.ReadAsync<Event>())
+        {
+            var x = MillionRow(read, start);
+            if (e.Id != x.Id || e.At.Ticks != x.At.Ticks || e.At.Kind != DateTimeKind.Utc || e.Host != x.Host || e.Status != x.Status
+                || BitConverter.DoubleToInt64Bits(e.Latency) != BitConverter.DoubleToInt64Bits(x.Latency) || e.Agent != x.Agent)
+            {
+                mismatches++;
+                firstMismatch ??= $"row {read}: expected {x}, got {e} ({e.At.Kind})";
+            }
+
+            read++;
+        }
+
+        TestContext.Out.WriteLine($"wrote {Rows} rows in {written.TotalSeconds:F1} s, read and compared them in {(clock.Elapsed - written).TotalSeconds:F1} s");
+        Assert.That(read, Is.EqualTo(Rows));
+        Assert.That(mismatches, Is.Zero, firstMismatch);
+    }
+
     public sealed record AccessLog(string Ip, DateTimeOffset Time, string Method, string Path, int Status, long? Bytes, string? Referer, string? Agent);
 
     [GeneratedRegex("""^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+)[^"]*" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$""")]
