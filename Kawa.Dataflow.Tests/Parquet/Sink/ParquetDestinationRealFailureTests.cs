@@ -49,9 +49,9 @@ public sealed class ParquetDestinationRealFailureTests
     [Test]
     public async Task SinkRun_RowGroupWriteHitsTheFileSizeLimitMidFile_EveryRowOfThatFileNackedTemporaryRemovedLaterFileCommits()
     {
-        // Row groups of 8 rows x 10,000 random bytes (~80 KB): the first file (40 rows, flushes of 4) passes the
-        // 280,000-byte limit at its 4th row group, after 7 earlier flushes were appended to it. The 8 rows after it
-        // make a second file of ~80 KB, under the limit.
+        // Row groups of 8 rows x 10,000 random bytes (~80 KB): the first file (40 rows, flushes of 4) cannot hold four
+        // of them under the 280,000-byte limit, so a row-group write late in the file fails (in a flush near its end,
+        // after most of its flushes were appended to it). The 8 rows after it make a second file of ~80 KB.
         using var host = Start(Spec(rows: 48, payloadBytes: 10_000, batchSize: 4, fileMaxRows: 40, rowGroupMaxRows: 8), wrapper: ["prlimit", "--fsize=280000"]);
 
         var result = await host.Process.WaitForResultAsync();
