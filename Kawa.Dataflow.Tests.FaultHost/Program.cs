@@ -14,6 +14,8 @@ namespace Kawa.Dataflow.Tests.FaultHost;
 /// <code>
 /// local-write &lt;root&gt; &lt;relativePath&gt; &lt;size&gt; &lt;instanceId&gt; [Full|FileOnly|None]
 /// s3-write &lt;serviceUrl&gt; &lt;bucket&gt; &lt;key&gt; &lt;size&gt; &lt;partSize&gt; &lt;instanceId&gt;
+/// sink-write &lt;root&gt; &lt;instanceId&gt; &lt;ackLog&gt;     (SinkWrite.cs)
+/// sink-run &lt;spec json&gt;                         (SinkRun.cs: a ParquetDestination with ack log and fault points)
 /// </code>
 /// <c>local-write</c> first runs the storage's startup cleanup, as a daemon does, and reports it in its JSON.
 /// The environment variable <c>KAWA_FAULT</c> names a point where the host prints <c>READY {json}</c> and blocks until
@@ -41,6 +43,8 @@ internal static partial class Program
                 await S3WriteAsync(url, bucket, key, long.Parse(size), int.Parse(partSize), instance, fault).ConfigureAwait(false),
             ["sink-write", var root, var instance, var ackLog] =>
                 await SinkWriteAsync(root, instance, ackLog, fault).ConfigureAwait(false),
+            ["sink-run", var spec] =>
+                await SinkRunAsync(spec, fault).ConfigureAwait(false),
                 _ => Usage(),
             };
         }
@@ -168,7 +172,7 @@ internal static partial class Program
 
     private static int Usage()
     {
-        Console.Error.WriteLine("usage: local-write <root> <relativePath> <size> <instanceId> [Full|FileOnly|None] | s3-write <serviceUrl> <bucket> <key> <size> <partSize> <instanceId>");
+        Console.Error.WriteLine("usage: local-write <root> <relativePath> <size> <instanceId> [Full|FileOnly|None] | s3-write <serviceUrl> <bucket> <key> <size> <partSize> <instanceId> | sink-write <root> <instanceId> <ackLog> | sink-run <spec json>");
         return 4;
     }
 

@@ -49,7 +49,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
             // with the complete content.
             PosixFileSystem.MoveNoReplace(_tempPath, _finalPath);
         }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch (Exception error) when (IsWriteFailure(error) || error is OperationCanceledException)
         {
             throw Fail(error, "committed");
         }
@@ -81,7 +81,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
             {
                 _file.Dispose();
             }
-            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            catch (Exception error) when (IsWriteFailure(error))
             {
                 // Flushing the last buffered bytes failed; the file is being discarded anyway.
             }
@@ -106,9 +106,10 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         {
             _file.Dispose();
         }
-        catch (Exception disposeError) when (disposeError is IOException or UnauthorizedAccessException)
+        catch (Exception disposeError) when (IsWriteFailure(disposeError))
         {
-            // The buffered rest cannot be written either; the file is removed below.
+            // The buffered rest cannot be written either (disposing flushes it, and fails as the write did, e.g. EFBIG);
+            // the file is removed below.
         }
         TryDelete(_tempPath);
         return Report(error is OperationCanceledException
@@ -121,6 +122,10 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     }
 
     public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);
+
+    /// <summary>What a write, flush or close of the file throws when the OS refuses it. FileStream reports EFBIG (a
+    /// file-size limit such as <c>ulimit -f</c>) as <see cref="ArgumentOutOfRangeException"/>.</summary>
+    private static bool IsWriteFailure(Exception error) => error is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException;
 
     private LakeWriteException Report(LakeWriteException exception)
     {

@@ -475,6 +475,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         catch (Exception ex)
         {
             await AbortQuietlyAsync(file).ConfigureAwait(false);
+            var held = file.HeldCount;
             file.NackAll();
             if (ex is OperationCanceledException)
             {
@@ -482,7 +483,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             }
 
             var error = ex as LakeWriteException ?? new LakeWriteException(file.Path, LakeWriteFailure.Other, $"Lake file '{file.Path}' could not be committed: {ex.Message}", ex);
-            LogFileFailed(_logger, error, file.Path, file.HeldCount);
+            LogFileFailed(_logger, error, file.Path, held);
             throw error;
         }
 
@@ -496,9 +497,10 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         _open.Remove(file.Key);
         file.AgeTimer?.Dispose();
         await AbortQuietlyAsync(file).ConfigureAwait(false);
+        var held = file.HeldCount;
         file.NackAll();
         var wrapped = error as LakeWriteException ?? new LakeWriteException(file.Path, LakeWriteFailure.Other, $"Lake file '{file.Path}' could not be {operation}: {error.Message}", error);
-        LogFileFailed(_logger, wrapped, file.Path, file.HeldCount);
+        LogFileFailed(_logger, wrapped, file.Path, held);
         return wrapped;
     }
 

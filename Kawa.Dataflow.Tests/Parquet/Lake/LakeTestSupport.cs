@@ -97,7 +97,7 @@ internal static class RepoPaths
 }
 
 /// <summary>The JSON line the fault host prints when it finishes.</summary>
-internal sealed record FaultHostResult(bool Ok, string? File, string? Failure, string? Message, int ExitCode, string Stderr, string[]? Remaining, Kawa.Dataflow.Parquet.Lake.LakeCleanupResult? Cleanup);
+internal sealed record FaultHostResult(bool Ok, string? File, string? Failure, string? Message, int ExitCode, string Stderr, string[]? Remaining, Kawa.Dataflow.Parquet.Lake.LakeCleanupResult? Cleanup, string Json = "");
 
 /// <summary>A running fault host child process; killed (SIGKILL) and reaped on dispose.</summary>
 internal sealed class FaultHostProcess : IDisposable
@@ -203,7 +203,8 @@ internal sealed class FaultHostProcess : IDisposable
             root.TryGetProperty("remaining", out var remaining) ? remaining.EnumerateArray().Select(e => e.GetString()!).ToArray() : null,
             root.TryGetProperty("cleanup", out var cleanup)
                 ? new Kawa.Dataflow.Parquet.Lake.LakeCleanupResult(cleanup.GetProperty("Removed").GetInt32(), cleanup.GetProperty("Failed").GetInt32(), cleanup.GetProperty("Kept").GetInt32())
-                : null);
+                : null,
+            last!);
     }
 
     public void Dispose()

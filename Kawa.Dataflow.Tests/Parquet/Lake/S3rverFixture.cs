@@ -55,17 +55,21 @@ internal sealed class S3rverFixture : IAsyncDisposable
     }
 
     /// <summary>A client as the FaultHost builds it: path-style, dummy credentials, checksums only when required.</summary>
-    public AmazonS3Client CreateClient() => new(
-        new BasicAWSCredentials("S3RVER", "S3RVER"),
-        new AmazonS3Config
-        {
-            ServiceURL = ServiceUrl,
-            ForcePathStyle = true,
-            AuthenticationRegion = "us-east-1",
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-            MaxErrorRetry = 0,
-        });
+    public AmazonS3Client CreateClient() => new(Credentials, CreateConfig());
+
+    /// <summary>s3rver's fixed credentials.</summary>
+    public static AWSCredentials Credentials { get; } = new BasicAWSCredentials("S3RVER", "S3RVER");
+
+    /// <summary>The configuration of <see cref="CreateClient"/>, for clients of other types.</summary>
+    public AmazonS3Config CreateConfig() => new()
+    {
+        ServiceURL = ServiceUrl,
+        ForcePathStyle = true,
+        AuthenticationRegion = "us-east-1",
+        RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+        ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        MaxErrorRetry = 0,
+    };
 
     public async ValueTask DisposeAsync()
     {

@@ -48,6 +48,27 @@ public sealed class ParquetDestinationFailureTests
     }
 
     [Test]
+    public async Task FlushAsync_CommitFailsAtDrain_LogsTheFileAndHowManyBatchesItNacked()
+    {
+        var storage = new ControlledStorage(Storage(_root))
+        {
+            FailCommit = path => new LakeWriteException(path, LakeWriteFailure.DiskFull, $"Lake file '{path}' could not be committed: disk full."),
+        };
+        using var logs = new CapturingLoggerFactory();
+        await using var destination = new ParquetDestination<SinkEvent>(Options(storage, batchSize: 5), loggerFactory: logs);
+        for (var i = 0; i < 10; i++)
+        {
+            await destination.SendAsync(new AckProbe(), Event(i));
+        }
+
+        var error = (await Assert.ThrowsAsync<LakeWriteException>(async () => await destination.FlushAsync()))!;
+
+        // Two flushes of five went into the one file: the log counts the batches it held, not what is left after nacking.
+        var failed = logs.Entries.Where(e => e.Event.Id == 3103).Select(e => e.Message).ToList();
+        Assert.That(failed, Is.EqualTo(new[] { $"Parquet sink file {error.RelativePath} failed; 2 batches negatively acked" }));
+    }
+
+    [Test]
     public async Task SendAsync_CommitFailsOnRoll_FlushFails_MessagesNackedAndPipelineErrorRaised()
     {
         var storage = new ControlledStorage(Storage(_root))

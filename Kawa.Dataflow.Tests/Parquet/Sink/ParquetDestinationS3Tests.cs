@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Kawa.Dataflow.Parquet.Lake;
+using Kawa.Dataflow.Parquet.Reading;
 using Kawa.Dataflow.Parquet.Sink;
 using Kawa.Dataflow.Tests.Parquet.Lake;
 using static Kawa.Dataflow.Tests.Parquet.Sink.SinkTestSupport;
@@ -54,5 +55,83 @@ public sealed class ParquetDestinationS3Tests
         }
 
         Assert.That(outcomes, Has.Count.EqualTo(300).And.All.EqualTo(AckOutcome.Acked));
+    }
+
+    [Test]
+    public async Task Pipeline_ToS3_OneFileOverTenMiB_UploadedInAtLeastThreeFiveMiBParts_DuckDbAndOurReaderReadEveryRow()
+    {
+        // 11,000 rows of 1,000 random bytes: one file of ~11 MB, more than two 5 MiB parts (the S3 minimum).
+        const int rows = 11_000;
+        const int payload = 1_000;
+        await using var s3 = await S3rverFixture.StartAsync(Bucket);
+        using var client = new PartCountingClient(s3.CreateConfig());
+        var storage = new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = Bucket, Prefix = "big", InstanceId = "s3-parts", PartSize = S3LakeStorageOptions.MinimumPartSize });
+        var options = new ParquetDestinationOptions<PayloadRow>
+        {
+            Storage = storage,
+            RowGroupMaxRows = 1_000,
+            FileMaxAge = Timeout.InfiniteTimeSpan,
+            Batching = new BatchingOptions<PayloadRow> { MaxBatchSize = 500 },
+        };
+        var outcomes = new ConcurrentBag<AckOutcome>();
+        await using (var destination = new ParquetDestination<PayloadRow>(options))
+        {
+            // Driven directly, not by a pipeline: a pipeline at its in-flight limit goes idle and commits the file early.
+            for (var i = 0; i < rows; i++)
+            {
+                await destination.SendAsync(AckToken.Create(outcomes.Add), new Message<PayloadRow>(new PayloadRow { Id = i, Data = PayloadRow.Payload(i, payload) }));
+            }
+
+            await destination.FlushAsync();
+        }
+
+        var listing = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = Bucket, Prefix = "big/" });
+        Assert.That(listing.S3Objects, Has.Count.EqualTo(1), "one file");
+        var obj = listing.S3Objects[0];
+        Assert.That(obj.Size, Is.GreaterThan(10L * 1024 * 1024));
+        Assert.That(client.PartsUploaded.Where(p => p.Key == obj.Key).Select(p => p.PartNumber), Is.EqualTo(new[] { 1, 2, 3 }),
+            "s3rver accepted three parts of this object's upload");
+        Assert.That(client.Completed, Is.EqualTo(new[] { (obj.Key, 3) }), "and completed the upload from those three parts");
+        Assert.That(outcomes, Has.Count.EqualTo(rows).And.All.EqualTo(AckOutcome.Acked));
+
+        using var local = new TempDirectory();
+        var target = local.Combine("big.parquet");
+        using (var response = await client.GetObjectAsync(Bucket, obj.Key))
+        await using (var file = File.Create(target))
+        {
+            await response.ResponseStream.CopyToAsync(file);
+        }
+
+        var duck = DuckDb.Query($"SELECT count(*) AS n, count(DISTINCT Id) AS d, min(Id) AS lo, max(Id) AS hi, sum(octet_length(Data)) AS bytes FROM read_parquet({DuckDb.Lit(target)})");
+        Assert.That((duck.Long(0, "n"), duck.Long(0, "d"), duck.Long(0, "lo"), duck.Long(0, "hi"), duck.Long(0, "bytes")), Is.EqualTo((rows, rows, 0L, rows - 1L, (long)rows * payload)));
+        await using var reader = await ParquetReader.OpenAsync(target);
+        var read = await reader.ReadAllAsync<PayloadRow>();
+        Assert.That(read.Select(r => r.Id), Is.EqualTo(Enumerable.Range(0, rows).Select(i => (long)i)));
+        Assert.That(read.All(r => r.Data.AsSpan().SequenceEqual(PayloadRow.Payload(r.Id, payload))), Is.True, "every payload byte-exact");
+    }
+
+    /// <summary>A real client to s3rver that records each part s3rver accepted and each upload it completed.</summary>
+    private sealed class PartCountingClient(AmazonS3Config config) : AmazonS3Client(S3rverFixture.Credentials, config)
+    {
+        private readonly ConcurrentQueue<(string Key, int PartNumber)> _parts = new();
+        private readonly ConcurrentQueue<(string Key, int Parts)> _completed = new();
+
+        public (string Key, int PartNumber)[] PartsUploaded => [.. _parts];
+
+        public (string Key, int Parts)[] Completed => [.. _completed];
+
+        public override async Task<UploadPartResponse> UploadPartAsync(UploadPartRequest request, CancellationToken cancellationToken = default)
+        {
+            var response = await base.UploadPartAsync(request, cancellationToken);
+            _parts.Enqueue((request.Key, request.PartNumber ?? 0));
+            return response;
+        }
+
+        public override async Task<CompleteMultipartUploadResponse> CompleteMultipartUploadAsync(CompleteMultipartUploadRequest request, CancellationToken cancellationToken = default)
+        {
+            var response = await base.CompleteMultipartUploadAsync(request, cancellationToken);
+            _completed.Enqueue((request.Key, request.PartETags.Count));
+            return response;
+        }
     }
 }
