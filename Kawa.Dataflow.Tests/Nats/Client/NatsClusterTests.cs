@@ -1,5 +1,8 @@
 using Kawa.Dataflow.Nats;
 using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
+using Kawa.Dataflow.Nats.Pipeline;
+using Kawa.Dataflow.Tests.Nats.Pipeline;
 using Kawa.Dataflow.Tests.Nats.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Nats.Client;
@@ -118,5 +121,72 @@ public class NatsJetStreamClusterTests
 
         Assert.That(processed, Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)));
         Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
+    }
+
+    [Test]
+    public async Task PipelineWithOneSeedUrl_ConnectedNodeKilled_SourceContinuesThroughDiscoveredNode_NothingLost()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var cluster = await NatsCluster.StartAsync(3);
+        var seed = cluster.Servers[0];
+        await using var connection = await NatsTestHelpers.ConnectAsync(seed, o => o.RequestTimeout = TimeSpan.FromSeconds(5));
+        Assert.That(connection.Options.Servers, Is.EqualTo(new[] { seed.Url }), "only the seed is configured");
+        var js = new JetStreamContext(connection);
+        await NatsTestHelpers.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await js.CreateStreamAsync(new StreamConfig { Name = "P3", Subjects = ["p3.>"], NumReplicas = 3 });
+                return true;
+            }
+            catch (NatsException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), "the R3 stream to be created");
+        const int published = 3000;
+        await NatsTestHelpers.PublishWindowedAsync(js, "p3.m", 0, published, window: 250);
+
+        // The other nodes are known only from the seed's INFO connect_urls.
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(connection.KnownServers.Count >= 3), what: "the cluster to announce its other servers");
+        var options = new NatsJetStreamSourceOptions
+        {
+            Stream = "P3", Durable = "d", StopAtEnd = true, AckWait = TimeSpan.FromSeconds(5), MaxAckPending = 20_000, PrefetchMessages = 200,
+        };
+        await using var source = await NatsJetStreamSource.StartAsync(connection, ownsConnection: false, options);
+        var sink = new HoldingDestination();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("nats-cluster").From(source).To(sink).Build(new PipelineOptions { MaxInFlightMessages = 1000 });
+        var run = pipeline.RunAsync();
+
+        // Mid-stream: the sink holds the acks of what was read so far, and most of the stream is still to come.
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(source.Outstanding >= 500 || run.IsCompleted), what: "500 messages handed out");
+        Assert.That(run.IsCompleted, Is.False);
+        var victim = cluster.Servers.Single(s => s.Url == connection.ConnectedUrl);
+        Assert.That(victim, Is.SameAs(seed));
+        var before = sink.Seen.ToHashSet();
+        var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.StateChanged += (_, e) =>
+        {
+            if (e.Previous == NatsConnectionState.Reconnecting && e.Current == NatsConnectionState.Connected)
+            {
+                reconnected.TrySetResult();
+            }
+        };
+        await victim.KillAsync();
+        await reconnected.Task.WaitAsync(NatsTestHelpers.Generous);
+        Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
+        sink.Release();
+
+        await run.WaitAsync(TimeSpan.FromMinutes(2));
+        var survivor = cluster.Servers.Single(s => s.Url == connection.ConnectedUrl);
+        await using var check = await NatsTestHelpers.ConnectAsync(survivor);
+        var info = await new JetStreamContext(check).GetConsumerAsync("P3", "d");
+        clock.Stop();
+        TestContext.Progress.WriteLine($"killed {victim.Url} with {before.Count} read; {sink.Seen.Count} deliveries for {published} messages; test took {clock.Elapsed.TotalSeconds:0.0} s");
+
+        Assert.That(sink.Seen.Distinct(), Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)), "every published message processed");
+        Assert.That(info.NumAckPending, Is.Zero, "every message acked");
+        Assert.That(info.NumPending, Is.Zero);
+        Assert.That(source.Outstanding, Is.Zero);
     }
 }
