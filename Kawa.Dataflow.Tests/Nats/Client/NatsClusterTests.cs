@@ -182,7 +182,7 @@ public class NatsJetStreamClusterTests
         await using var check = await NatsTestHelpers.ConnectAsync(survivor);
         var info = await new JetStreamContext(check).GetConsumerAsync("P3", "d");
         clock.Stop();
-        TestContext.Progress.WriteLine($"killed {victim.Url} with {before.Count} read; {sink.Seen.Count} deliveries for {published} messages; test took {clock.Elapsed.TotalSeconds:0.0} s");
+        TestContext.Progress.WriteLine($"killed {victim.Url} with {before.Count} read; {sink.Seen.Count} deliveries ({sink.Redeliveries} counted as redeliveries) for {published} messages; test took {clock.Elapsed.TotalSeconds:0.0} s");
 
         Assert.That(sink.Seen.Distinct(), Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)), "every published message processed");
         Assert.That(info.NumAckPending, Is.Zero, "every message acked");

@@ -13,11 +13,20 @@ internal sealed class HoldingDestination : IDestination<byte[]>
 
     public ConcurrentQueue<ulong> Seen { get; } = new();
 
+    /// <summary>Deliveries whose delivery count was above 1 (redeliveries the server counted as such).</summary>
+    public int Redeliveries => Volatile.Read(ref _redeliveries);
+
+    private int _redeliveries;
+
     public ValueTask SendAsync(AckToken ack, Messages<byte[]> messages, CancellationToken cancellationToken = default)
     {
         foreach (var m in messages)
         {
             Seen.Enqueue(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence));
+            if (m.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount) > 1)
+            {
+                Interlocked.Increment(ref _redeliveries);
+            }
         }
 
         lock (_lock)

@@ -36,11 +36,12 @@ public class NatsJetStreamServerKillTests
         var clock = Stopwatch.StartNew();
         var run = pipeline.RunAsync();
 
-        // The sink holds every ack: what the pipeline read stays delivered and unacked on the server.
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(source.Outstanding >= 1000 || run.IsCompleted), what: "1,000 messages handed out and unacked");
+        // The sink holds every ack: the pipeline reads up to its in-flight limit and stops there, everything it read
+        // delivered and unacked on the server (which also counts the prefetched messages not handed out yet).
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(source.Outstanding >= pipeline.MaxUnsettledMessages || run.IsCompleted), what: "the pipeline full of unacked messages");
+        var outstanding = source.Outstanding;
         var js = new JetStreamContext(connection);
         var before = await js.GetConsumerAsync("K", "d");
-        var outstanding = source.Outstanding;
         Assert.That(outstanding, Is.GreaterThanOrEqualTo(1000), "in flight in the pipeline at the kill");
         Assert.That(before.NumAckPending, Is.GreaterThanOrEqualTo(outstanding), "the server counts them (and the prefetched ones) as delivered and unacked");
 
@@ -54,7 +55,7 @@ public class NatsJetStreamServerKillTests
 
         await run.WaitAsync(TimeSpan.FromMinutes(2));
         clock.Stop();
-        TestContext.Progress.WriteLine($"killed with {outstanding} handed out and {before.NumAckPending} ack-pending on the server; run took {clock.Elapsed.TotalSeconds:0.0} s, {sink.Seen.Count} deliveries for {published} messages");
+        TestContext.Progress.WriteLine($"killed with {outstanding} handed out and {before.NumAckPending} ack-pending on the server; run took {clock.Elapsed.TotalSeconds:0.0} s, {sink.Seen.Count} deliveries ({sink.Redeliveries} counted as redeliveries) for {published} messages");
 
         Assert.That(sink.Seen.Distinct(), Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)), "every published sequence processed (at least once)");
         var after = await js.GetConsumerAsync("K", "d");
