@@ -245,6 +245,19 @@ internal sealed class ConsumerInfo : ApiResponse
     public long NumWaiting { get; set; }
 
     public ulong NumPending { get; set; }
+
+    /// <summary>In a cluster, the consumer's replica group (its leader); absent on a single server.</summary>
+    public ClusterInfo? Cluster { get; set; }
+}
+
+/// <summary>A replicated stream's or consumer's group in a cluster.</summary>
+internal sealed class ClusterInfo
+{
+    /// <summary>The cluster's name.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>The server name of the group's current leader, which serves its pulls and acks.</summary>
+    public string? Leader { get; set; }
 }
 
 internal sealed class CreateConsumerRequest

@@ -1,5 +1,8 @@
 using Kawa.Dataflow.Nats;
 using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
+using Kawa.Dataflow.Nats.Pipeline;
+using Kawa.Dataflow.Tests.Nats.Pipeline;
 using Kawa.Dataflow.Tests.Nats.Infrastructure;
 
 namespace Kawa.Dataflow.Tests.Nats.Client;
@@ -118,5 +121,91 @@ public class NatsJetStreamClusterTests
 
         Assert.That(processed, Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)));
         Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
+    }
+
+    [Test]
+    public async Task PipelineWithOneSeedUrl_ConnectedNodeAndConsumerLeaderKilled_SourceContinuesThroughDiscoveredNode_NothingLost()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var cluster = await NatsCluster.StartAsync(3);
+        const int published = 3000;
+        NatsServerProcess seed;
+        await using (var admin = await NatsTestHelpers.ConnectAsync(cluster.Servers[0], o => o.RequestTimeout = TimeSpan.FromSeconds(5)))
+        {
+            var adminJs = new JetStreamContext(admin);
+            await NatsTestHelpers.WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    await adminJs.CreateStreamAsync(new StreamConfig { Name = "P3", Subjects = ["p3.>"], NumReplicas = 3 });
+                    return true;
+                }
+                catch (NatsException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(60), "the R3 stream to be created");
+            await NatsTestHelpers.PublishWindowedAsync(adminJs, "p3.m", 0, published, window: 250);
+            var created = await adminJs.CreateConsumerAsync("P3", new ConsumerConfig
+            {
+                DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(5), MaxAckPending = 20_000, NumReplicas = 3,
+            });
+
+            // The client's only seed is the node leading the consumer: killing it takes both the connection and the
+            // consumer's leader (which serves pulls and acks) away at once.
+            seed = cluster.ByName(created.Cluster?.Leader ?? throw new AssertionException("the R3 consumer reports no leader"));
+        }
+
+        await using var connection = await NatsTestHelpers.ConnectAsync(seed, o => o.RequestTimeout = TimeSpan.FromSeconds(5));
+        Assert.That(connection.Options.Servers, Is.EqualTo(new[] { seed.Url }), "only the seed is configured");
+
+        // The other nodes are known only from the seed's INFO connect_urls.
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(connection.KnownServers.Count >= 3), what: "the cluster to announce its other servers");
+        var options = new NatsJetStreamSourceOptions { Stream = "P3", Durable = "d", CreateOrUpdate = false, StopAtEnd = true, PrefetchMessages = 200 };
+        await using var source = await NatsJetStreamSource.StartAsync(connection, ownsConnection: false, options);
+        var sink = new HoldingDestination();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("nats-cluster").From(source).To(sink).Build(new PipelineOptions { MaxInFlightMessages = 1000 });
+        source.ValidateAgainst(pipeline);
+        var run = pipeline.RunAsync();
+
+        // Mid-stream: the sink holds the acks of what was read so far, and most of the stream is still to come.
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(source.Outstanding >= 500 || run.IsCompleted), what: "500 messages handed out");
+        Assert.That(run.IsCompleted, Is.False);
+        var victim = cluster.Servers.Single(s => s.Url == connection.ConnectedUrl);
+        Assert.That(victim, Is.SameAs(seed));
+        var victimName = cluster.Names[cluster.Servers.ToList().IndexOf(victim)];
+        Assert.That((await new JetStreamContext(connection).GetConsumerAsync("P3", "d")).Cluster?.Leader, Is.EqualTo(victimName), "still the consumer's leader");
+        var read = sink.Seen.Count;
+        var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.StateChanged += (_, e) =>
+        {
+            if (e.Previous == NatsConnectionState.Reconnecting && e.Current == NatsConnectionState.Connected)
+            {
+                reconnected.TrySetResult();
+            }
+        };
+        var killedAt = clock.Elapsed;
+        await victim.KillAsync();
+        await reconnected.Task.WaitAsync(NatsTestHelpers.Generous);
+        var reconnectedAt = clock.Elapsed;
+        Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
+
+        // No consumer leader yet: the pull sent on the reconnect gets no answer, and these acks are lost. The source
+        // pulls again after two missed idle heartbeats (10 to 15 s), and the server redelivers after the ack wait.
+        sink.Release();
+
+        await run.WaitAsync(TimeSpan.FromMinutes(2));
+        var endedAt = clock.Elapsed;
+        var survivor = cluster.Servers.Single(s => s.Url == connection.ConnectedUrl);
+        await using var check = await NatsTestHelpers.ConnectAsync(survivor);
+        var info = await new JetStreamContext(check).GetConsumerAsync("P3", "d");
+        clock.Stop();
+        TestContext.Progress.WriteLine($"killed {victimName} (client's node and consumer leader) with {read} read; {sink.Seen.Count} deliveries ({sink.Redeliveries} counted as redeliveries) for {published} messages; killed at {killedAt.TotalSeconds:0.0} s, reconnected at {reconnectedAt.TotalSeconds:0.0} s, run ended at {endedAt.TotalSeconds:0.0} s");
+
+        Assert.That(sink.Seen.Distinct(), Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)), "every published message processed");
+        Assert.That(info.Cluster?.Leader, Is.Not.Null.And.Not.EqualTo(victimName), "a surviving node leads the consumer");
+        Assert.That(info.NumAckPending, Is.Zero, "every message acked");
+        Assert.That(info.NumPending, Is.Zero);
+        Assert.That(source.Outstanding, Is.Zero);
     }
 }

@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Text;
 using Kawa.Dataflow.Nats;
 using Kawa.Dataflow.Nats.Client;
+using Kawa.Dataflow.Nats.JetStream;
 
 namespace Kawa.Dataflow.Tests.Nats.Infrastructure;
 
@@ -60,5 +63,26 @@ internal static class NatsTestHelpers
 
             await Task.Delay(50);
         }
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="count"/> messages to <paramref name="subject"/> (payload: the index, from
+    /// <paramref name="from"/>), with up to <paramref name="window"/> PubAcks awaited at once; returns once every
+    /// message is acked by the stream.
+    /// </summary>
+    public static async Task PublishWindowedAsync(JetStreamContext js, string subject, int from, int count, int window = 1000)
+    {
+        var pending = new List<Task<PubAck>>(window);
+        for (var i = from; i < from + count; i++)
+        {
+            pending.Add(js.PublishAsync(subject, Encoding.UTF8.GetBytes(i.ToString(CultureInfo.InvariantCulture))));
+            if (pending.Count == window)
+            {
+                await Task.WhenAll(pending);
+                pending.Clear();
+            }
+        }
+
+        await Task.WhenAll(pending);
     }
 }

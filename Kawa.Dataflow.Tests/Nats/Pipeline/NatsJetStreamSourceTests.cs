@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text;
 using Kawa.Dataflow.Nats.Pipeline;
 using Kawa.Dataflow.Nats.Protocol;
@@ -28,6 +30,59 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
         var info = await ConsumerAsync(stream);
         Assert.That(info.NumAckPending, Is.Zero);
         Assert.That(info.NumPending, Is.Zero);
+        Assert.That(source.Outstanding, Is.Zero);
+    }
+
+    [Test]
+    public async Task Pipeline_HundredThousandMessagesThroughHandlerAndBatchingSink_EachProcessedOnceAndConsumerLeftEmpty()
+    {
+        const int count = 100_000;
+        var stream = await StreamAsync(0);
+        var publishing = Stopwatch.StartNew();
+        await NatsTestHelpers.PublishWindowedAsync(Js, $"{stream}.m", 0, count);
+        publishing.Stop();
+        Assert.That((await Js.GetStreamAsync(stream)).State?.Messages, Is.EqualTo((ulong)count));
+
+        await using var source = await SourceAsync(stream, o => o.PrefetchMessages = 1000);
+        long handled = 0;
+        var flushed = new ConcurrentQueue<ulong>();
+        await using var sink = new BatchingDestination<byte[]>(
+            (batch, _) =>
+            {
+                foreach (var m in batch)
+                {
+                    flushed.Enqueue(m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence));
+                }
+
+                return ValueTask.CompletedTask;
+            },
+            new BatchingOptions<byte[]> { MaxBatchSize = 500, MaxBatchAge = TimeSpan.FromMilliseconds(200) });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("nats-100k").From(source)
+            .Handle<byte[]>("count", (m, _) =>
+            {
+                Interlocked.Increment(ref handled);
+                return ValueTask.FromResult<Messages<byte[]>>(m);
+            })
+            .To(sink)
+            .Build(new PipelineOptions { MaxInFlightMessages = 8192 });
+        source.ValidateAgainst(pipeline);
+
+        var consuming = Stopwatch.StartNew();
+        await pipeline.RunAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        consuming.Stop();
+        TestContext.Progress.WriteLine($"100,000 messages: published in {publishing.Elapsed.TotalSeconds:0.0} s, consumed in {consuming.Elapsed.TotalSeconds:0.0} s");
+
+        Assert.That(Interlocked.Read(ref handled), Is.EqualTo(count), "each message went through the handler once");
+        var sequences = flushed.ToArray();
+        Assert.That(sequences, Has.Length.EqualTo(count), "each message was flushed once");
+        Assert.That(sequences.Distinct().Count(), Is.EqualTo(count));
+        Assert.That(sequences.Min(), Is.EqualTo(1UL));
+        Assert.That(sequences.Max(), Is.EqualTo((ulong)count));
+        var info = await ConsumerAsync(stream);
+        Assert.That(info.NumAckPending, Is.Zero, "every message acked");
+        Assert.That(info.NumPending, Is.Zero, "nothing left undelivered");
+        Assert.That(info.NumRedelivered, Is.Zero, "nothing redelivered: every ack arrived within the ack wait");
+        Assert.That(info.AckFloor?.StreamSeq, Is.EqualTo((ulong)count));
         Assert.That(source.Outstanding, Is.Zero);
     }
 
