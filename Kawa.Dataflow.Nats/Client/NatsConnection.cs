@@ -366,20 +366,56 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         await pong.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Unsubscribes everything, flushes, lets subscribers finish what they hold, and closes.</summary>
+    /// <summary>Ends every subscription without losing a message the server already sent, then closes.</summary>
+    /// <remarks>
+    /// <para>Order: an UNSUB for every subscription (they stay registered), then a flush (PING/PONG): the server sends
+    /// nothing for a subscription after its UNSUB and answers the PING after it, and the read loop hands messages over
+    /// in order, so when the PONG arrives every message sent before the UNSUB has been delivered to its subscription.
+    /// Only then are the subscriptions completed (their readers still get everything delivered) and the connection
+    /// closed. A subscription whose buffer is full still drops, as always (see <see cref="NatsSubscription"/>).</para>
+    /// <para>If the connection is lost or <paramref name="cancellationToken"/> fires before the PONG, the
+    /// subscriptions are completed and the connection closed anyway, and the error is thrown: messages still in
+    /// flight may then be missing.</para>
+    /// </remarks>
+    /// <exception cref="NatsConnectionException">The connection was lost during the drain (it is closed all the same).</exception>
     public async Task DrainAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var subscription in _subscriptions.Values.ToArray())
+        var draining = _subscriptions.Values.OrderBy(s => s.Sid).ToArray();
+        try
         {
-            await UnsubscribeAsync(subscription, cancellationToken).ConfigureAwait(false);
-        }
+            if (State is not NatsConnectionState.Closed)
+            {
+                if (draining.Length > 0)
+                {
+                    await EnterWriteAsync(32L * draining.Length, cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        foreach (var subscription in draining)
+                        {
+                            NatsProtocolWriter.WriteUnsubscribe(_outbound.Writer, subscription.Sid, null);
+                        }
+                    }
+                    finally
+                    {
+                        await ExitWriteAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
 
-        if (State == NatsConnectionState.Connected)
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
         {
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
+            foreach (var subscription in draining)
+            {
+                if (_subscriptions.TryRemove(subscription.Sid, out _))
+                {
+                    subscription.OnClosed(null);
+                }
+            }
 
-        await CloseAsync(null).ConfigureAwait(false);
+            await CloseAsync(null).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Flushes what is pending (briefly, when connected) and closes.</summary>
