@@ -845,8 +845,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         {
             if (round > 0)
             {
-                var wait = _options.ReconnectWait * Math.Min(1 << Math.Min(round - 1, 3), 8)
-                    + (_options.ReconnectJitter * Random.Shared.NextDouble());
+                var wait = ReconnectDelay(round, _options, Random.Shared);
                 try
                 {
                     await Task.Delay(wait, _timeProvider, stopping).ConfigureAwait(false);
@@ -903,6 +902,31 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         }
 
         return null;
+    }
+
+    /// <summary>Most rounds the reconnect wait doubles for: it grows to <see cref="MaxBackoffFactor"/> × the base.</summary>
+    internal const int MaxBackoffFactor = 8;
+
+    /// <summary>The longest wait a timer takes (~49.7 days); a reconnect delay never exceeds it.</summary>
+    internal static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>
+    /// The wait before reconnect round <paramref name="round"/> (0 is the first round, right after the loss: no wait).
+    /// </summary>
+    /// <remarks>Round <c>k ≥ 1</c> waits <c>ReconnectWait × min(2^(k-1), 8)</c> plus a random extra in
+    /// <c>[0, ReconnectJitter)</c> drawn from <paramref name="random"/>, so clients that lost the same server do not
+    /// come back in step; the total is capped at <see cref="MaxReconnectDelay"/>.</remarks>
+    internal static TimeSpan ReconnectDelay(int round, NatsConnectionOptions options, Random random)
+    {
+        if (round <= 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var factor = round > 3 ? MaxBackoffFactor : 1 << (round - 1);
+        var jitter = (long)(options.ReconnectJitter.Ticks * random.NextDouble()); // truncated: always below the jitter
+        var ticks = ((double)options.ReconnectWait.Ticks * factor) + jitter;
+        return ticks >= MaxReconnectDelay.Ticks ? MaxReconnectDelay : TimeSpan.FromTicks((options.ReconnectWait.Ticks * factor) + jitter);
     }
 
     private async Task PumpAsync(Stream stream, bool reconnected, CancellationToken cancellationToken)
