@@ -58,6 +58,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     private long _nextRequestId;
     private long _bufferedWhileDisconnected;
     private int _pingsOut;
+    private long _serverPingsAnswered;
+    private long _serverErrors;
+    private long _reconnects;
     private Task? _inboxSubscribed;
     private Exception? _closeError;
     private string? _lastValidSubject;
@@ -592,6 +595,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             {
                 await ExitWriteAsync(CancellationToken.None).ConfigureAwait(false);
             }
+
+            Interlocked.Increment(ref _serverPingsAnswered);
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException or InvalidOperationException)
         {
@@ -953,6 +958,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         {
             // Subscriptions are back and the state is Connected: pull consumers can re-issue their pulls at once.
             NatsTelemetry.Reconnects.Add(1);
+            Interlocked.Increment(ref _reconnects);
             Reconnected?.Invoke();
         }
 
@@ -1066,6 +1072,15 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     void INatsProtocolHandler.OnPing() => _ = SendPongAsync();
 
+    /// <summary>PONGs written in answer to the server's PINGs (diagnostics, tests).</summary>
+    internal long ServerPingsAnswered => Interlocked.Read(ref _serverPingsAnswered);
+
+    /// <summary>-ERR messages received after the handshake (diagnostics, tests).</summary>
+    internal long ServerErrors => Interlocked.Read(ref _serverErrors);
+
+    /// <summary>Times the connection was re-established after being lost (diagnostics, tests).</summary>
+    internal long ReconnectCount => Interlocked.Read(ref _reconnects);
+
     void INatsProtocolHandler.OnPong()
     {
         Interlocked.Exchange(ref _pingsOut, 0);
@@ -1085,12 +1100,29 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     void INatsProtocolHandler.OnError(string message)
     {
         LogServerError(_logger, message);
-        if (message.StartsWith("Permissions Violation", StringComparison.OrdinalIgnoreCase))
+        Interlocked.Increment(ref _serverErrors);
+        if (!IsConnectionFatal(message))
         {
             return; // The server keeps the connection; the operation just did not happen.
         }
 
         throw new NatsProtocolException($"Server error: {message}");
+    }
+
+    /// <summary>
+    /// Whether a -ERR after the handshake ends the connection (the read loop fails and the client reconnects).
+    /// </summary>
+    /// <remarks>The server keeps the connection after a refused operation: a permissions violation (publish or
+    /// subscription), an invalid subject, or too many subscriptions; the operation just did not happen. Every other
+    /// -ERR (stale connection, maximum payload, parser error, unknown operation, authorization, slow consumer...) comes
+    /// before the server closes the connection, so the client reconnects at once.</remarks>
+    internal static bool IsConnectionFatal(string message)
+    {
+        var text = message.AsSpan().Trim().Trim('\'');
+        return !(text.StartsWith("Permissions Violation", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Invalid Subject", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Invalid Publish Subject", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Maximum Subscriptions Exceeded", StringComparison.OrdinalIgnoreCase));
     }
 
     private void ApplyInfo(ServerInfo info)
