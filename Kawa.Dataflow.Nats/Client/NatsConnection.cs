@@ -378,7 +378,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     /// closed. A subscription whose buffer is full still drops, as always (see <see cref="NatsSubscription"/>).</para>
     /// <para>If the connection is lost or <paramref name="cancellationToken"/> fires before the PONG, the
     /// subscriptions are completed and the connection closed anyway, and the error is thrown: messages still in
-    /// flight may then be missing.</para>
+    /// flight may then be missing. Called while not connected, it completes the subscriptions and closes at once.</para>
     /// </remarks>
     /// <exception cref="NatsConnectionException">The connection was lost during the drain (it is closed all the same).</exception>
     public async Task DrainAsync(CancellationToken cancellationToken = default)
@@ -386,7 +386,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         var draining = _subscriptions.Values.OrderBy(s => s.Sid).ToArray();
         try
         {
-            if (State is not NatsConnectionState.Closed)
+            // Not connected (never, or reconnecting): nothing is in flight from the server to wait for.
+            if (State is NatsConnectionState.Connected)
             {
                 if (draining.Length > 0)
                 {

@@ -298,6 +298,16 @@ public class NatsConnectionTests
     }
 
     [Test]
+    public async Task DrainAsync_NeverConnected_ClosesWithoutWaitingForAConnection()
+    {
+        await using var connection = new NatsConnection(NatsTestHelpers.Options(_server));
+
+        await connection.DrainAsync().WaitAsync(NatsTestHelpers.Generous);
+
+        Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Closed));
+    }
+
+    [Test]
     public async Task AutoUnsubscribe_AfterMax_ReaderCompletesWithExactlyMax()
     {
         await using var connection = await NatsTestHelpers.ConnectAsync(_server);
