@@ -8,8 +8,9 @@ namespace Kawa.Dataflow.Nats;
 /// <para>Authentication: give at most one of <see cref="Token"/>, <see cref="User"/>/<see cref="Password"/>,
 /// <see cref="NKeySeed"/>/<see cref="NKeySeedFile"/> (optionally with <see cref="Jwt"/>), <see cref="CredsFile"/> or <see cref="Creds"/>.</para>
 /// <para>Reconnect: when the connection is lost the client cycles through <see cref="Servers"/> plus the servers the
-/// cluster announces, waiting <see cref="ReconnectWait"/> (with up to <see cref="ReconnectJitter"/> random extra) between
-/// rounds, for at most <see cref="MaxReconnectAttempts"/> attempts per server (-1: forever). While disconnected,
+/// cluster announces: the first round at once, then waiting <see cref="ReconnectWait"/> before the second round,
+/// doubling each round up to 8 × <see cref="ReconnectWait"/>, plus a random extra of up to <see cref="ReconnectJitter"/>
+/// each time; for at most <see cref="MaxReconnectAttempts"/> attempts per server (-1: forever). While disconnected,
 /// publishes and acks are kept in a buffer of <see cref="ReconnectBufferBytes"/> and sent after the reconnect; when the
 /// buffer is full a publish waits up to <see cref="ReconnectBufferTimeout"/> for the connection and then fails with
 /// <see cref="NatsReconnectBufferFullException"/> (that message was not sent). Subscriptions are re-established
@@ -66,10 +67,10 @@ public sealed class NatsConnectionOptions
     /// <summary>Time allowed for TCP connect, TLS and the CONNECT handshake; default 5 seconds.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Base wait between reconnect rounds; default 2 seconds.</summary>
+    /// <summary>Base wait between reconnect rounds, doubled each round up to 8 times this; default 2 seconds.</summary>
     public TimeSpan ReconnectWait { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Random extra wait added to <see cref="ReconnectWait"/>; default 100 ms.</summary>
+    /// <summary>Random extra wait, between 0 and this, added to every reconnect wait; default 100 ms.</summary>
     public TimeSpan ReconnectJitter { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Reconnect attempts per server before giving up; -1 (the default) retries forever.</summary>

@@ -58,6 +58,9 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     private long _nextRequestId;
     private long _bufferedWhileDisconnected;
     private int _pingsOut;
+    private long _serverPingsAnswered;
+    private long _serverErrors;
+    private long _reconnects;
     private Task? _inboxSubscribed;
     private Exception? _closeError;
     private string? _lastValidSubject;
@@ -366,20 +369,57 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         await pong.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Unsubscribes everything, flushes, lets subscribers finish what they hold, and closes.</summary>
+    /// <summary>Ends every subscription without losing a message the server already sent, then closes.</summary>
+    /// <remarks>
+    /// <para>Order: an UNSUB for every subscription (they stay registered), then a flush (PING/PONG): the server sends
+    /// nothing for a subscription after its UNSUB and answers the PING after it, and the read loop hands messages over
+    /// in order, so when the PONG arrives every message sent before the UNSUB has been delivered to its subscription.
+    /// Only then are the subscriptions completed (their readers still get everything delivered) and the connection
+    /// closed. A subscription whose buffer is full still drops, as always (see <see cref="NatsSubscription"/>).</para>
+    /// <para>If the connection is lost or <paramref name="cancellationToken"/> fires before the PONG, the
+    /// subscriptions are completed and the connection closed anyway, and the error is thrown: messages still in
+    /// flight may then be missing. Called while not connected, it completes the subscriptions and closes at once.</para>
+    /// </remarks>
+    /// <exception cref="NatsConnectionException">The connection was lost during the drain (it is closed all the same).</exception>
     public async Task DrainAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var subscription in _subscriptions.Values.ToArray())
+        var draining = _subscriptions.Values.OrderBy(s => s.Sid).ToArray();
+        try
         {
-            await UnsubscribeAsync(subscription, cancellationToken).ConfigureAwait(false);
-        }
+            // Not connected (never, or reconnecting): nothing is in flight from the server to wait for.
+            if (State is NatsConnectionState.Connected)
+            {
+                if (draining.Length > 0)
+                {
+                    await EnterWriteAsync(32L * draining.Length, cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        foreach (var subscription in draining)
+                        {
+                            NatsProtocolWriter.WriteUnsubscribe(_outbound.Writer, subscription.Sid, null);
+                        }
+                    }
+                    finally
+                    {
+                        await ExitWriteAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
 
-        if (State == NatsConnectionState.Connected)
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
         {
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
+            foreach (var subscription in draining)
+            {
+                if (_subscriptions.TryRemove(subscription.Sid, out _))
+                {
+                    subscription.OnClosed(null);
+                }
+            }
 
-        await CloseAsync(null).ConfigureAwait(false);
+            await CloseAsync(null).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Flushes what is pending (briefly, when connected) and closes.</summary>
@@ -556,6 +596,8 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
             {
                 await ExitWriteAsync(CancellationToken.None).ConfigureAwait(false);
             }
+
+            Interlocked.Increment(ref _serverPingsAnswered);
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException or InvalidOperationException)
         {
@@ -809,8 +851,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         {
             if (round > 0)
             {
-                var wait = _options.ReconnectWait * Math.Min(1 << Math.Min(round - 1, 3), 8)
-                    + (_options.ReconnectJitter * Random.Shared.NextDouble());
+                var wait = ReconnectDelay(round, _options, Random.Shared);
                 try
                 {
                     await Task.Delay(wait, _timeProvider, stopping).ConfigureAwait(false);
@@ -869,6 +910,31 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         return null;
     }
 
+    /// <summary>Most rounds the reconnect wait doubles for: it grows to <see cref="MaxBackoffFactor"/> × the base.</summary>
+    internal const int MaxBackoffFactor = 8;
+
+    /// <summary>The longest wait a timer takes (~49.7 days); a reconnect delay never exceeds it.</summary>
+    internal static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>
+    /// The wait before reconnect round <paramref name="round"/> (0 is the first round, right after the loss: no wait).
+    /// </summary>
+    /// <remarks>Round <c>k ≥ 1</c> waits <c>ReconnectWait × min(2^(k-1), 8)</c> plus a random extra in
+    /// <c>[0, ReconnectJitter)</c> drawn from <paramref name="random"/>, so clients that lost the same server do not
+    /// come back in step; the total is capped at <see cref="MaxReconnectDelay"/>.</remarks>
+    internal static TimeSpan ReconnectDelay(int round, NatsConnectionOptions options, Random random)
+    {
+        if (round <= 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var factor = round > 3 ? MaxBackoffFactor : 1 << (round - 1);
+        var jitter = (long)(options.ReconnectJitter.Ticks * random.NextDouble()); // truncated: always below the jitter
+        var ticks = ((double)options.ReconnectWait.Ticks * factor) + jitter;
+        return ticks >= MaxReconnectDelay.Ticks ? MaxReconnectDelay : TimeSpan.FromTicks((options.ReconnectWait.Ticks * factor) + jitter);
+    }
+
     private async Task PumpAsync(Stream stream, bool reconnected, CancellationToken cancellationToken)
     {
         var reader = _outbound.Reader;
@@ -893,6 +959,7 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
         {
             // Subscriptions are back and the state is Connected: pull consumers can re-issue their pulls at once.
             NatsTelemetry.Reconnects.Add(1);
+            Interlocked.Increment(ref _reconnects);
             Reconnected?.Invoke();
         }
 
@@ -1006,6 +1073,15 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
 
     void INatsProtocolHandler.OnPing() => _ = SendPongAsync();
 
+    /// <summary>PONGs written in answer to the server's PINGs (diagnostics, tests).</summary>
+    internal long ServerPingsAnswered => Interlocked.Read(ref _serverPingsAnswered);
+
+    /// <summary>-ERR messages received after the handshake (diagnostics, tests).</summary>
+    internal long ServerErrors => Interlocked.Read(ref _serverErrors);
+
+    /// <summary>Times the connection was re-established after being lost (diagnostics, tests).</summary>
+    internal long ReconnectCount => Interlocked.Read(ref _reconnects);
+
     void INatsProtocolHandler.OnPong()
     {
         Interlocked.Exchange(ref _pingsOut, 0);
@@ -1025,12 +1101,29 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
     void INatsProtocolHandler.OnError(string message)
     {
         LogServerError(_logger, message);
-        if (message.StartsWith("Permissions Violation", StringComparison.OrdinalIgnoreCase))
+        Interlocked.Increment(ref _serverErrors);
+        if (!IsConnectionFatal(message))
         {
             return; // The server keeps the connection; the operation just did not happen.
         }
 
         throw new NatsProtocolException($"Server error: {message}");
+    }
+
+    /// <summary>
+    /// Whether a -ERR after the handshake ends the connection (the read loop fails and the client reconnects).
+    /// </summary>
+    /// <remarks>The server keeps the connection after a refused operation: a permissions violation (publish or
+    /// subscription), an invalid subject, or too many subscriptions; the operation just did not happen. Every other
+    /// -ERR (stale connection, maximum payload, parser error, unknown operation, authorization, slow consumer...) comes
+    /// before the server closes the connection, so the client reconnects at once.</remarks>
+    internal static bool IsConnectionFatal(string message)
+    {
+        var text = message.AsSpan().Trim().Trim('\'');
+        return !(text.StartsWith("Permissions Violation", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Invalid Subject", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Invalid Publish Subject", StringComparison.OrdinalIgnoreCase)
+            || text.StartsWith("Maximum Subscriptions Exceeded", StringComparison.OrdinalIgnoreCase));
     }
 
     private void ApplyInfo(ServerInfo info)

@@ -59,11 +59,7 @@ internal abstract class NatsSubscriptionBase
     internal abstract void OnClosed(Exception? error);
 
     internal static NatsMsg Materialize(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)
-        => new(
-            Encoding.UTF8.GetString(subject),
-            replyTo.IsEmpty ? null : Encoding.UTF8.GetString(replyTo),
-            headers.IsEmpty ? null : NatsHeaders.Parse(headers),
-            payload.IsEmpty ? [] : payload.ToArray());
+        => NatsMsg.FromWire(Encoding.UTF8.GetString(subject), replyTo, headers, payload);
 }
 
 /// <summary>
@@ -123,11 +119,8 @@ internal sealed class NatsSubscription : NatsSubscriptionBase, IAsyncDisposable
     internal override void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headers, in ReadOnlySequence<byte> payload)
     {
         // Counted before the write so a reader taking it at once never sees the count below zero.
-        if (Interlocked.Increment(ref _queued) > _capacity || !_channel.Writer.TryWrite(new NatsMsg(
-                SubjectString(subject),
-                replyTo.IsEmpty ? null : Encoding.UTF8.GetString(replyTo),
-                headers.IsEmpty ? null : NatsHeaders.Parse(headers),
-                payload.IsEmpty ? [] : payload.ToArray())))
+        // Reply subject and headers stay bytes until someone reads them (see NatsMsg).
+        if (Interlocked.Increment(ref _queued) > _capacity || !_channel.Writer.TryWrite(NatsMsg.FromWire(SubjectString(subject), replyTo, headers, payload)))
         {
             Interlocked.Decrement(ref _queued);
             var dropped = Interlocked.Increment(ref _dropped);

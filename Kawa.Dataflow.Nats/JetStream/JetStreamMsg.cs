@@ -28,22 +28,24 @@ internal sealed class JetStreamMsg
     private readonly byte[] _replyTo;
     private readonly string? _stream;
     private readonly string? _consumer;
+    private readonly byte[]? _rawHeaders;
     private string? _replyToText;
+    private NatsHeaders? _headers;
     private AckMetadata? _metadata;
 
     /// <param name="connection">Where acks go.</param>
     /// <param name="subject">The message's subject.</param>
     /// <param name="replyTo">The ack subject, UTF-8, owned by this message from now on.</param>
-    /// <param name="headers">Headers, if any.</param>
+    /// <param name="headers">The raw header block, if any, owned by this message (parsed on first use of <see cref="Headers"/>).</param>
     /// <param name="data">The payload, owned by this message.</param>
     /// <param name="stream">The stream name the consumer expects (reused when the ack subject names it: no string per message).</param>
     /// <param name="consumer">The consumer name, likewise.</param>
-    internal JetStreamMsg(NatsConnection connection, string subject, byte[] replyTo, NatsHeaders? headers, byte[] data, string? stream = null, string? consumer = null)
+    internal JetStreamMsg(NatsConnection connection, string subject, byte[] replyTo, byte[]? headers, byte[] data, string? stream = null, string? consumer = null)
     {
         _connection = connection;
         Subject = subject;
         _replyTo = replyTo;
-        Headers = headers;
+        _rawHeaders = headers;
         Data = data;
         _stream = stream;
         _consumer = consumer;
@@ -54,7 +56,21 @@ internal sealed class JetStreamMsg
     /// <summary>The ack subject (made into a string on first use).</summary>
     public string ReplyTo => _replyToText ??= Encoding.UTF8.GetString(_replyTo);
 
-    public NatsHeaders? Headers { get; }
+    /// <summary>The headers, or null when the message has none: made from the raw block on first use, and their
+    /// fields parsed only when read.</summary>
+    public NatsHeaders? Headers
+    {
+        get
+        {
+            if (_headers is not null || _rawHeaders is null)
+            {
+                return _headers;
+            }
+
+            var created = NatsHeaders.FromReceived(_rawHeaders);
+            return Interlocked.CompareExchange(ref _headers, created, null) ?? created;
+        }
+    }
 
     public byte[] Data { get; private set; }
 

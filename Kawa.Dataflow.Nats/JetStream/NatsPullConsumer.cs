@@ -146,6 +146,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     public string Consumer { get; }
 
+    /// <summary>The inbox subscription the server delivers to (tests feed it frames).</summary>
+    internal NatsSubscriptionBase Inbox => _subscription;
+
     /// <summary>Pull requests sent so far.</summary>
     public long PullsIssued => Interlocked.Read(ref _pullsIssued);
 
@@ -512,12 +515,18 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     // Runs on the connection's read loop: never blocks.
     private void OnMessage(ReadOnlySpan<byte> subject, ReadOnlySpan<byte> replyTo, in ReadOnlySequence<byte> headerBytes, in ReadOnlySequence<byte> payload)
     {
-        var headers = headerBytes.IsEmpty ? null : NatsHeaders.Parse(headerBytes);
+        // The status is read from the header block's first line: no header object, no string, for a heartbeat or a
+        // message. Only the rare statuses that need their description or fields are parsed.
+        var status = headerBytes.IsEmpty ? 0 : NatsHeaders.ReadStatusCode(headerBytes);
         var now = _timeProvider.GetTimestamp();
-        if (headers is { StatusCode: > 0 } && payload.IsEmpty)
+        if (status > 0 && payload.IsEmpty)
         {
             Volatile.Write(ref _lastActivity, now);
-            OnStatus(headers);
+            if (status != 100)
+            {
+                OnStatus(NatsHeaders.Parse(headerBytes));
+            }
+
             return;
         }
 
@@ -527,7 +536,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             return;
         }
 
-        var msg = new JetStreamMsg(_connection, SubjectString(subject), replyTo.ToArray(), headers, payload.ToArray(), Stream, Consumer);
+        var msg = new JetStreamMsg(_connection, SubjectString(subject), replyTo.ToArray(), headerBytes.IsEmpty ? null : headerBytes.ToArray(), payload.ToArray(), Stream, Consumer);
         lock (_lock)
         {
             _pending = Math.Max(0, _pending - 1);

@@ -17,7 +17,7 @@ internal sealed class JetStreamAttributes(string subject, AckMetadata metadata, 
 {
     private const int Fixed = 10;
 
-    public override int Count => headers is { Count: > 0 } ? Fixed + 1 : Fixed;
+    public override int Count => headers is { HasEntries: true } ? Fixed + 1 : Fixed;
 
     public override KeyValuePair<string, object?> GetAt(int index) => index switch
     {
@@ -31,7 +31,7 @@ internal sealed class JetStreamAttributes(string subject, AckMetadata metadata, 
         7 => new(MessageAttributeKeys.PayloadSize.Name, payloadSize),
         8 => new(NatsAttributeKeys.Consumer.Name, metadata.Consumer),
         9 => new(NatsAttributeKeys.LastDelivery.Name, lastDelivery),
-        10 when headers is { Count: > 0 } => new(MessageAttributeKeys.Headers.Name, headers.Entries),
+        10 when headers is { HasEntries: true } => new(MessageAttributeKeys.Headers.Name, headers.Entries),
         _ => throw new ArgumentOutOfRangeException(nameof(index), index, $"A JetStream message has {Count} attributes."),
     };
 
@@ -59,7 +59,7 @@ internal sealed class JetStreamAttributes(string subject, AckMetadata metadata, 
                 return Match(metadata.Consumer, out value);
             case "last.delivery":
                 return Match(lastDelivery, out value);
-            case "headers" when headers is { Count: > 0 }:
+            case "headers" when headers is { HasEntries: true }:
                 return Match(headers.Entries, out value);
             default:
                 value = default;

@@ -110,21 +110,8 @@ public sealed class NatsSource : ISource<byte[]>, IAsyncDisposable
             return Delivery<byte[]>.EndOfStream;
         }
 
-        var attributes = MessageAttributes.CreateBuilder(6)
-            .Set(MessageAttributeKeys.Subject, msg.Subject)
-            .Set(MessageAttributeKeys.ReceivedAt, _connection.TimeProvider.GetUtcNow())
-            .Set(MessageAttributeKeys.PayloadSize, msg.Data.Length);
-        if (msg.ReplyTo is { } reply)
-        {
-            attributes.Set(NatsAttributeKeys.ReplyTo, reply);
-        }
-
-        if (msg.Headers is { Count: > 0 } headers)
-        {
-            attributes.Set(MessageAttributeKeys.Headers, headers.Entries);
-        }
-
-        return new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes.Build()), AckToken.None());
+        var attributes = MessageAttributes.FromProvider(new NatsCoreAttributes(msg, _connection.TimeProvider.GetUtcNow()));
+        return new Delivery<byte[]>(new Message<byte[]>(msg.Data, Topic: msg.Subject, Attributes: attributes), AckToken.None());
     }
 
     /// <inheritdoc/>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using Kawa.Dataflow.Nats;
+using Kawa.Dataflow.Nats.Client;
 using Kawa.Dataflow.Nats.Pipeline;
 
 namespace Kawa.Dataflow.Tests.Docs;
@@ -62,6 +63,23 @@ public class NatsDocTests
         Assert.That(docs, Does.Contain($"`PubAckTimeout` ({Doc(js.PubAckTimeout)})"));
         Assert.That(docs, Does.Contain($"`{js.MsgId}` (default)"));
         Assert.That(docs, Does.Contain($"`Capacity`, default {new NatsSourceOptions().Capacity}"));
+    }
+
+    [Test]
+    public void ConnectionSection_ReconnectAndKeepAliveDefaults_AreTheClients()
+    {
+        var docs = DocText.Flat("nats.md");
+        var o = new NatsConnectionOptions();
+
+        Assert.That(docs, Does.Contain($"`ReconnectWait` ({Doc(o.ReconnectWait)}), doubled each round up to {NatsConnection.MaxBackoffFactor} × `ReconnectWait`"));
+        Assert.That(docs, Does.Contain($"`ReconnectJitter` ({Doc(o.ReconnectJitter)})"));
+        Assert.That(docs, Does.Contain($"`PingInterval` ({o.PingInterval.TotalMinutes} min)"));
+        Assert.That(docs, Does.Contain($"`MaxPingsOut` ({o.MaxPingsOut})"));
+        Assert.That(docs, Does.Contain($"`ReconnectBufferTimeout`, {Doc(o.ReconnectBufferTimeout)}"));
+        Assert.That(o.ReconnectBufferBytes, Is.EqualTo(8 * 1024 * 1024));
+        Assert.That(docs, Does.Contain("(`ReconnectBufferBytes`, 8 MiB;"));
+        Assert.That(o.MaxReconnectAttempts, Is.EqualTo(-1));
+        Assert.That(docs, Does.Contain("(-1, the default: forever)"));
     }
 
     [Test]

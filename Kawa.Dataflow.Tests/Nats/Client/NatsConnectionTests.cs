@@ -261,6 +261,53 @@ public class NatsConnectionTests
     }
 
     [Test]
+    public async Task DrainAsync_BurstStillInFlight_SubscriberReadsEveryMessage()
+    {
+        const int count = 20_000;
+        await using var proxy = TcpCutProxy.To(_server);
+        await using var publisher = await NatsTestHelpers.ConnectAsync(_server);
+        var subscriber = await NatsTestHelpers.ConnectAsync(_server, o => o.Servers = [proxy.Url]);
+        var subscription = await subscriber.SubscribeAsync("drain.burst", capacity: count);
+        await subscriber.FlushAsync();
+
+        // The server has every message once the publisher's flush returns; none has reached the subscriber.
+        proxy.HoldToClient();
+        for (var i = 0; i < count; i++)
+        {
+            await publisher.PublishAsync("drain.burst", new byte[] { (byte)i });
+        }
+
+        await publisher.FlushAsync();
+        var drain = subscriber.DrainAsync();
+        var receivedWhenDrainStarted = subscription.Received;
+        proxy.ReleaseToClient();
+        await drain.WaitAsync(NatsTestHelpers.Generous);
+
+        var read = new List<byte>(count);
+        await foreach (var msg in subscription.ReadAllAsync().WithCancellation(new CancellationTokenSource(NatsTestHelpers.Generous).Token))
+        {
+            read.Add(msg.Data[0]);
+        }
+
+        Assert.That(receivedWhenDrainStarted, Is.Zero, "every message was still in flight when the drain started");
+        Assert.That(read, Has.Count.EqualTo(count));
+        Assert.That(read, Is.EqualTo(Enumerable.Range(0, count).Select(i => (byte)i)), "in order");
+        Assert.That(subscription.DroppedMessages, Is.Zero);
+        Assert.That(subscriber.State, Is.EqualTo(NatsConnectionState.Closed));
+        await subscriber.DisposeAsync();
+    }
+
+    [Test]
+    public async Task DrainAsync_NeverConnected_ClosesWithoutWaitingForAConnection()
+    {
+        await using var connection = new NatsConnection(NatsTestHelpers.Options(_server));
+
+        await connection.DrainAsync().WaitAsync(NatsTestHelpers.Generous);
+
+        Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Closed));
+    }
+
+    [Test]
     public async Task AutoUnsubscribe_AfterMax_ReaderCompletesWithExactlyMax()
     {
         await using var connection = await NatsTestHelpers.ConnectAsync(_server);

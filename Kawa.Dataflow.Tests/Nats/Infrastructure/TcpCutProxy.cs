@@ -6,6 +6,8 @@ namespace Kawa.Dataflow.Tests.Nats.Infrastructure;
 /// <summary>
 /// A loopback TCP forwarder in front of a server, so a test can cut the client's connection (a real socket close) while
 /// the server keeps running with all its state, and keep the client out (connections refused) for as long as it needs.
+/// It can also hold what the server sends the client (<see cref="HoldToClient"/>) while the client's own writes still
+/// reach the server: data in flight, on demand.
 /// </summary>
 internal sealed class TcpCutProxy : IAsyncDisposable
 {
@@ -15,6 +17,7 @@ internal sealed class TcpCutProxy : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private volatile bool _refusing;
+    private volatile TaskCompletionSource _toClient = Open();
 
     private TcpCutProxy(int targetPort)
     {
@@ -44,6 +47,20 @@ internal sealed class TcpCutProxy : IAsyncDisposable
 
     /// <summary>Forwards new connections again.</summary>
     public void Admit() => _refusing = false;
+
+    /// <summary>Stops forwarding server-to-client data (it waits in the proxy and the socket buffers) until
+    /// <see cref="ReleaseToClient"/>; client-to-server data still flows.</summary>
+    public void HoldToClient() => _toClient = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Forwards server-to-client data again, what was held first.</summary>
+    public void ReleaseToClient() => _toClient.TrySetResult();
+
+    private static TaskCompletionSource Open()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -81,12 +98,12 @@ internal sealed class TcpCutProxy : IAsyncDisposable
                 _open.Add(server);
             }
 
-            _ = PumpAsync(client, server);
-            _ = PumpAsync(server, client);
+            _ = PumpAsync(client, server, toClient: false);
+            _ = PumpAsync(server, client, toClient: true);
         }
     }
 
-    private static async Task PumpAsync(Socket from, Socket to)
+    private async Task PumpAsync(Socket from, Socket to, bool toClient)
     {
         var buffer = new byte[64 * 1024];
         try
@@ -97,6 +114,11 @@ internal sealed class TcpCutProxy : IAsyncDisposable
                 if (read == 0)
                 {
                     break;
+                }
+
+                if (toClient)
+                {
+                    await _toClient.Task;
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
