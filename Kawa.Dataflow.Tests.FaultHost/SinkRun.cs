@@ -121,7 +121,8 @@ internal static partial class Program
             Storage = storage,
             FileMaxRows = spec.FileMaxRows,
             RowGroupMaxRows = spec.RowGroupMaxRows,
-            FileMaxAge = Timeout.InfiniteTimeSpan,
+            FileMaxAge = TimeSpan.FromMinutes(30),
+            CleanupAtStart = false, // the local lake above ran its own cleanup and reported it
             KeepAliveInterval = Timeout.InfiniteTimeSpan,
             FaultPointReached = point => Reach(point, null),
             Batching = new BatchingOptions<PayloadRow>

@@ -30,7 +30,10 @@ internal static partial class Program
             Storage = storage,
             Partitioning = PartitionPath<SinkRow>.Parse("p={key}"),
             FileMaxRows = 10,
-            FileMaxAge = Timeout.InfiniteTimeSpan,
+            // Far beyond the test (which kills the process) and below the storage's MaxFileAge (1 hour).
+            FileMaxAge = TimeSpan.FromMinutes(30),
+            // Cleaned above, so the report below counts what this start removed.
+            CleanupAtStart = false,
             KeepAliveInterval = Timeout.InfiniteTimeSpan,
             Batching = new BatchingOptions<SinkRow> { MaxBatchSize = 5, MaxBatchAge = Timeout.InfiniteTimeSpan },
         });

@@ -50,6 +50,8 @@ internal static class ParquetEventDestination
             FileMaxRows = options.RollRows,
             FileMaxBytes = options.RollBytes,
             FileMaxAge = options.RollAge,
+            // Cleaned above, at start and before the S3 access check; the sink need not walk the lake again.
+            CleanupAtStart = false,
             RowGroupMaxRows = options.RowGroupRows,
             // Test-only crash injection (KAWA_FAULT_POINT), on the main destination only; null unless the variable is set.
             FaultPointReached = deadLetter ? null : Running.TestFaultPoint.FromEnvironment(Console.Error),
@@ -165,7 +167,15 @@ internal static class ParquetEventDestination
         }
     }
 
-    private static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, out AmazonS3Client? s3Client)
+    /// <summary>
+    /// The lake's <see cref="ILakeStorage.MaxFileAge"/> for a <c>rollAge</c>: twice the roll age, and at least the roll age
+    /// plus 5 minutes. A file lives its roll age plus the time its commit takes (waiting for a running flush, an S3
+    /// upload); another kawa's startup cleanup removes temporary files only past twice this, so never a live one.
+    /// </summary>
+    internal static TimeSpan LakeMaxFileAge(TimeSpan rollAge) => rollAge + TimeSpan.FromTicks(Math.Max(rollAge.Ticks, TimeSpan.FromMinutes(5).Ticks));
+
+    /// <summary>The lake of a <c>parquet</c> destination: local directory or S3 bucket, its max file age from <c>rollAge</c>.</summary>
+    internal static ILakeStorage CreateStorage(ParquetDestinationOptions options, TimeProvider timeProvider, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, out AmazonS3Client? s3Client)
     {
         s3Client = null;
         var path = options.Path!;
@@ -175,7 +185,7 @@ internal static class ParquetEventDestination
             // deletes the temporary files of another kawa process writing to the same lake.
             var root = Path.GetFullPath(path);
             return new LocalLakeStorage(
-                new LocalLakeStorageOptions { RootPath = root, InstanceId = LakeInstanceSlots.Acquire(root, options.InstanceId), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None },
+                new LocalLakeStorageOptions { RootPath = root, InstanceId = LakeInstanceSlots.Acquire(root, options.InstanceId), Fsync = options.Fsync ? FsyncMode.Full : FsyncMode.None, MaxFileAge = LakeMaxFileAge(options.RollAge) },
                 loggerFactory: loggerFactory,
                 timeProvider: timeProvider);
         }
@@ -203,6 +213,6 @@ internal static class ParquetEventDestination
             ? new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config)
             : new AmazonS3Client(config);
         s3Client = client;
-        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId }, loggerFactory, timeProvider);
+        return new S3LakeStorage(client, new S3LakeStorageOptions { BucketName = bucket, Prefix = prefix, InstanceId = options.InstanceId, MaxFileAge = LakeMaxFileAge(options.RollAge) }, loggerFactory, timeProvider);
     }
 }

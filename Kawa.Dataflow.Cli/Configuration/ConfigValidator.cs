@@ -22,6 +22,9 @@ internal static partial class ConfigValidator
     private static readonly string[] s_fieldTypes = ["string", "long", "double", "bool", "timestamp"];
     private static readonly string[] s_columnTypes = ["string", "long", "int", "double", "bool", "timestamp", "json", "binary"];
     private static readonly string[] s_codecs = ["snappy", "gzip", "none"];
+
+    /// <summary>The longest parquet <c>rollAge</c>: a week (the roll timer cannot wait past about 49 days).</summary>
+    private static readonly TimeSpan MaxRollAge = TimeSpan.FromDays(7);
     private static readonly string[] s_stdoutFormats = ["json", "raw"];
     private static readonly string[] s_natsSchemes = ["nats", "tls", "ws", "wss"];
 
@@ -652,6 +655,11 @@ internal static partial class ConfigValidator
             Range(_errors, $"{path}.rollRows", parquet.RollRows, 1, long.MaxValue);
             Range(_errors, $"{path}.rollBytes", parquet.RollBytes, 1024, long.MaxValue);
             Positive(_errors, $"{path}.rollAge", parquet.RollAge);
+            if (parquet.RollAge > MaxRollAge)
+            {
+                // The lake's max file age is derived from it (see ParquetEventDestination.LakeMaxFileAge).
+                _errors.Add($"{path}.rollAge", $"must be at most {MaxRollAge:c} (the lake's cleanup age is derived from it); got {parquet.RollAge:c}");
+            }
             Range(_errors, $"{path}.rowGroupRows", parquet.RowGroupRows, 1, int.MaxValue);
             if (parquet.InstanceId is not null && !InstanceIdRegex().IsMatch(parquet.InstanceId))
             {

@@ -15,7 +15,9 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// <item>Write and commit failures throw <see cref="LakeWriteException"/> naming the file and the cause; the partial
 /// data is removed before the exception surfaces.</item>
 /// <item>Call <see cref="CleanupAsync"/> once at start, before writing, to remove what a crashed earlier run of this
-/// instance left behind. It never touches another live writer's files (see <see cref="CleanupAsync"/>).</item>
+/// instance left behind (<c>ParquetDestination</c> does it before its first file). It never touches another live
+/// writer's files, provided no file of another instance stays open longer than <see cref="MaxFileAge"/> (see
+/// <see cref="CleanupAsync"/>).</item>
 /// <item>Implementations are safe for concurrent use; each <see cref="ILakeFile"/> is used by one writer at a time.</item>
 /// </list>
 /// </remarks>
@@ -23,6 +25,14 @@ public interface ILakeStorage
 {
     /// <summary>A stable, file-name-safe identity of this writer, embedded in temporary names and file names.</summary>
     string InstanceId { get; }
+
+    /// <summary>
+    /// The longest any writer of this lake keeps a file open (from its creation to its commit). <see cref="CleanupAsync"/>
+    /// removes another instance's temporary data only when it is older than twice this.
+    /// </summary>
+    /// <remarks>A writer must commit or abort every file within this age; <c>ParquetDestination</c> refuses a
+    /// <c>FileMaxAge</c> that is not below it.</remarks>
+    TimeSpan MaxFileAge { get; }
 
     /// <summary>Starts a new file at <paramref name="relativePath"/>; nothing is visible there until it is committed.</summary>
     /// <param name="relativePath">The final path under the lake root, e.g. <c>dt=2024-05-01/part-....parquet</c>.</param>
@@ -45,11 +55,15 @@ public interface ILakeStorage
 
     /// <summary>
     /// Removes leftovers of crashed writers: every temporary file (or pending upload) of this
-    /// <see cref="InstanceId"/>, and any other instance's that is older than twice the maximum file age.
+    /// <see cref="InstanceId"/> that this storage object does not have open now, and any other instance's that is
+    /// older than twice <see cref="MaxFileAge"/>.
     /// </summary>
     /// <remarks>
-    /// Call it once at start, before the first <see cref="CreateAsync"/> of this instance. Two live writers must
-    /// never share an instance id: this method treats every temporary file of its own id as dead.
+    /// Call it once at start, before the first <see cref="CreateAsync"/> of this instance. The files this storage
+    /// object has open are never removed, so calling it later (or from several sinks sharing the storage) is safe.
+    /// Two live processes must never share an instance id: this method treats every other temporary file of its own
+    /// id as dead. Another instance's temporary file is taken for dead only when it is older than twice
+    /// <see cref="MaxFileAge"/>, which a live writer's file never is.
     /// Best effort: a leftover that cannot be removed is logged and counted in <see cref="LakeCleanupResult.Failed"/>.
     /// </remarks>
     /// <param name="cancellationToken">Stops the cleanup.</param>
@@ -65,5 +79,6 @@ public readonly record struct LakeFileInfo(string RelativePath, long Length, Dat
 /// <summary>What <see cref="ILakeStorage.CleanupAsync"/> did.</summary>
 /// <param name="Removed">Leftovers removed (temporary files deleted, uploads aborted).</param>
 /// <param name="Failed">Leftovers that could not be removed (logged).</param>
-/// <param name="Kept">Temporary files of other instances that are young enough to belong to a live writer.</param>
+/// <param name="Kept">Temporary files that may belong to a live writer: other instances' young enough ones, and the
+/// files this storage object has open.</param>
 public readonly record struct LakeCleanupResult(int Removed, int Failed, int Kept);

@@ -53,7 +53,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         {
             throw Fail(error, "committed");
         }
-        _finished = true;
+        Finish();
         _storage.ReachStep(LocalCommitStep.AfterRenameBeforeDirectorySync, _tempPath);
         if (fsync == FsyncMode.Full)
         {
@@ -76,7 +76,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     {
         if (!_finished)
         {
-            _finished = true;
+            Finish();
             try
             {
                 _file.Dispose();
@@ -101,7 +101,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         {
             return already;
         }
-        _finished = true;
+        Finish();
         try
         {
             _file.Dispose();
@@ -119,6 +119,12 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
                 ? new LakeWriteException(RelativePath, LakeWriteFailure.FileTooLarge,
                     $"Lake file '{RelativePath}' could not be {operation}: {LakeWriteException.Describe(LakeWriteFailure.FileTooLarge)}. {error.Message}", error)
                 : LakeWriteException.From(RelativePath, operation, error));
+    }
+
+    private void Finish()
+    {
+        _finished = true;
+        _storage.Release(_tempPath);
     }
 
     public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);

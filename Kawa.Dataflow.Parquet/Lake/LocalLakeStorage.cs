@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -12,8 +13,9 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// systems), then fsyncs the directory so the new name is durable. Readers therefore see either nothing or the
 /// whole file. New partition directories are created on demand and their parents fsynced.</para>
 /// <para>After a crash the temporary file stays behind, invisible to readers; <see cref="CleanupAsync"/> removes
-/// it when the same instance starts again (or any instance, once it is older than twice
-/// <see cref="LocalLakeStorageOptions.MaxFileAge"/>).</para>
+/// it when the same instance starts again (or any instance, once it was last written more than twice
+/// <see cref="LocalLakeStorageOptions.MaxFileAge"/> ago). The temporary files this storage object has open are never
+/// removed by its own cleanup.</para>
 /// <para>Symbolic links inside the root are followed as the OS does; the root check is lexical.</para>
 /// <para>The file system calls are synchronous (the returned tasks are complete): a commit blocks its caller for the
 /// fsyncs, which is what makes the ack that follows safe. <see cref="CleanupAsync"/> walks the whole root.</para>
@@ -32,6 +34,7 @@ public sealed class LocalLakeStorage : ILakeStorage
     private readonly LocalLakeStorageOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
+    private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage; the root directory is created if missing.</summary>
     /// <param name="options">The options; validated here.</param>
@@ -55,6 +58,9 @@ public sealed class LocalLakeStorage : ILakeStorage
 
     /// <inheritdoc/>
     public string InstanceId { get; }
+
+    /// <inheritdoc/>
+    public TimeSpan MaxFileAge => _options.MaxFileAge;
 
     /// <summary>The fsync mode in use.</summary>
     public FsyncMode Fsync => _options.Fsync;
@@ -89,6 +95,7 @@ public sealed class LocalLakeStorage : ILakeStorage
             LakeTelemetry.Failed("local", InstanceId, failure.Failure);
             throw failure;
         }
+        _open.TryAdd(tempPath, 0);
         return new ValueTask<ILakeFile>(new LocalLakeFile(this, relativePath, finalPath, tempPath, stream));
     }
 
@@ -141,7 +148,7 @@ public sealed class LocalLakeStorage : ILakeStorage
     /// <inheritdoc/>
     public ValueTask<LakeCleanupResult> CleanupAsync(CancellationToken cancellationToken = default)
     {
-        var cutoff = _timeProvider.GetUtcNow() - 2 * _options.MaxFileAge;
+        var cutoff = LakeCleanupAge.Cutoff(_timeProvider.GetUtcNow(), _options.MaxFileAge);
         int removed = 0, failed = 0, kept = 0;
         foreach (var path in Directory.EnumerateFiles(RootPath, ".*", AllFilesRecursive))
         {
@@ -152,6 +159,13 @@ public sealed class LocalLakeStorage : ILakeStorage
                 continue;
             }
             var owner = LakeTempNames.InstanceOf(name);
+            if (_open.ContainsKey(path))
+            {
+                // Written by this very storage object right now (another sink sharing it, or a cleanup called late).
+                kept++;
+                LakeLog.LeftoverKept(_logger, path, owner);
+                continue;
+            }
             DateTimeOffset lastWrite;
             try
             {
@@ -161,7 +175,8 @@ public sealed class LocalLakeStorage : ILakeStorage
             {
                 continue; // gone meanwhile (committed or aborted by its writer)
             }
-            // A live writer created its temp file less than MaxFileAge ago, so its last write is newer than the cutoff.
+            // A live writer created its temp file less than MaxFileAge ago (writers commit within it), and a file is
+            // never last written before its creation, so a live writer's file is newer than the cutoff.
             if (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && lastWrite >= cutoff)
             {
                 kept++;
@@ -188,6 +203,9 @@ public sealed class LocalLakeStorage : ILakeStorage
     internal ILogger Logger => _logger;
 
     internal TimeProvider TimeProvider => _timeProvider;
+
+    /// <summary>A file of this storage was committed, aborted or failed: its temporary name is no longer in use.</summary>
+    internal void Release(string tempPath) => _open.TryRemove(tempPath, out _);
 
     internal void ReachStep(LocalCommitStep step, string tempPath) => CommitStepReached?.Invoke(step, tempPath);
 

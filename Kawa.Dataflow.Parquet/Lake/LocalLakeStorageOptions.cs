@@ -18,8 +18,10 @@ public sealed class LocalLakeStorageOptions
     public FsyncMode Fsync { get; set; } = FsyncMode.Full;
 
     /// <summary>
-    /// The longest a file stays open for writing (the sink's roll interval, at least). Startup cleanup removes another
-    /// instance's temporary files only when they were last written more than twice this long ago. Default: 1 hour.
+    /// The longest any writer of this lake keeps a file open, from its creation to its commit. Startup cleanup removes
+    /// another instance's temporary files only when they were last written more than twice this long ago. A
+    /// <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
+    /// Default: 1 hour.
     /// </summary>
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
 

@@ -1,17 +1,16 @@
-using System.Buffers;
 using Amazon.S3.Model;
 
 namespace Kawa.Dataflow.Parquet.Lake;
 
-/// <summary>A file of <see cref="S3LakeStorage"/>: one part buffered in memory, full parts uploaded as they fill.</summary>
-internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
+/// <summary>A file of <see cref="S3LakeStorage"/>: the part being filled is buffered in memory (in pooled chunks, see
+/// <see cref="S3PartBuffer"/>), full parts are uploaded as they fill.</summary>
+internal sealed class S3LakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
 {
     private readonly S3LakeStorage _storage;
     private readonly string _key;
     private readonly LakeWriteStream _stream;
     private readonly List<PartETag> _parts = [];
-    private byte[]? _buffer;
-    private int _filled;
+    private readonly S3PartBuffer _part;
     private string? _uploadId;
     private bool _finished;
 
@@ -20,6 +19,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         _storage = storage;
         RelativePath = relativePath;
         _key = key;
+        _part = new S3PartBuffer(storage.Memory);
         _stream = new LakeWriteStream(this, new PartStream(this));
     }
 
@@ -31,6 +31,9 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
 
     /// <summary>The pending multipart upload, if one was started (for tests).</summary>
     internal string? UploadId => _uploadId;
+
+    /// <summary>Memory held by the part being filled: its bytes, rounded up to whole chunks.</summary>
+    public long BufferedBytes => _part.HeldBytes;
 
     /// <summary>Parts uploaded so far (for tests).</summary>
     internal int PartsUploaded => _parts.Count;
@@ -46,7 +49,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         {
             if (_uploadId is null)
             {
-                using var content = new MemoryStream(_buffer ?? [], 0, _filled, writable: false);
+                using var content = _part.OpenRead();
                 var put = new PutObjectRequest { BucketName = _storage.BucketName, Key = _key, InputStream = content, AutoCloseStream = false, UseChunkEncoding = _storage.Options.UseChunkEncoding };
                 if (_storage.Options.PreventOverwrite)
                 {
@@ -56,7 +59,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
             }
             else
             {
-                if (_filled > 0)
+                if (_part.Length > 0)
                 {
                     await UploadPartAsync(cancellationToken).ConfigureAwait(false);
                 }
@@ -80,6 +83,10 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         }
         _finished = true;
         ReturnBuffer();
+        if (_uploadId is not null)
+        {
+            _storage.UploadFinished(_uploadId);
+        }
         LakeTelemetry.Committed("s3", _storage.InstanceId, BytesWritten, _storage.TimeProvider.GetElapsedTime(started));
     }
 
@@ -119,6 +126,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         {
             return;
         }
+        _storage.UploadFinished(_uploadId);
         try
         {
             // Not the caller's token: the upload must be aborted even when the write was canceled.
@@ -130,28 +138,19 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
         }
     }
 
-    private void ReturnBuffer()
-    {
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
-    }
+    private void ReturnBuffer() => _part.Clear();
 
     private async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
         {
-            _buffer ??= ArrayPool<byte>.Shared.Rent(PartSize);
-            if (_filled == PartSize)
+            if (_part.Length == PartSize)
             {
                 // Only now that more bytes follow is this part known not to be the last.
                 await UploadPartAsync(cancellationToken).ConfigureAwait(false);
             }
-            var count = Math.Min(data.Length, PartSize - _filled);
-            data.Span[..count].CopyTo(_buffer.AsSpan(_filled));
-            _filled += count;
+            var count = Math.Min(data.Length, PartSize - _part.Length);
+            _part.Append(data.Span[..count]);
             data = data[count..];
         }
     }
@@ -160,15 +159,13 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
     {
         while (!data.IsEmpty)
         {
-            _buffer ??= ArrayPool<byte>.Shared.Rent(PartSize);
-            if (_filled == PartSize)
+            if (_part.Length == PartSize)
             {
                 // Sync-over-async only when a part fills; format writers should prefer WriteAsync.
                 UploadPartAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
             }
-            var count = Math.Min(data.Length, PartSize - _filled);
-            data[..count].CopyTo(_buffer.AsSpan(_filled));
-            _filled += count;
+            var count = Math.Min(data.Length, PartSize - _part.Length);
+            _part.Append(data[..count]);
             data = data[count..];
         }
     }
@@ -181,9 +178,10 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
             var started = await client.InitiateMultipartUploadAsync(
                 new InitiateMultipartUploadRequest { BucketName = _storage.BucketName, Key = _key }, cancellationToken).ConfigureAwait(false);
             _uploadId = started.UploadId;
+            _storage.UploadStarted(_uploadId);
         }
         var partNumber = _parts.Count + 1;
-        using var content = new MemoryStream(_buffer!, 0, _filled, writable: false);
+        using var content = _part.OpenRead();
         var response = await client.UploadPartAsync(new UploadPartRequest
         {
             BucketName = _storage.BucketName,
@@ -191,11 +189,12 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink
             UploadId = _uploadId,
             PartNumber = partNumber,
             InputStream = content,
-            PartSize = _filled,
+            PartSize = _part.Length,
             UseChunkEncoding = _storage.Options.UseChunkEncoding,
         }, cancellationToken).ConfigureAwait(false);
         _parts.Add(new PartETag(partNumber, response.ETag));
-        _filled = 0;
+        // The part's memory goes back to the pool: a file holds only what it has not uploaded yet.
+        _part.Clear();
     }
 
     /// <summary>The raw stream under <see cref="LakeWriteStream"/>: buffers and uploads parts.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Amazon.Runtime;
@@ -10,14 +11,16 @@ namespace Kawa.Dataflow.Parquet.Lake;
 
 /// <summary>A data lake in an S3 bucket (or an S3-compatible store).</summary>
 /// <remarks>
-/// <para>Commit protocol: bytes are buffered one part at a time (<see cref="S3LakeStorageOptions.PartSize"/>); the first
-/// full part starts a multipart upload and every full part is uploaded as it fills, so memory stays at one part per open
-/// file. Commit uploads the rest and completes the upload (CompleteMultipartUpload), which makes the object visible
-/// atomically; a file that never filled a part is sent with one PutObject. S3 acknowledges both only after the object
+/// <para>Commit protocol: bytes are buffered one part at a time (<see cref="S3LakeStorageOptions.PartSize"/>), in pooled
+/// 16 KiB chunks taken as bytes arrive and returned when the part is uploaded; the first full part starts a multipart
+/// upload and every full part is uploaded as it fills, so an open file holds at most one part (its bytes not yet
+/// uploaded, rounded up to 16 KiB), and <c>ParquetDestination</c> counts it against its memory budget. Commit uploads
+/// the rest and completes the upload (CompleteMultipartUpload), which makes the object visible atomically; a file that never filled a part is sent with one PutObject. S3 acknowledges both only after the object
 /// is durably stored. Abort, or any failure, aborts the upload, so no object appears.</para>
 /// <para>A crashed writer leaves an incomplete multipart upload: invisible, but billed. <see cref="CleanupAsync"/> aborts
 /// this instance's pending uploads under the prefix (recognized by the instance id in names made by
-/// <see cref="LakeFileNamer"/>) and any older than twice <see cref="S3LakeStorageOptions.MaxFileAge"/>. Also configure a
+/// <see cref="LakeFileNamer"/>), except the ones this storage object has open, and any started more than twice
+/// <see cref="S3LakeStorageOptions.MaxFileAge"/> ago. Also configure a
 /// bucket lifecycle rule <c>AbortIncompleteMultipartUpload</c> as a backstop.</para>
 /// <para>The client is the caller's (<see cref="IAmazonS3"/>): credentials, region, endpoint and retries are configured
 /// there. This storage does not dispose it.</para>
@@ -27,6 +30,7 @@ public sealed class S3LakeStorage : ILakeStorage
     private readonly IAmazonS3 _client;
     private readonly S3LakeStorageOptions _options;
     private readonly TimeProvider _timeProvider;
+    private readonly ConcurrentDictionary<string, byte> _openUploads = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage.</summary>
     /// <param name="client">The S3 client; not disposed by this storage.</param>
@@ -50,6 +54,9 @@ public sealed class S3LakeStorage : ILakeStorage
     /// <inheritdoc/>
     public string InstanceId { get; }
 
+    /// <inheritdoc/>
+    public TimeSpan MaxFileAge => _options.MaxFileAge;
+
     /// <summary>The bucket.</summary>
     public string BucketName => _options.BucketName;
 
@@ -63,6 +70,9 @@ public sealed class S3LakeStorage : ILakeStorage
     internal ILogger Logger { get; }
 
     internal TimeProvider TimeProvider => _timeProvider;
+
+    /// <summary>Memory held by the part buffers of this storage's open files, now and at most.</summary>
+    internal LakeMemoryGauge Memory { get; } = new();
 
     /// <inheritdoc/>
     public ValueTask<ILakeFile> CreateAsync(string relativePath, CancellationToken cancellationToken = default)
@@ -117,7 +127,7 @@ public sealed class S3LakeStorage : ILakeStorage
     /// <inheritdoc/>
     public async ValueTask<LakeCleanupResult> CleanupAsync(CancellationToken cancellationToken = default)
     {
-        var cutoff = _timeProvider.GetUtcNow() - 2 * _options.MaxFileAge;
+        var cutoff = LakeCleanupAge.Cutoff(_timeProvider.GetUtcNow(), _options.MaxFileAge);
         int removed = 0, failed = 0, kept = 0;
         var request = new ListMultipartUploadsRequest { BucketName = BucketName, Prefix = KeyPrefix };
         while (true)
@@ -139,7 +149,8 @@ public sealed class S3LakeStorage : ILakeStorage
                 var fileName = upload.Key[(upload.Key.LastIndexOf('/') + 1)..];
                 var owner = LakeFileNamer.TryParse(fileName, out var instance, out _, out _) ? instance : null;
                 var initiated = new DateTimeOffset(DateTime.SpecifyKind(upload.Initiated ?? DateTime.MinValue, DateTimeKind.Utc));
-                if (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && initiated >= cutoff)
+                var live = IsOpen(upload.UploadId);
+                if (live || (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && initiated >= cutoff))
                 {
                     kept++;
                     LakeLog.LeftoverKept(Logger, upload.Key, owner);
@@ -168,6 +179,15 @@ public sealed class S3LakeStorage : ILakeStorage
         LakeTelemetry.Cleaned("s3", InstanceId, removed);
         return new LakeCleanupResult(removed, failed, kept);
     }
+
+    /// <summary>A file of this storage started its multipart upload: cleanup leaves it alone until it finishes.</summary>
+    internal void UploadStarted(string uploadId) => _openUploads.TryAdd(uploadId, 0);
+
+    /// <summary>Whether a file of this storage object is writing to <paramref name="uploadId"/> now.</summary>
+    private bool IsOpen(string uploadId) => uploadId is not null && _openUploads.ContainsKey(uploadId);
+
+    /// <summary>The upload was completed or aborted (or is being aborted).</summary>
+    internal void UploadFinished(string uploadId) => _openUploads.TryRemove(uploadId, out _);
 
     internal static LakeWriteException ToLakeException(string relativePath, string operation, Exception error)
     {

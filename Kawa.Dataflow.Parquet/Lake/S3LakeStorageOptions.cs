@@ -18,14 +18,17 @@ public sealed class S3LakeStorageOptions
     public string? InstanceId { get; set; }
 
     /// <summary>
-    /// Bytes per multipart part; each file holds one buffer of this size in memory while it is written. Files that fit
+    /// Bytes per multipart part; an open file holds at most one part in memory (what it has not uploaded yet, in 16 KiB
+    /// chunks). Files that fit
     /// in one part are sent with a single PutObject. At least <see cref="MinimumPartSize"/>. Default: 8 MiB.
     /// </summary>
     public int PartSize { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
-    /// The longest a file stays open for writing. Startup cleanup aborts another instance's pending uploads only when
-    /// they were started more than twice this long ago. Default: 1 hour.
+    /// The longest any writer of this lake keeps a file open, from its first part to its commit. Startup cleanup aborts
+    /// another instance's pending uploads only when they were started more than twice this long ago. A
+    /// <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
+    /// Default: 1 hour.
     /// </summary>
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
 

@@ -14,11 +14,18 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// <see cref="ParquetDestinationOptions{T}.Batching"/>); each flush is appended to the row-group buffer of its
 /// partition's open file, so many small flushes make one row group. Row groups are written out when full
 /// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>/<see cref="ParquetDestinationOptions{T}.RowGroupMaxBytes"/>)
-/// or to keep the buffers of all open files within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>: before
-/// a flush's rows are appended to a file, the largest buffers are written out until the buffers plus the rows' estimated
-/// size (bytes per row measured on earlier rows of the same schema) fit the budget, and after the append again if the
-/// estimate was low. The budget can only be passed while a schema's very first rows are appended, by rows much larger
-/// than the ones before them, or by a single flush larger than the whole budget.</para>
+/// or to keep the memory of all open files within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>. That
+/// memory is their row-group buffers plus what the storage holds for them (an S3 file's part not yet uploaded). Before
+/// a flush's rows are appended to a file, the largest row-group buffers are written out, and when none is left the
+/// other file whose storage holds the most is committed, until the memory plus the rows' estimated size (bytes per row
+/// measured on earlier rows of the same schema) fits the budget; after the append again if the estimate was low. The
+/// budget can only be passed while a schema's very first rows are appended, by rows much larger than the ones before
+/// them, by a single flush larger than the whole budget, or when a row group the writer cuts itself
+/// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>) moves into the storage's buffer during an append.</para>
+/// <para>Startup cleanup: before its first file the destination runs <see cref="ILakeStorage.CleanupAsync"/> once
+/// (<see cref="ParquetDestinationOptions{T}.CleanupAtStart"/>), which removes this instance's leftovers and other
+/// instances' temporary files older than twice the storage's <see cref="ILakeStorage.MaxFileAge"/>; that is why
+/// <see cref="ParquetDestinationOptions{T}.FileMaxAge"/> must be below it.</para>
 /// <list type="bullet">
 /// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has
 /// committed, in commit order. While a file is open its messages are reported in progress every
@@ -71,12 +78,13 @@ public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination
         _batching = new BatchingDestination<T>(_flusher, options.Batching, time, logs);
     }
 
-    /// <summary>Row-group bytes buffered (not yet written out) across all open files now; within
-    /// <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/> (see the remarks for the exceptions).</summary>
+    /// <summary>Bytes held in memory across all open files now: row-group buffers (not yet written out) plus what the
+    /// storage holds for them (S3 parts not yet uploaded); within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>
+    /// (see the remarks for the exceptions).</summary>
     public long BufferedBytes => _flusher.BufferedBytes;
 
-    /// <summary>The most row-group bytes buffered across all open files so far, measured after every append of a flush's rows
-    /// (for monitoring the budget).</summary>
+    /// <summary>The most bytes held across all open files so far (as <see cref="BufferedBytes"/>), measured after every
+    /// append of a flush's rows and after the budget was enforced (for monitoring the budget).</summary>
     public long PeakBufferedBytes => _flusher.PeakBufferedBytes;
 
     /// <summary>Files open (written to, not yet committed) now.</summary>

@@ -42,15 +42,27 @@ public sealed class ParquetDestinationOptions<T>
 
     /// <summary>The longest a file stays open, counted from its first row; it is then committed. Default 1 minute
     /// (messages stay unacked, and count against the pipeline's in-flight limit, until their file commits).</summary>
+    /// <remarks>Must be finite and below the storage's <see cref="ILakeStorage.MaxFileAge"/> (default 1 hour): another
+    /// instance's startup cleanup removes temporary files older than twice that, so a file kept open longer could be
+    /// removed while it is written. To roll by size only, set a long age here and a longer one on the storage.</remarks>
     public TimeSpan FileMaxAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>The most files open at once (one per active partition and schema); opening one more commits the
     /// least recently written. Default 64.</summary>
     public int MaxOpenFiles { get; set; } = 64;
 
-    /// <summary>The most buffered (not yet written) row-group bytes across ALL open files. When exceeded, the largest
-    /// buffer is written out as a row group. Default 256 MiB.</summary>
+    /// <summary>The most bytes held in memory across ALL open files: their row-group buffers plus what the storage holds
+    /// for them (an S3 file's part not yet uploaded). When exceeded, the largest row-group buffer is written out; when
+    /// no row group is left to write, the file whose storage holds the most is committed. Default 256 MiB.</summary>
     public long MemoryBudgetBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Whether the destination runs <see cref="ILakeStorage.CleanupAsync"/> once, before it opens its first
+    /// file, to remove a crashed earlier run's leftovers. Default <see langword="true"/>.</summary>
+    /// <remarks>The cleanup removes only this instance's leftovers (same <see cref="ILakeStorage.InstanceId"/>, not open
+    /// in this storage object) and other instances' temporary files older than twice the storage's
+    /// <see cref="ILakeStorage.MaxFileAge"/>. Its failure is logged, not thrown. Turn it off when the application
+    /// cleans the storage itself at start.</remarks>
+    public bool CleanupAtStart { get; set; } = true;
 
     /// <summary>How long the source waits for an ack before redelivering (JetStream's <c>ack_wait</c>). Default 30 seconds.</summary>
     public TimeSpan AckWait { get; set; } = TimeSpan.FromSeconds(30);
@@ -91,7 +103,12 @@ public sealed class ParquetDestinationOptions<T>
         if (RowGroupMaxBytes < 1024) problems.Add($"{P}RowGroupMaxBytes must be at least 1024 (was {RowGroupMaxBytes}).");
         if (FileMaxRows < 1) problems.Add($"{P}FileMaxRows must be at least 1 (was {FileMaxRows}).");
         if (FileMaxBytes < 1024) problems.Add($"{P}FileMaxBytes must be at least 1024 (was {FileMaxBytes}).");
-        if (FileMaxAge <= TimeSpan.Zero && FileMaxAge != Timeout.InfiniteTimeSpan) problems.Add($"{P}FileMaxAge must be positive or Timeout.InfiniteTimeSpan (was {FileMaxAge}).");
+        if (FileMaxAge <= TimeSpan.Zero && FileMaxAge != Timeout.InfiniteTimeSpan) problems.Add($"{P}FileMaxAge must be positive (was {FileMaxAge}).");
+        else if (Storage is not null && (FileMaxAge == Timeout.InfiniteTimeSpan || FileMaxAge >= Storage.MaxFileAge))
+        {
+            var age = FileMaxAge == Timeout.InfiniteTimeSpan ? "infinite" : FileMaxAge.ToString();
+            problems.Add($"{P}FileMaxAge ({age}) must be finite and below the storage's MaxFileAge ({Storage.MaxFileAge}): another instance's startup cleanup removes temporary files older than twice MaxFileAge, so a file open longer could be removed while it is written. Lower FileMaxAge or raise MaxFileAge in the storage's options.");
+        }
         if (MaxOpenFiles < 1) problems.Add($"{P}MaxOpenFiles must be at least 1 (was {MaxOpenFiles}).");
         if (MemoryBudgetBytes < 1024) problems.Add($"{P}MemoryBudgetBytes must be at least 1024 (was {MemoryBudgetBytes}).");
         if (AckWait <= TimeSpan.Zero) problems.Add($"{P}AckWait must be positive (was {AckWait}).");

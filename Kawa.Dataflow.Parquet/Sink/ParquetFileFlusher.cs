@@ -35,6 +35,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
     private readonly CancellationTokenSource _disposed = new();
     private readonly ITimer? _keepAlive;
     private long _useClock;
+    private bool _cleanedUp;
     private long _peakBuffered;
     private readonly Dictionary<string, double> _bytesPerRow = new(StringComparer.Ordinal);
 
@@ -55,7 +56,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
-    /// <summary>Row-group bytes buffered across all open files now.</summary>
+    /// <summary>Bytes held across all open files now: row-group buffers plus what the storage holds for them.</summary>
     public long BufferedBytes
     {
         get
@@ -72,8 +73,8 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
-    /// <summary>The most row-group bytes buffered across all open files at any point measured: after each append of a
-    /// flush's rows and after row groups were written out.</summary>
+    /// <summary>The most bytes held across all open files (row-group buffers plus storage buffers) at any point
+    /// measured: after each append of a flush's rows and after the budget was enforced.</summary>
     public long PeakBufferedBytes => Interlocked.Read(ref _peakBuffered);
 
     /// <summary>Open (uncommitted) files now.</summary>
@@ -138,8 +139,9 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                     var group = whole.Slice(start, RowsFor(file, whole.Messages.Count - start));
                     start += group.Messages.Count;
 
-                    // Make room before accepting the rows: the buffers plus this group's estimated size must fit the budget.
-                    await EnforceBudgetAsync(EstimateBytes(file, group), cancellationToken).ConfigureAwait(false);
+                    // Make room before accepting the rows: the buffers plus this group's estimated size must fit the budget
+                    // (the file about to take them is not committed for it).
+                    await EnforceBudgetAsync(EstimateBytes(file, group), file, cancellationToken).ConfigureAwait(false);
                     int rowsBefore = file.Writer.BufferedRows;
                     long bytesBefore = file.Writer.BufferedBytes;
                     var written = file.Writer.EstimatedSize - file.Writer.BufferedBytes;
@@ -185,7 +187,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 }
             }
 
-            await EnforceBudgetAsync(0, cancellationToken).ConfigureAwait(false);
+            await EnforceBudgetAsync(0, null, cancellationToken).ConfigureAwait(false);
             pending.Seal();
         }
         catch
@@ -299,10 +301,32 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         long total = 0;
         foreach (var file in _open.Values)
         {
-            total += file.Writer.BufferedBytes;
+            total += file.Writer.BufferedBytes + file.StorageBytes;
         }
 
         return total;
+    }
+
+    /// <summary>Runs the storage's startup cleanup once, before the first file (see <see cref="ParquetDestinationOptions{T}.CleanupAtStart"/>).</summary>
+    private async ValueTask CleanupOnceAsync(CancellationToken cancellationToken)
+    {
+        if (_cleanedUp || !_options.CleanupAtStart)
+        {
+            return;
+        }
+
+        try
+        {
+            var result = await _storage.CleanupAsync(cancellationToken).ConfigureAwait(false);
+            LogCleanedUp(_logger, _storage.InstanceId, result.Removed, result.Kept, result.Failed);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Housekeeping only: leftovers are invisible to readers, and the next start tries again.
+            LogCleanupFailed(_logger, ex, _storage.InstanceId);
+        }
+
+        _cleanedUp = true;
     }
 
     private async ValueTask<OpenFile> GetOrOpenAsync(Group group, CancellationToken cancellationToken)
@@ -325,6 +349,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
             await CommitAsync(leastRecent, cancellationToken).ConfigureAwait(false);
         }
 
+        await CleanupOnceAsync(cancellationToken).ConfigureAwait(false);
         var first = group.Messages[0];
         var path = _partitioning.PathFor(first, _namer.Next(_codec));
         var lake = await _storage.CreateAsync(path, cancellationToken).ConfigureAwait(false);
@@ -415,16 +440,37 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         }
     }
 
-    /// <summary>Writes out the largest buffered row groups until the buffers plus <paramref name="reserve"/> bytes fit the budget.</summary>
-    private async ValueTask EnforceBudgetAsync(long reserve, CancellationToken cancellationToken)
+    /// <summary>
+    /// Until the buffers plus <paramref name="reserve"/> bytes fit the budget: writes out the largest buffered row group;
+    /// once writing a row group out freed nothing (its bytes only moved into the storage's buffer, an S3 part), or no row
+    /// group is left, commits the file (other than <paramref name="keep"/>) holding the most whose storage holds bytes.
+    /// Every step empties a row-group buffer or closes a file, so it ends.
+    /// </summary>
+    private async ValueTask EnforceBudgetAsync(long reserve, OpenFile? keep, CancellationToken cancellationToken)
     {
         var total = TotalBuffered();
+        var commitFirst = false;
         while (total + reserve > _options.MemoryBudgetBytes)
         {
-            var largest = _open.Values.MaxBy(f => f.Writer.BufferedBytes);
-            if (largest is null || largest.Writer.BufferedRows == 0)
+            var largest = _open.Values.Where(f => f.Writer.BufferedRows > 0).MaxBy(f => f.Writer.BufferedBytes);
+            if (largest is null || commitFirst)
             {
-                break;
+                // Committing a file uploads and frees its part (and its row-group buffer).
+                var holder = _open.Values.Where(f => f != keep && f.StorageBytes > 0).MaxBy(f => f.StorageBytes + f.Writer.BufferedBytes);
+                if (holder is not null)
+                {
+                    LogBudgetCommit(_logger, holder.Path, holder.StorageBytes);
+                    await CommitAsync(holder, cancellationToken).ConfigureAwait(false);
+                    total = TotalBuffered();
+                    continue;
+                }
+
+                if (largest is null)
+                {
+                    break;
+                }
+
+                commitFirst = false;
             }
 
             try
@@ -442,7 +488,9 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
                 throw error;
             }
 
-            total = TotalBuffered();
+            var after = TotalBuffered();
+            commitFirst = after >= total;
+            total = after;
         }
 
         RecordPeak(total);
@@ -555,6 +603,15 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
     [LoggerMessage(EventId = 3107, Level = LogLevel.Debug, Message = "Parquet sink schema changed; committing {RelativePath}")]
     private static partial void LogSchemaChanged(ILogger logger, string relativePath);
 
+    [LoggerMessage(EventId = 3108, Level = LogLevel.Debug, Message = "Parquet sink over its memory budget; committing {RelativePath}, whose storage holds {Bytes} bytes")]
+    private static partial void LogBudgetCommit(ILogger logger, string relativePath, long bytes);
+
+    [LoggerMessage(EventId = 3109, Level = LogLevel.Information, Message = "Parquet sink startup cleanup of instance '{InstanceId}': {Removed} leftovers removed, {Kept} kept, {Failed} failed")]
+    private static partial void LogCleanedUp(ILogger logger, string instanceId, int removed, int kept, int failed);
+
+    [LoggerMessage(EventId = 3110, Level = LogLevel.Warning, Message = "Parquet sink startup cleanup of instance '{InstanceId}' failed; writing goes on")]
+    private static partial void LogCleanupFailed(ILogger logger, Exception error, string instanceId);
+
     private sealed class Group(string key, string partition, string fingerprint, int capacity)
     {
         public string Key { get; } = key;
@@ -598,6 +655,9 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         public string Path => Lake.RelativePath;
 
         public IRowFileWriter<T> Writer { get; } = writer;
+
+        /// <summary>Bytes the storage holds in memory for this file (an S3 part not yet uploaded); 0 for storages that do not report it.</summary>
+        public long StorageBytes => Lake is IBufferingLakeFile buffering ? buffering.BufferedBytes : 0;
 
         public ParquetWriterOptions WriterOptions { get; } = writerOptions;
 

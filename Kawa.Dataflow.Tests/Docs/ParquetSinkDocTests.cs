@@ -29,6 +29,7 @@ public class ParquetSinkDocTests
             ["AckWait"] = string.Create(CultureInfo.InvariantCulture, $"{o.AckWait.TotalSeconds} s"),
             ["KeepAliveInterval"] = o.KeepAliveInterval is null && o.EffectiveKeepAlive == o.AckWait / 3 ? "`AckWait / 3`" : "?",
             ["KeyValueMetadata"] = o.KeyValueMetadata.Count == 0 ? "empty" : "?",
+            ["CleanupAtStart"] = o.CleanupAtStart ? "`true`" : "`false`",
         };
 
         foreach (var (option, value) in code)

@@ -84,9 +84,9 @@ public class ReadmeExampleTests
             NatsPayloadCodec.Json(AppJson.Default.AccessEvent),
             cancellationToken: cancellationToken);
 
-        // Write Hive-partitioned Parquet; a message is acked only when its file is committed.
+        // Write Hive-partitioned Parquet; a message is acked only when its file is committed. Before its first file the
+        // sink removes what a crashed run of this instance left behind.
         var lake = new LocalLakeStorage(new LocalLakeStorageOptions { RootPath = lakePath });
-        await lake.CleanupAsync(cancellationToken);
         await using var sink = new ParquetDestination<AccessEvent>(new ParquetDestinationOptions<AccessEvent>
         {
             Storage = lake,

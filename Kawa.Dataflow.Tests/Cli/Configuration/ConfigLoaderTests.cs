@@ -201,6 +201,13 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Load_RollAgeAboveAWeek_RefusedWithTheLimit()
+    {
+        Assert.That(Lines(Load(Valid, "pipeline.destination.rollAge=7.00:00:00")), Is.Empty);
+        Assert.That(Lines(Load(Valid, "pipeline.destination.rollAge=7.00:00:01")), Has.Some.Contain("pipeline.destination.rollAge: must be at most 7.00:00:00 (the lake's cleanup age is derived from it); got 7.00:00:01"));
+    }
+
+    [Test]
     public void Load_ErrorsOfEveryKind_ReportsAllAtOnceWithPaths()
     {
         var json = $$"""

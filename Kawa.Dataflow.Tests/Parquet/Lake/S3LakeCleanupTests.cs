@@ -44,6 +44,31 @@ public sealed class S3LakeCleanupTests
     }
 
     [Test]
+    public async Task CleanupAsync_OwnUploadThisStorageHasOpen_KeptUntilTheFileIsFinished()
+    {
+        // A second sink on the same storage (same instance id) cleans up while the first one is uploading a file.
+        var client = Substitute.For<IAmazonS3>();
+        client.InitiateMultipartUploadAsync(Arg.Any<InitiateMultipartUploadRequest>(), Arg.Any<CancellationToken>()).Returns(new InitiateMultipartUploadResponse { UploadId = "live" });
+        client.UploadPartAsync(Arg.Any<UploadPartRequest>(), Arg.Any<CancellationToken>()).Returns(new UploadPartResponse { ETag = "\"e1\"" });
+        var storage = Storage(client);
+        var path = "dt=1/" + Name("writer-a");
+        await using var file = await storage.CreateAsync(path);
+        await file.Stream.WriteAsync(new byte[S3LakeStorageOptions.MinimumPartSize + 1]); // a full part, then more: the upload starts
+        var live = new MultipartUpload { Key = "events/" + path, UploadId = "live", Initiated = Now.UtcDateTime };
+        var dead = new MultipartUpload { Key = "events/dt=1/" + Name("writer-a"), UploadId = "dead", Initiated = Now.UtcDateTime };
+        client.ListMultipartUploadsAsync(Arg.Any<ListMultipartUploadsRequest>(), Arg.Any<CancellationToken>())
+            .Returns(new ListMultipartUploadsResponse { MultipartUploads = [live, dead], IsTruncated = false });
+
+        var whileOpen = await storage.CleanupAsync();
+
+        Assert.That(whileOpen, Is.EqualTo(new LakeCleanupResult(Removed: 1, Failed: 0, Kept: 1)));
+        await client.DidNotReceive().AbortMultipartUploadAsync(Arg.Any<string>(), Arg.Any<string>(), "live", Arg.Any<CancellationToken>());
+        await file.AbortAsync();
+        var afterwards = await storage.CleanupAsync();
+        Assert.That(afterwards.Kept, Is.Zero, "once the file is finished its upload is nobody's");
+    }
+
+    [Test]
     public async Task CleanupAsync_AbortRefused_CountedAsFailedAndTheRestContinues()
     {
         var client = Substitute.For<IAmazonS3>();

@@ -21,7 +21,7 @@ public sealed class ParquetDestinationFailureTests
     {
         Storage = storage,
         KeepAliveInterval = Timeout.InfiniteTimeSpan,
-        FileMaxAge = Timeout.InfiniteTimeSpan,
+        FileMaxAge = TimeSpan.FromMinutes(30),
         Batching = new BatchingOptions<SinkEvent> { MaxBatchSize = batchSize, MaxBatchAge = Timeout.InfiniteTimeSpan, MaxRetries = 0, FlushTimeout = Timeout.InfiniteTimeSpan },
     };
 

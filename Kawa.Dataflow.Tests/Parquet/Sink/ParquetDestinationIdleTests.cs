@@ -25,7 +25,7 @@ public sealed class ParquetDestinationIdleTests
     private static ParquetDestinationOptions<SinkEvent> Options(ILakeStorage storage) => new()
     {
         Storage = storage,
-        // Limits a drain would otherwise wait for: files roll after an hour, batches after ten minutes.
+        // Limits a drain would otherwise wait for: files roll after an hour (the storage allows it), batches after ten minutes.
         FileMaxAge = TimeSpan.FromHours(1),
         FileMaxRows = 1_000_000,
         Partitioning = PartitionPath<SinkEvent>.Parse("hour={ts:HH}", new PartitionPathOptions<SinkEvent> { Timestamp = m => new DateTimeOffset(m.Value.Ts) }),
@@ -35,7 +35,7 @@ public sealed class ParquetDestinationIdleTests
     [Test]
     public async Task Pipeline_DrainStyleSourceWithHourLongRollAge_CommitsAtIdleAndFinishesWithEverythingAcked()
     {
-        await using var destination = new ParquetDestination<SinkEvent>(Options(Storage(_root)));
+        await using var destination = new ParquetDestination<SinkEvent>(Options(Storage(_root, TimeSpan.FromHours(3))));
 
         // Each "await outcomes" step fails the run after 10 s if nothing commits: without the checkpoint the rows
         // would sit in open files for an hour.
@@ -57,7 +57,7 @@ public sealed class ParquetDestinationIdleTests
     [Test]
     public async Task Pipeline_CommitFailsAtIdle_RunFailsAtDestinationAndEveryMessageIsNegativelyAcked()
     {
-        var storage = new ControlledStorage(Storage(_root))
+        var storage = new ControlledStorage(Storage(_root, TimeSpan.FromHours(3)))
         {
             FailCommit = path => new LakeWriteException(path, LakeWriteFailure.DiskFull, $"Lake file '{path}' could not be committed: disk full."),
         };

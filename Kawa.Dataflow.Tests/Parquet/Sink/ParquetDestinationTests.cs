@@ -24,7 +24,7 @@ public sealed class ParquetDestinationTests
     {
         Storage = storage,
         KeepAliveInterval = Timeout.InfiniteTimeSpan,
-        FileMaxAge = Timeout.InfiniteTimeSpan,
+        FileMaxAge = TimeSpan.FromMinutes(30),
         Batching = new BatchingOptions<SinkEvent> { MaxBatchSize = batchSize, MaxBatchAge = Timeout.InfiniteTimeSpan, MaxRetries = 0, FlushTimeout = Timeout.InfiniteTimeSpan },
     };
 
@@ -193,7 +193,7 @@ public sealed class ParquetDestinationTests
     public async Task KeepAlive_FileStaysOpen_ReportsMessagesInProgress()
     {
         var time = new FakeTimeProvider();
-        var options = Options(Storage(_root), batchSize: 1);
+        var options = Options(Storage(_root, TimeSpan.FromHours(3)), batchSize: 1);
         options.KeepAliveInterval = TimeSpan.FromSeconds(10);
         options.FileMaxAge = TimeSpan.FromHours(1);
         var created = time.TimersCreated; // the keep-alive timer exists already

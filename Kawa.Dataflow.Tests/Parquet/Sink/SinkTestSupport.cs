@@ -19,8 +19,9 @@ internal static class SinkTestSupport
 {
     public static readonly DateTime Start = new(2024, 5, 1, 10, 0, 0, DateTimeKind.Utc);
 
-    public static LocalLakeStorage Storage(TempDirectory root) =>
-        new(new LocalLakeStorageOptions { RootPath = root.Path, InstanceId = "sink-test", Fsync = FsyncMode.None });
+    /// <summary>A local lake in <paramref name="root"/>; <paramref name="maxFileAge"/> (default 1 hour) bounds the sink's FileMaxAge.</summary>
+    public static LocalLakeStorage Storage(TempDirectory root, TimeSpan? maxFileAge = null) =>
+        new(new LocalLakeStorageOptions { RootPath = root.Path, InstanceId = "sink-test", Fsync = FsyncMode.None, MaxFileAge = maxFileAge ?? TimeSpan.FromHours(1) });
 
     public static Message<SinkEvent> Event(long id, string host = "h", int minute = 0) =>
         new(new SinkEvent { Id = id, Host = host, Ts = Start.AddMinutes(minute) }, Key: host);
@@ -56,6 +57,8 @@ internal sealed class ControlledStorage(ILakeStorage inner) : ILakeStorage
     public Func<string, Exception?>? FailCommit { get; set; }
 
     public string InstanceId => inner.InstanceId;
+
+    public TimeSpan MaxFileAge => inner.MaxFileAge;
 
     public async ValueTask<ILakeFile> CreateAsync(string relativePath, CancellationToken cancellationToken = default) =>
         new File(this, await inner.CreateAsync(relativePath, cancellationToken));

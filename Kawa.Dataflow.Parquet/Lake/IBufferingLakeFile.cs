@@ -1,0 +1,11 @@
+namespace Kawa.Dataflow.Parquet.Lake;
+
+/// <summary>
+/// A lake file that holds written bytes in memory until they can be sent (an S3 part while it fills). The Parquet
+/// sink counts <see cref="BufferedBytes"/> against its memory budget together with its row-group buffers.
+/// </summary>
+internal interface IBufferingLakeFile
+{
+    /// <summary>Bytes of memory the file holds now; readable from any thread.</summary>
+    long BufferedBytes { get; }
+}
