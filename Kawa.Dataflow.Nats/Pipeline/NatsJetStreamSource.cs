@@ -141,7 +141,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
     /// <exception cref="NotSupportedException">Several filter subjects on a server older than 2.10.</exception>
-    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer.</exception>
+    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer (an
+    /// existing durable whose configuration the options would change in a way the server does not allow: the message
+    /// says so and what to do).</exception>
     public static async Task<NatsJetStreamSource> StartAsync(
         NatsConnectionOptions connection,
         NatsJetStreamSourceOptions options,
@@ -199,7 +201,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
                 FilterSubject = options.FilterSubjects.Count == 1 ? options.FilterSubjects[0] : null,
                 FilterSubjects = options.FilterSubjects.Count > 1 ? [.. options.FilterSubjects] : null,
             };
-            info = await js.CreateConsumerAsync(options.Stream, config, cancellationToken: cancellationToken).ConfigureAwait(false);
+            info = await CreateOrUpdateAsync(js, options, config, cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -227,6 +229,43 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
         });
         await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
         return new NatsJetStreamSource(connection, ownsConnection, js, options, info, consumer, endSequence);
+    }
+
+    /// <summary>
+    /// Creates the consumer, or updates the durable that exists. The server updates only some settings of an existing
+    /// consumer (ack wait, max deliver, max ack pending, ...); a refused change is reported as such, with what to do.
+    /// </summary>
+    private static async Task<ConsumerInfo> CreateOrUpdateAsync(JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerConfig config, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await js.CreateConsumerAsync(options.Stream, config, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (JetStreamApiException ex) when (ex.ErrorCode is not (JetStreamContext.StreamNotFound or JetStreamContext.ConsumerNotFound))
+        {
+            if (!await ExistsAsync(js, options, cancellationToken).ConfigureAwait(false))
+            {
+                throw; // Not an update: the server refused to create the consumer.
+            }
+
+            throw new JetStreamApiException(ex,
+                $"Consumer '{options.Durable}' on stream '{options.Stream}' exists with a configuration these options cannot update: {ex.Description} " +
+                $"(JetStream err_code {ex.ErrorCode.ToString(CultureInfo.InvariantCulture)}). Change only what an existing consumer allows (for example AckWait, MaxDeliver, MaxAckPending), " +
+                $"delete the consumer (it loses its position) or use another durable name, or set {nameof(NatsJetStreamSourceOptions.CreateOrUpdate)} = false to use it as it is.");
+        }
+    }
+
+    private static async Task<bool> ExistsAsync(JetStreamContext js, NatsJetStreamSourceOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await js.GetConsumerAsync(options.Stream, options.Durable, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (JetStreamApiException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
