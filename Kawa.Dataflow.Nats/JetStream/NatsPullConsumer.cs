@@ -140,6 +140,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _acksSent;
     private long _pullsIssued;
     private long _missedHeartbeatReissues;
+    private long _consumerLookups;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _statuses = new();
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
@@ -175,6 +176,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     /// <summary>Times the open pulls were given up for lost because no heartbeat came for 2 × idle_heartbeat.</summary>
     public long MissedHeartbeatReissues => Interlocked.Read(ref _missedHeartbeatReissues);
+
+    /// <summary>Times the consumer was looked up to decide whether it is gone (after a 503 or missed heartbeats).</summary>
+    public long ConsumerLookups => Interlocked.Read(ref _consumerLookups);
 
     /// <summary>Status messages with <paramref name="code"/> received so far (100 heartbeats, 408 expiries, ...).</summary>
     public long StatusesReceived(int code) => _statuses.TryGetValue(code, out var count) ? count : 0;
@@ -559,6 +563,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private async Task CheckConsumerAsync(CancellationToken stop)
     {
         _checkConsumer = false;
+        Interlocked.Increment(ref _consumerLookups);
         try
         {
             await _js.GetConsumerAsync(Stream, Consumer, stop).ConfigureAwait(false);

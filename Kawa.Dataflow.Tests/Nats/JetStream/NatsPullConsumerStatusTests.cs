@@ -179,4 +179,22 @@ public class NatsPullConsumerStatusTests
         Assert.That(error!.ConsumerDeleted, Is.True);
         Assert.That(error.Message, Does.Contain("'gone'").And.Contain("no longer exists"));
     }
+
+    [Test]
+    public async Task NoResponders503_JetStreamUnreachable_ConsumerLookedUpAgainAndNotFatal()
+    {
+        // Pulls (and lookups) through a JetStream domain nobody serves get 503 no responders, as when JetStream becomes
+        // unreachable while running: whether the consumer is gone cannot be told, so it is asked again, never fatal.
+        var stream = await StreamAsync(0, payloadBytes: 1, "c");
+        await using var connection = await NatsTestHelpers.ConnectAsync(_nats.Server, o => o.JetStreamDomain = "nowhere");
+        var js = new JetStreamContext(connection);
+        await using var consumer = js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(2), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
+        await consumer.StartAsync();
+        var next = consumer.NextAsync().AsTask();
+
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.StatusesReceived(503) >= 1 && consumer.ConsumerLookups >= 3), what: "a 503 and repeated lookups");
+
+        Assert.That(next.IsCompleted, Is.False, "not failed: a consumer that cannot be looked up is not taken for gone");
+        Assert.That(consumer.MissedHeartbeatReissues, Is.Zero);
+    }
 }
