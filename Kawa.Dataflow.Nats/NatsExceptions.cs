@@ -214,6 +214,15 @@ public sealed class JetStreamApiException : NatsException
         Description = description;
     }
 
+    /// <summary>The API's error fields with a message saying what was refused and what to do.</summary>
+    internal JetStreamApiException(JetStreamApiException error, string message)
+        : base(message, error)
+    {
+        Code = error.Code;
+        ErrorCode = error.ErrorCode;
+        Description = error.Description;
+    }
+
     /// <summary>The HTTP-like status code, e.g. 404.</summary>
     public int Code { get; }
 

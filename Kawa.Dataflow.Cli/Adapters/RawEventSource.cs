@@ -8,7 +8,7 @@ namespace Kawa.Dataflow.Cli.Adapters;
 /// to the source, with whatever delivery guarantee it has).
 /// </summary>
 /// <typeparam name="TSource">The wrapped source.</typeparam>
-internal class RawEventSource<TSource>(TSource inner) : ISource<EventRecord>, IAsyncDisposable
+internal class RawEventSource<TSource>(TSource inner) : ISource<EventRecord>, IAsyncDisposable, IPipelineSourceMember
     where TSource : ISource<byte[]>, IAsyncDisposable
 {
     /// <summary>The wrapped source.</summary>
@@ -35,4 +35,8 @@ internal class RawEventSource<TSource>(TSource inner) : ISource<EventRecord>, IA
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => Inner.DisposeAsync();
+
+    /// <summary>The pipeline's limits go to the wrapped source (the JetStream pull window follows them).</summary>
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
+        => (Inner as IPipelineSourceMember)?.JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes);
 }

@@ -28,6 +28,11 @@ internal sealed class NatsPullConsumerOptions
     /// <summary>Refill when requested-plus-buffered messages drop to this fraction of the batch; default 0.5.</summary>
     public double RefillThreshold { get; init; } = 0.5;
 
+    /// <summary>Send no pull before the first <see cref="NatsPullConsumer.NextAsync"/> or
+    /// <see cref="NatsPullConsumer.Resize"/> (default <see langword="false"/>: pull at start), so a window set after the
+    /// start is the first one the server sees.</summary>
+    public bool PullOnFirstRead { get; init; }
+
     public void Validate()
     {
         var errors = new List<string>();
@@ -72,10 +77,16 @@ internal sealed class NatsPullConsumerOptions
 /// buffered messages never exceed the batch (memory is bounded); when they fall to the refill threshold the
 /// consumer asks for the difference, so the pipe does not run dry.</para>
 /// <para>Statuses: 100 heartbeat (liveness), 404/408 (request ended; its unfilled count is released by the
-/// <c>Nats-Pending-Messages</c> header), 409 leadership change or server shutdown (re-pull), 409 <c>Consumer Deleted</c>,
+/// <c>Nats-Pending-Messages</c> header), 409 <c>Message Size Exceeds MaxBytes</c> (the pull's byte budget is spent:
+/// released the same way and re-pulled at once; fatal when not even one message fitted the whole budget), 409
+/// leadership change or server shutdown (re-pull), 409 <c>Consumer Deleted</c>,
 /// 409 <c>Exceeded MaxRequest…</c>, 400 (FATAL: <see cref="NextAsync"/> throws <see cref="NatsJetStreamConsumerException"/>,
 /// never a silent stall), 503 no responders (the consumer is looked up: gone is fatal, otherwise re-pull).
-/// No heartbeat for 2 × idle_heartbeat while a pull is open re-issues the pull; so does a reconnect.</para>
+/// No heartbeat for 2 × idle_heartbeat while a pull is open re-issues the pull and looks the consumer up (gone is
+/// fatal, as after a 503); a reconnect re-issues the pull too.</para>
+/// <para>With a byte budget (<c>max_bytes</c>) one pull is open at a time and the bytes it delivered are counted as the
+/// server counts them (subject, reply subject, headers, payload): a pull whose budget is used up exactly ends on the
+/// server without a status, and is taken as ended here at once instead of at the missed-heartbeat timeout.</para>
 /// <para>Acks belong to each <see cref="JetStreamMsg"/>. Messages still buffered at dispose are not acked: the
 /// server redelivers them after the ack wait.</para>
 /// </remarks>
@@ -88,14 +99,22 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private PullSubscription _subscription;
     private readonly Channel<JetStreamMsg> _messages;
-    private readonly int _capacity;
-    private readonly int _refillAt;
+    private int _batchSize;
+    private long _maxBytes;
+    private int _capacity;
+    private int _refillAt;
+    private volatile bool _reading;
     private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly string _pullSubject;
 
     private int _pending;
+
+    // With a byte budget, one pull is open at a time and its budget is tracked here (guarded by _lock), because the
+    // server ends a pull whose budget is used up exactly without telling: 0 when no budgeted pull is open.
+    private long _pullBudget;
+    private long _budgetLeft;
     private int _buffered; // messages in _messages: counted here so the hot path never asks the channel (a lock)
 
     // The read loop's last subject, so a stream of messages on one subject makes one string, not one per message.
@@ -120,6 +139,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _acksLost;
     private long _acksSent;
     private long _pullsIssued;
+    private long _missedHeartbeatReissues;
+    private long _consumerLookups;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _statuses = new();
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
     {
@@ -136,8 +158,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         // (at most one batch) until the inbox is renewed, on top of the new batch.
         // Bounded by the pull accounting (requested + buffered <= batch) and checked against _capacity on write; the
         // unbounded channel's single-reader fast path takes no lock per message.
+        _batchSize = options.BatchSize;
+        _maxBytes = options.MaxBytes;
         _capacity = (2 * options.BatchSize) + 1;
         _refillAt = (int)(options.BatchSize * options.RefillThreshold);
+        _reading = !options.PullOnFirstRead;
         _messages = Channel.CreateUnbounded<JetStreamMsg>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
         _pullSubject = js.ApiSubject($"CONSUMER.MSG.NEXT.{stream}.{consumer}");
     }
@@ -151,6 +176,41 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     /// <summary>Pull requests sent so far.</summary>
     public long PullsIssued => Interlocked.Read(ref _pullsIssued);
+
+    /// <summary>Times the open pulls were given up for lost because no heartbeat came for 2 × idle_heartbeat.</summary>
+    public long MissedHeartbeatReissues => Interlocked.Read(ref _missedHeartbeatReissues);
+
+    /// <summary>Times the consumer was looked up to decide whether it is gone (after a 503 or missed heartbeats).</summary>
+    public long ConsumerLookups => Interlocked.Read(ref _consumerLookups);
+
+    /// <summary>Status messages with <paramref name="code"/> received so far (100 heartbeats, 408 expiries, ...).</summary>
+    public long StatusesReceived(int code) => _statuses.TryGetValue(code, out var count) ? count : 0;
+
+    /// <summary>The messages requested and held at most: the largest pull batch sent from now on.</summary>
+    public int BatchSize => Volatile.Read(ref _batchSize);
+
+    /// <summary>The byte budget of each pull sent from now on (0: none).</summary>
+    public long MaxBytes => Interlocked.Read(ref _maxBytes);
+
+    /// <summary>
+    /// Changes the window for pulls sent from now on, and starts pulling if it waited for the first read. Pulls already
+    /// open on the server keep their size, so the buffer keeps room for the larger of the old and new windows.
+    /// </summary>
+    public void Resize(int batchSize, long maxBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        lock (_lock)
+        {
+            Volatile.Write(ref _batchSize, batchSize);
+            Interlocked.Exchange(ref _maxBytes, maxBytes);
+            Volatile.Write(ref _refillAt, (int)(batchSize * _options.RefillThreshold));
+            Volatile.Write(ref _capacity, Math.Max(_capacity, (2 * batchSize) + 1));
+        }
+
+        _reading = true;
+        Signal();
+    }
 
     /// <summary>Messages requested from the server and not yet arrived (for tests and diagnostics).</summary>
     public int PendingMessages
@@ -275,6 +335,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public async ValueTask<JetStreamMsg> NextAsync(CancellationToken cancellationToken = default)
     {
+        if (!_reading)
+        {
+            _reading = true;
+            Signal();
+        }
+
         while (true)
         {
             if (_messages.Reader.TryRead(out var msg))
@@ -333,7 +399,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     {
         lock (_lock)
         {
-            _pending = 0; // The old pulls died with the old connection (or are orphaned: the inbox is renewed).
+            ClearPending(); // The old pulls died with the old connection (or are orphaned: the inbox is renewed).
         }
 
         _renewInbox = true;
@@ -345,7 +411,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private void SignalIfLow()
     {
         // Lock free: a stale read only moves the refill by a message; the driver decides under the lock.
-        if (Volatile.Read(ref _pending) + Volatile.Read(ref _buffered) <= _refillAt)
+        if (Volatile.Read(ref _pending) + Volatile.Read(ref _buffered) <= Volatile.Read(ref _refillAt))
         {
             Signal();
         }
@@ -409,23 +475,35 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     private async Task PullIfNeededAsync(CancellationToken stop)
     {
-        if (_stopFetching)
+        if (_stopFetching || !_reading)
         {
             return;
         }
 
         int request;
+        long maxBytes;
         lock (_lock)
         {
             if (_pending > 0 && _timeProvider.GetElapsedTime(_lastActivity) > _options.IdleHeartbeat * 2)
             {
                 LogMissedHeartbeats(_logger, Stream, Consumer, _pending);
                 NatsTelemetry.MissedHeartbeats.Add(1);
-                _pending = 0;
+                Interlocked.Increment(ref _missedHeartbeatReissues);
+                ClearPending();
+
+                // A consumer deleted while its 409 could not reach us (or a pull nobody serves: nats-server answers a pull
+                // for a missing consumer with silence, not 503) looks like this too: look it up before the next round.
+                _checkConsumer = true;
+            }
+
+            maxBytes = _maxBytes;
+            if (maxBytes > 0 && _pending > 0)
+            {
+                return; // Budgeted pulls go one at a time, so each message is charged to the right budget.
             }
 
             var held = _pending + Volatile.Read(ref _buffered);
-            request = held <= _refillAt ? _options.BatchSize - held : 0;
+            request = held <= _refillAt ? _batchSize - held : 0;
             if (request <= 0)
             {
                 return;
@@ -437,10 +515,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             }
 
             _pending += request;
+            _pullBudget = maxBytes;
+            _budgetLeft = maxBytes;
         }
 
         var body = JsonSerializer.SerializeToUtf8Bytes(
-            new PullRequest { Batch = request, Expires = _options.Expires, IdleHeartbeat = _options.IdleHeartbeat, MaxBytes = _options.MaxBytes },
+            new PullRequest { Batch = request, Expires = _options.Expires, IdleHeartbeat = _options.IdleHeartbeat, MaxBytes = maxBytes },
             JetStreamJsonContext.Default.PullRequest);
         try
         {
@@ -453,6 +533,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             lock (_lock)
             {
                 _pending = Math.Max(0, _pending - request);
+                if (_pending == 0)
+                {
+                    ClearPending();
+                }
             }
 
             throw;
@@ -469,7 +553,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         _subscription = fresh;
         lock (_lock)
         {
-            _pending = 0;
+            ClearPending();
         }
 
         await _connection.UnsubscribeAsync(old, stop).ConfigureAwait(false);
@@ -482,6 +566,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private async Task CheckConsumerAsync(CancellationToken stop)
     {
         _checkConsumer = false;
+        Interlocked.Increment(ref _consumerLookups);
         try
         {
             await _js.GetConsumerAsync(Stream, Consumer, stop).ConfigureAwait(false);
@@ -537,13 +622,29 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         var msg = new JetStreamMsg(_connection, SubjectString(subject), replyTo.ToArray(), headerBytes.IsEmpty ? null : headerBytes.ToArray(), payload.ToArray(), Stream, Consumer);
+        var budgetSpent = false;
         lock (_lock)
         {
             _pending = Math.Max(0, _pending - 1);
             _lastActivity = now;
+            if (_budgetLeft > 0)
+            {
+                // The server's measure of a delivery; a pull whose budget reaches exactly 0 ends with no status.
+                _budgetLeft -= subject.Length + replyTo.Length + headerBytes.Length + payload.Length;
+                if (_budgetLeft <= 0 && _pending > 0)
+                {
+                    budgetSpent = true;
+                    ClearPending();
+                }
+            }
         }
 
-        if (Interlocked.Increment(ref _buffered) > _capacity || !_messages.Writer.TryWrite(msg))
+        if (budgetSpent)
+        {
+            Signal();
+        }
+
+        if (Interlocked.Increment(ref _buffered) > Volatile.Read(ref _capacity) || !_messages.Writer.TryWrite(msg))
         {
             // Cannot happen while requested + buffered <= batch (or after dispose); the server redelivers after ack wait.
             Interlocked.Decrement(ref _buffered);
@@ -568,6 +669,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private void OnStatus(NatsHeaders headers)
     {
         var description = headers.StatusDescription ?? string.Empty;
+        _statuses.AddOrUpdate(headers.StatusCode, 1, static (_, count) => count + 1);
         switch (headers.StatusCode)
         {
             case 100:
@@ -591,14 +693,17 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                 || description.Contains("Server Shutdown", StringComparison.OrdinalIgnoreCase):
                 lock (_lock)
                 {
-                    _pending = 0;
+                    ClearPending();
                 }
 
                 LogRepull(_logger, Stream, Consumer, description);
                 Signal();
                 return;
+            case 409 when description.Contains("Message Size Exceeds MaxBytes", StringComparison.OrdinalIgnoreCase):
+                OnByteBudgetSpent(headers);
+                return;
             case 409:
-                // e.g. Exceeded MaxWaiting, Message Size Exceeds MaxBytes: re-pull, but not in a tight loop.
+                // e.g. Exceeded MaxWaiting: re-pull, but not in a tight loop.
                 LogRepull(_logger, Stream, Consumer, description);
                 PauseRepulls();
                 Release(headers);
@@ -609,7 +714,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             case 503:
                 lock (_lock)
                 {
-                    _pending = 0;
+                    ClearPending();
                 }
 
                 _checkConsumer = true;
@@ -623,6 +728,39 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The open pull's byte budget cannot take the next message: the pull is over. Its unfilled count is released and
+    /// the next pull goes out at once, not after a pause or the missed-heartbeat timeout. A budget untouched means one
+    /// message is larger than the whole budget, which no pull could ever deliver: that fails the consumer instead of
+    /// pulling in a loop.
+    /// </summary>
+    private void OnByteBudgetSpent(NatsHeaders headers)
+    {
+        long budget;
+        lock (_lock)
+        {
+            budget = _pullBudget;
+        }
+
+        if (budget > 0 && headers.TryGetValue("Nats-Pending-Bytes", out var text)
+            && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var unused) && unused >= budget)
+        {
+            Fail(new NatsJetStreamConsumerException(
+                $"JetStream consumer '{Consumer}' on stream '{Stream}' holds a message larger than the pull byte budget ({budget.ToString(CultureInfo.InvariantCulture)} bytes, counting subject, reply subject, headers and payload), which no pull can deliver: raise the byte budget (PrefetchBytes) or leave it unset.",
+                409, consumerDeleted: false));
+            return;
+        }
+
+        Release(headers);
+    }
+
+    /// <summary>No pull is open any more. Caller holds <see cref="_lock"/>.</summary>
+    private void ClearPending()
+    {
+        _pending = 0;
+        _budgetLeft = 0;
+    }
+
     private void Release(NatsHeaders headers)
     {
         lock (_lock)
@@ -634,6 +772,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             else
             {
                 _pending = 0;
+            }
+
+            if (_pending == 0)
+            {
+                ClearPending();
             }
         }
 

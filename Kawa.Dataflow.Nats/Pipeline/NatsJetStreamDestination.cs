@@ -142,6 +142,8 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
     private readonly BatchingDestination<T> _batching;
     private long _published;
     private long _duplicates;
+    private int _awaiting;
+    private int _peakAwaiting;
 
     private NatsJetStreamDestination(NatsConnection connection, bool ownsConnection, NatsJetStreamDestinationOptions<T> options, ILoggerFactory? loggerFactory)
     {
@@ -160,6 +162,12 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
 
     /// <summary>PubAcks marked duplicate: the stream already held a message with that id (a redelivery's copy).</summary>
     public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    /// <summary>Publishes sent whose PubAck is awaited now (for tests and diagnostics).</summary>
+    internal int AwaitingPubAcks => Volatile.Read(ref _awaiting);
+
+    /// <summary>The most publishes ever awaiting their PubAck at once (for tests and diagnostics).</summary>
+    internal int PeakAwaitingPubAcks => Volatile.Read(ref _peakAwaiting);
 
     /// <summary>Connects and creates the destination; it owns the connection and closes it on dispose.</summary>
     /// <param name="connection">How to reach NATS.</param>
@@ -270,6 +278,15 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
 
     private async Task PublishOneAsync(Message<T> message, CancellationToken cancellationToken)
     {
+        var awaiting = Interlocked.Increment(ref _awaiting);
+        for (var peak = Volatile.Read(ref _peakAwaiting); awaiting > peak; peak = Volatile.Read(ref _peakAwaiting))
+        {
+            if (Interlocked.CompareExchange(ref _peakAwaiting, awaiting, peak) == peak)
+            {
+                break;
+            }
+        }
+
         try
         {
             var subject = _options.SubjectSelector?.Invoke(message) ?? _template!.Render(message);
@@ -291,6 +308,7 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
         }
         finally
         {
+            Interlocked.Decrement(ref _awaiting);
             _window.Release();
         }
     }

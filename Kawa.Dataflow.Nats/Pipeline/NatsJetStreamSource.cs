@@ -44,8 +44,12 @@ namespace Kawa.Dataflow.Nats.Pipeline;
 /// <para>Dispose after the pipeline ended: outcomes already given are sent, buffered (prefetched) messages are not
 /// acked and are redelivered after the ack wait.</para>
 /// </remarks>
-public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
+public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPipelineSourceMember
 {
+    /// <summary>The pull window outside a pipeline, and its cap inside one, when
+    /// <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/> is unset.</summary>
+    internal const int DefaultPrefetchMessages = 256;
+
     private readonly NatsConnection _connection;
     private readonly bool _ownsConnection;
     private readonly NatsJetStreamSourceOptions _options;
@@ -100,6 +104,20 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     /// <summary>Messages handed out whose final outcome is not given yet.</summary>
     public int Outstanding => _outstanding.Count;
 
+    /// <summary>
+    /// Messages requested from the server ahead of the pipeline (the pull batch) from now on:
+    /// <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/> when set; otherwise 256, or the smaller of 256 and the
+    /// <c>MaxInFlightMessages</c> of the pipeline this source was given to.
+    /// </summary>
+    public int PrefetchMessages => _consumer.BatchSize;
+
+    /// <summary>
+    /// The byte budget of each pull from now on (0: none): <see cref="NatsJetStreamSourceOptions.PrefetchBytes"/> when
+    /// set; otherwise none, or, inside a pipeline whose <c>MaxInFlightBytes</c> a full pull could pass, that limit (but
+    /// never below twice the server's <c>max_payload</c>).
+    /// </summary>
+    public long PrefetchBytes => _consumer.MaxBytes;
+
     /// <summary>In drain mode, the stream's last sequence at start: the last message this source consumes. 0 otherwise.</summary>
     public ulong EndSequence => _endSequence;
 
@@ -123,7 +141,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="ArgumentException"><paramref name="options"/> is invalid (every problem is listed).</exception>
     /// <exception cref="NotSupportedException">Several filter subjects on a server older than 2.10.</exception>
-    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer.</exception>
+    /// <exception cref="JetStreamApiException">The stream or consumer is missing, or the server refused the consumer (an
+    /// existing durable whose configuration the options would change in a way the server does not allow: the message
+    /// says so and what to do).</exception>
     public static async Task<NatsJetStreamSource> StartAsync(
         NatsConnectionOptions connection,
         NatsJetStreamSourceOptions options,
@@ -181,7 +201,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
                 FilterSubject = options.FilterSubjects.Count == 1 ? options.FilterSubjects[0] : null,
                 FilterSubjects = options.FilterSubjects.Count > 1 ? [.. options.FilterSubjects] : null,
             };
-            info = await js.CreateConsumerAsync(options.Stream, config, cancellationToken: cancellationToken).ConfigureAwait(false);
+            info = await CreateOrUpdateAsync(js, options, config, cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -198,15 +218,54 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
         var endSequence = options.StopAtEnd
             ? (await js.GetStreamAsync(options.Stream, cancellationToken).ConfigureAwait(false)).State?.LastSeq ?? 0
             : 0;
+        // No pull before the first read or a pipeline built with this source, which sizes the window first (JoinPipeline).
         var consumer = js.CreatePullConsumer(options.Stream, options.Durable, new NatsPullConsumerOptions
         {
-            BatchSize = options.PrefetchMessages,
-            MaxBytes = options.PrefetchBytes,
+            BatchSize = EffectivePrefetchMessages(options.PrefetchMessages, pipelineMaxInFlightMessages: null),
+            MaxBytes = options.PrefetchBytes ?? 0,
             Expires = options.PullExpires,
             IdleHeartbeat = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, options.PullExpires.Ticks / 2)),
+            PullOnFirstRead = true,
         });
         await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
         return new NatsJetStreamSource(connection, ownsConnection, js, options, info, consumer, endSequence);
+    }
+
+    /// <summary>
+    /// Creates the consumer, or updates the durable that exists. The server updates only some settings of an existing
+    /// consumer (ack wait, max deliver, max ack pending, ...); a refused change is reported as such, with what to do.
+    /// </summary>
+    private static async Task<ConsumerInfo> CreateOrUpdateAsync(JetStreamContext js, NatsJetStreamSourceOptions options, ConsumerConfig config, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await js.CreateConsumerAsync(options.Stream, config, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (JetStreamApiException ex) when (ex.ErrorCode is not (JetStreamContext.StreamNotFound or JetStreamContext.ConsumerNotFound))
+        {
+            if (!await ExistsAsync(js, options, cancellationToken).ConfigureAwait(false))
+            {
+                throw; // Not an update: the server refused to create the consumer.
+            }
+
+            throw new JetStreamApiException(ex,
+                $"Consumer '{options.Durable}' on stream '{options.Stream}' exists with a configuration these options cannot update: {ex.Description} " +
+                $"(JetStream err_code {ex.ErrorCode.ToString(CultureInfo.InvariantCulture)}). Change only what an existing consumer allows (for example AckWait, MaxDeliver, MaxAckPending), " +
+                $"delete the consumer (it loses its position) or use another durable name, or set {nameof(NatsJetStreamSourceOptions.CreateOrUpdate)} = false to use it as it is.");
+        }
+    }
+
+    private static async Task<bool> ExistsAsync(JetStreamContext js, NatsJetStreamSourceOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await js.GetConsumerAsync(options.Stream, options.Durable, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (JetStreamApiException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -218,7 +277,8 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     /// file's maximum age), or <see cref="TimeSpan.Zero"/> when it acks at once.</param>
     /// <remarks>
     /// The most messages delivered and not acked by this process is <c>pipeline.MaxUnsettledMessages +
-    /// PrefetchMessages</c> (read but unsettled, plus requested ahead). Above the consumer's <c>max_ack_pending</c> the
+    /// PrefetchMessages</c> (read but unsettled, plus requested ahead), with the prefetch this pipeline gives the source
+    /// (see <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/>). Above the consumer's <c>max_ack_pending</c> the
     /// server, not the pipeline, becomes the limit, and several processes sharing the consumer starve each other.
     /// A hold as long as the ack wait makes the server redeliver messages the sink still holds (duplicates): raise the
     /// ack wait above the hold. Every problem is reported at once.
@@ -228,11 +288,12 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         var errors = new List<string>();
-        var most = MostUnacked(pipeline.MaxUnsettledMessages, _options.PrefetchMessages);
+        var prefetch = EffectivePrefetchMessages(_options.PrefetchMessages, pipeline.MaxUnsettledMessages);
+        var most = MostUnacked(pipeline.MaxUnsettledMessages, prefetch);
         if (ExceedsMaxAckPending(most, MaxAckPending))
         {
             errors.Add(string.Create(CultureInfo.InvariantCulture,
-                $"pipeline '{pipeline.Name}' can hold {most} messages unacked (MaxUnsettledMessages {pipeline.MaxUnsettledMessages} + PrefetchMessages {_options.PrefetchMessages}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
+                $"pipeline '{pipeline.Name}' can hold {most} messages unacked (MaxUnsettledMessages {pipeline.MaxUnsettledMessages} + PrefetchMessages {prefetch}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
         }
 
         if (longestSinkHold >= AckWait)
@@ -250,9 +311,40 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable
     /// <summary>
     /// The rule <see cref="ValidateAgainst"/> checks, for callers that know the figures before anything connects (the
     /// <c>kawa</c> daemon's configuration check): the most messages one process holds delivered and not acked is the
-    /// pipeline's <c>MaxUnsettledMessages</c> plus <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/>.
+    /// pipeline's <c>MaxUnsettledMessages</c> plus the effective prefetch (<see cref="EffectivePrefetchMessages"/>).
     /// </summary>
     internal static long MostUnacked(int maxUnsettledMessages, int prefetchMessages) => (long)maxUnsettledMessages + prefetchMessages;
+
+    /// <summary>The pull batch: the configured prefetch when set; otherwise <see cref="DefaultPrefetchMessages"/>,
+    /// capped by the pipeline's message limit when the source is in one.</summary>
+    internal static int EffectivePrefetchMessages(int? configured, int? pipelineMaxInFlightMessages)
+        => configured ?? Math.Min(DefaultPrefetchMessages, pipelineMaxInFlightMessages ?? DefaultPrefetchMessages);
+
+    /// <summary>The pull byte budget: the configured one when set (0: none); otherwise none outside a pipeline, and
+    /// inside one its byte limit when a full batch of the largest messages the server allows could pass it (none
+    /// otherwise), but at least twice the server's <c>max_payload</c> so that any message fits a pull (a pull cannot
+    /// deliver a message larger than its budget, while the pipeline always admits one message).</summary>
+    internal static long EffectivePrefetchBytes(long? configured, int batch, long? pipelineMaxInFlightBytes, long serverMaxPayload)
+    {
+        if (configured is { } bytes)
+        {
+            return bytes;
+        }
+
+        if (pipelineMaxInFlightBytes is not { } limit || limit / batch >= serverMaxPayload)
+        {
+            return 0;
+        }
+
+        return Math.Max(limit, 2 * Math.Max(serverMaxPayload, 1));
+    }
+
+    /// <summary>Sizes the pull window to the pipeline reading this source, unless the options set it.</summary>
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
+    {
+        var batch = EffectivePrefetchMessages(_options.PrefetchMessages, maxInFlightMessages);
+        _consumer.Resize(batch, EffectivePrefetchBytes(_options.PrefetchBytes, batch, maxInFlightBytes, _connection.ServerInfo.MaxPayload));
+    }
 
     /// <summary>Whether <paramref name="mostUnacked"/> passes a consumer's <c>max_ack_pending</c> (-1 or 0: no limit).</summary>
     internal static bool ExceedsMaxAckPending(long mostUnacked, long maxAckPending) => maxAckPending > 0 && mostUnacked > maxAckPending;

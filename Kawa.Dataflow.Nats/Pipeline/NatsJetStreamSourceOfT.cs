@@ -29,7 +29,7 @@ public enum NatsDecodeFailure
 /// first handler stage (for example <c>JsonHandlers.Deserialize</c>) under <c>ErrorPolicy.DeadLetter</c>: that stage's
 /// error policy then decides, and the dead letter keeps the payload.</para>
 /// </remarks>
-public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposable
+public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposable, IPipelineSourceMember
 {
     private readonly NatsJetStreamSource _raw;
     private readonly NatsPayloadCodec<T> _codec;
@@ -53,6 +53,12 @@ public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposabl
 
     /// <summary>Messages handed out whose final outcome is not given yet.</summary>
     public int Outstanding => _raw.Outstanding;
+
+    /// <summary>Messages requested ahead of the pipeline; see <see cref="NatsJetStreamSource.PrefetchMessages"/>.</summary>
+    public int PrefetchMessages => _raw.PrefetchMessages;
+
+    /// <summary>The byte budget of each pull; see <see cref="NatsJetStreamSource.PrefetchBytes"/>.</summary>
+    public long PrefetchBytes => _raw.PrefetchBytes;
 
     /// <summary>Payloads that did not decode (terminated or fatal).</summary>
     public long DecodeFailures => Interlocked.Read(ref _decodeFailures);
@@ -137,6 +143,9 @@ public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposabl
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _raw.DisposeAsync();
+
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
+        => ((IPipelineSourceMember)_raw).JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Terminated message {Sequence} on '{Subject}': its payload did not decode with codec '{Codec}': {Reason}")]
     private static partial void LogTerminated(ILogger logger, ulong sequence, string subject, string codec, string reason);

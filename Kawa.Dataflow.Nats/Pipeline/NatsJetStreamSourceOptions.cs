@@ -76,17 +76,35 @@ public sealed class NatsJetStreamSourceOptions
     public long MaxDeliver { get; set; } = -1;
 
     /// <summary>Messages delivered and not yet acked at most, across every process sharing the consumer; default 20,000:
-    /// a pipeline with default limits holds up to 4,096 + <see cref="PrefetchMessages"/>, so four processes fit. Must be
+    /// a pipeline with default limits holds up to 4,096 + 256 (the prefetch it gives the source), so four processes fit. Must be
     /// at least the pipeline's <c>MaxUnsettledMessages</c> plus <see cref="PrefetchMessages"/> (times the number of
     /// processes sharing the durable): see <see cref="NatsJetStreamSource.ValidateAgainst"/>.</summary>
     public long MaxAckPending { get; set; } = 20_000;
 
-    /// <summary>Messages requested from the server ahead of the pipeline (pull batch); default 256. Set it from the
-    /// pipeline's bounded capacity: a larger window only holds messages whose ack wait is already running.</summary>
-    public int PrefetchMessages { get; set; } = 256;
+    /// <summary>Messages requested from the server ahead of the pipeline (the pull batch); unset by default: the window
+    /// follows the pipeline.</summary>
+    /// <remarks>
+    /// <para>Unset, the source pulls up to 256 messages ahead on its own, and inside a pipeline the smaller of 256 and the
+    /// pipeline's <see cref="PipelineOptions.MaxInFlightMessages"/>: the pipeline tells the source its limits when it is
+    /// built (<see cref="PipelineDefinition.Build(PipelineOptions?)"/>, the last build wins), and the source sends no pull
+    /// before that or its first read. A larger window only holds messages whose ack wait is already running.</para>
+    /// <para>Set (at least 1), it is the window whatever the pipeline. The window in use is
+    /// <see cref="NatsJetStreamSource.PrefetchMessages"/>; <see cref="NatsJetStreamSource.ValidateAgainst"/> counts it.</para>
+    /// </remarks>
+    public int? PrefetchMessages { get; set; }
 
-    /// <summary>Byte budget per pull request, 0 (the default) for none.</summary>
-    public long PrefetchBytes { get; set; }
+    /// <summary>Byte budget per pull request (subject, reply subject, headers and payload of the messages it delivers);
+    /// unset by default: the budget follows the pipeline.</summary>
+    /// <remarks>
+    /// <para>Unset, pulls have no byte budget on their own; inside a pipeline whose
+    /// <see cref="PipelineOptions.MaxInFlightBytes"/> a full pull of the largest messages the server allows could pass,
+    /// that limit is the budget, but never less than twice the server's <c>max_payload</c>, so any message fits a pull.
+    /// Set, it is the budget whatever the pipeline; 0 means none. With a budget, one pull is open at a time.</para>
+    /// <para>A pull ends when the next message does not fit what is left of its budget; the next pull goes out at once.
+    /// A message larger than a whole budget can never be delivered: the source then fails (the pipeline stops with the
+    /// error) instead of pulling in a loop.</para>
+    /// </remarks>
+    public long? PrefetchBytes { get; set; }
 
     /// <summary>How long a pull request stays open on the server; default 30 s.</summary>
     public TimeSpan PullExpires { get; set; } = TimeSpan.FromSeconds(30);
@@ -165,12 +183,12 @@ public sealed class NatsJetStreamSourceOptions
             errors.Add($"{nameof(MaxAckPending)}: must be -1 (no limit) or at least 1 (was {MaxAckPending}).");
         }
 
-        if (PrefetchMessages < 1)
+        if (PrefetchMessages is < 1)
         {
             errors.Add($"{nameof(PrefetchMessages)}: must be at least 1 (was {PrefetchMessages}).");
         }
 
-        if (PrefetchBytes < 0)
+        if (PrefetchBytes is < 0)
         {
             errors.Add($"{nameof(PrefetchBytes)}: must not be negative.");
         }

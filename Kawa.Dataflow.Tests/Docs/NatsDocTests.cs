@@ -12,8 +12,9 @@ namespace Kawa.Dataflow.Tests.Docs;
 public class NatsDocTests
 {
     /// <summary>A default as nats.md writes it.</summary>
-    private static string Doc(object value) => value switch
+    private static string Doc(object? value) => value switch
     {
+        null => "unset",
         bool b => b ? "`true`" : "`false`",
         Enum e => $"`{e}`",
         TimeSpan t when t < TimeSpan.FromSeconds(1) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds} ms"),

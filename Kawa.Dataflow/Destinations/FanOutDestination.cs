@@ -64,6 +64,15 @@ internal interface IPipelineMember
     void JoinPipeline(string pipeline);
 }
 
+/// <summary>A source of ours that sizes what it reads ahead from the in-flight limits of the pipeline reading it.</summary>
+internal interface IPipelineSourceMember
+{
+    /// <summary>Pipeline <paramref name="pipeline"/>, which reads this source, was built with these limits
+    /// (<see cref="PipelineOptions.MaxInFlightMessages"/>, <see cref="PipelineOptions.MaxInFlightBytes"/>); called by
+    /// <see cref="PipelineDefinition.Build(PipelineOptions?)"/>, before the pipeline runs.</summary>
+    void JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes);
+}
+
 internal static class PipelineMember
 {
     /// <summary>Tells every destination that is a <see cref="IPipelineMember"/> which pipeline it is part of.</summary>

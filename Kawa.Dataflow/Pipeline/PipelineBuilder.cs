@@ -23,7 +23,7 @@ public sealed class PipelineBuilder
     {
         ArgumentNullException.ThrowIfNull(source);
         var size = payloadSize ?? PayloadSize.Default<T>();
-        return new PipelineBuilder<T>(Name, [], (run, target) => new SourcePump<T>(run, source, size, target));
+        return new PipelineBuilder<T>(Name, [], source as IPipelineSourceMember, (run, target) => new SourcePump<T>(run, source, size, target));
     }
 }
 
@@ -32,12 +32,14 @@ public sealed class PipelineBuilder
 public sealed class PipelineBuilder<T>
 {
     private readonly StageDescription[] _stages;
+    private readonly IPipelineSourceMember? _source;
     private readonly Func<PipelineRun, StageInput<T>, ISourcePump> _connect;
 
-    internal PipelineBuilder(string name, StageDescription[] stages, Func<PipelineRun, StageInput<T>, ISourcePump> connect)
+    internal PipelineBuilder(string name, StageDescription[] stages, IPipelineSourceMember? source, Func<PipelineRun, StageInput<T>, ISourcePump> connect)
     {
         Name = name;
         _stages = stages;
+        _source = source;
         _connect = connect;
     }
 
@@ -57,6 +59,7 @@ public sealed class PipelineBuilder<T>
         return new PipelineBuilder<TOut>(
             Name,
             [.. _stages, new StageDescription(name, typeof(T), snapshot)],
+            _source,
             (run, target) => previous(run, new HandlerStage<T, TOut>(run, name, handler, snapshot, target).Input));
     }
 
@@ -78,7 +81,7 @@ public sealed class PipelineBuilder<T>
         var snapshot = (options ?? new DestinationOptions()).Clone();
         var connect = _connect;
         var canRunToCompletion = CanRunToCompletion(_stages, snapshot, destination is ISegmentDestination<T>);
-        return new PipelineDefinition(Name, _stages, snapshot, canRunToCompletion, (run, runToCompletion) =>
+        return new PipelineDefinition(Name, _stages, snapshot, canRunToCompletion, _source, (run, runToCompletion) =>
         {
             var stage = new DestinationStage<T>(run, destination, snapshot, runToCompletion);
             return (connect(run, stage.Input), stage.Completion);
@@ -124,14 +127,16 @@ public sealed class PipelineDefinition
     private readonly StageDescription[] _stages;
     private readonly DestinationOptions _destinationOptions;
     private readonly bool _canRunToCompletion;
+    private readonly IPipelineSourceMember? _source;
     private readonly Func<PipelineRun, bool, (ISourcePump Pump, Task Completion)> _connect;
 
-    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, bool canRunToCompletion, Func<PipelineRun, bool, (ISourcePump, Task)> connect)
+    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, bool canRunToCompletion, IPipelineSourceMember? source, Func<PipelineRun, bool, (ISourcePump, Task)> connect)
     {
         Name = name;
         _stages = stages;
         _destinationOptions = destinationOptions;
         _canRunToCompletion = canRunToCompletion;
+        _source = source;
         _connect = connect;
     }
 
@@ -139,6 +144,8 @@ public sealed class PipelineDefinition
     public string Name { get; }
 
     /// <summary>Validates every option and creates the pipeline.</summary>
+    /// <remarks>A source of this library that reads ahead (the JetStream source's pull window) learns the pipeline's
+    /// in-flight limits here and sizes its read-ahead from them; built more than once, the last build's limits hold.</remarks>
     /// <param name="options">Pipeline-wide settings; defaults when omitted. Copied: later changes have no effect.</param>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Any option is invalid; the message lists every problem with its property.</exception>
     public Pipeline Build(PipelineOptions? options = null)
@@ -173,6 +180,8 @@ public sealed class PipelineDefinition
             throw new Microsoft.Extensions.Options.OptionsValidationException(Name ?? string.Empty, typeof(PipelineOptions), errors);
         }
 
+        // Before anything runs, so a source that reads ahead (a JetStream pull) sizes its window to this pipeline.
+        _source?.JoinPipeline(Name!, snapshot.MaxInFlightMessages, snapshot.MaxInFlightBytes);
         var runToCompletion = _canRunToCompletion && snapshot.RunToCompletion;
         return new Pipeline(Name!, snapshot, runToCompletion, run => _connect(run, runToCompletion));
     }

@@ -52,4 +52,23 @@ public class NatsOperatorModeTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Test]
+    public async Task JwtAndSeedGivenDirectly_UserOfTheAccount_AcceptedAndJetStreamUsable()
+    {
+        await using var op = await OperatorModeServer.StartAsync();
+
+        await using var connection = await NatsTestHelpers.ConnectAsync(op.Server, o =>
+        {
+            o.Jwt = op.Jwt;
+            o.NKeySeed = op.Seed;
+        });
+        var js = new Kawa.Dataflow.Nats.JetStream.JetStreamContext(connection);
+        await js.CreateStreamAsync(new Kawa.Dataflow.Nats.JetStream.StreamConfig { Name = "OPJWT", Subjects = ["opjwt.>"] });
+        var ack = await js.PublishAsync("opjwt.a", "signed"u8.ToArray());
+
+        Assert.That(connection.State, Is.EqualTo(NatsConnectionState.Connected));
+        Assert.That(ack.Stream, Is.EqualTo("OPJWT"), "the account's JetStream stored it: the server accepted the signed user");
+        Assert.That(connection.Options.ToString(), Does.Not.Contain(op.Seed));
+    }
 }

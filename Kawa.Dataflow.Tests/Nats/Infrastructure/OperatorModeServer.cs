@@ -11,11 +11,13 @@ internal sealed class OperatorModeServer : IAsyncDisposable
 {
     private readonly string _directory;
 
-    private OperatorModeServer(NatsServerProcess server, string directory, string creds)
+    private OperatorModeServer(NatsServerProcess server, string directory, string jwt, NKeyPair user)
     {
         Server = server;
         _directory = directory;
-        Creds = creds;
+        Jwt = jwt;
+        Creds = TestJwt.Creds(jwt, user);
+        Seed = user.EncodeSeed();
     }
 
     public NatsServerProcess Server { get; }
@@ -23,8 +25,11 @@ internal sealed class OperatorModeServer : IAsyncDisposable
     /// <summary>The user's .creds file contents (JWT and seed).</summary>
     public string Creds { get; }
 
-    /// <summary>The user's seed, to check it never shows in output.</summary>
-    public string Seed => Creds.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("SU", StringComparison.Ordinal));
+    /// <summary>The user's JWT, signed by the account.</summary>
+    public string Jwt { get; }
+
+    /// <summary>The user's seed (also to check it never shows in output).</summary>
+    public string Seed { get; }
 
     public static async Task<OperatorModeServer> StartAsync()
     {
@@ -51,7 +56,7 @@ internal sealed class OperatorModeServer : IAsyncDisposable
         var config = $"operator: \"{operatorJwt}\"\nsystem_account: {system.PublicKey}\nresolver: MEMORY\nresolver_preload: {{\n" +
             $"  {account.PublicKey}: \"{accountJwt}\"\n  {system.PublicKey}: \"{TestJwt.Account(op, system)}\"\n}}\n";
         var server = await NatsServerProcess.StartAsync(config, directory: directory);
-        return new OperatorModeServer(server, directory, TestJwt.Creds(TestJwt.User(account, user), user));
+        return new OperatorModeServer(server, directory, TestJwt.User(account, user), user);
     }
 
     public async ValueTask DisposeAsync()

@@ -21,11 +21,6 @@ public class NatsJetStreamSourceDrainTests : JetStreamTestBase
         await using (var source = await SourceAsync(stream, o => o.AckWait = TimeSpan.FromSeconds(2)))
         {
             Assert.That(source.EndSequence, Is.EqualTo(50UL));
-
-            // Published after the start; the open pull request receives them before the pipeline reads anything.
-            await PublishAsync(stream, 50, 20);
-            await NatsTestHelpers.WaitUntilAsync(async () => (await ConsumerAsync(stream)).Delivered?.StreamSeq == 70, what: "the server delivering 51..70 to the open pull");
-
             var destination = new RecordingDestination((m, ack) =>
             {
                 if (m.Attributes.GetOrDefault(MessageAttributeKeys.StreamSequence) == 5 && m.Attributes.GetOrDefault(MessageAttributeKeys.DeliveryCount) == 1)
@@ -40,7 +35,12 @@ public class NatsJetStreamSourceDrainTests : JetStreamTestBase
                 return ValueTask.CompletedTask;
             });
 
-            await Build(source, destination).RunAsync().WaitAsync(TimeSpan.FromMinutes(1));
+            // Building the pipeline sizes the pull window and opens the pull. Published after the start, 51..70 reach
+            // the open pull before the pipeline reads anything.
+            var pipeline = Build(source, destination);
+            await PublishAsync(stream, 50, 20);
+            await NatsTestHelpers.WaitUntilAsync(async () => (await ConsumerAsync(stream)).Delivered?.StreamSeq == 70, what: "the server delivering 51..70 to the open pull");
+            await pipeline.RunAsync().WaitAsync(TimeSpan.FromMinutes(1));
 
             var seen = destination.Seen.Select(s => s.Sequence).ToList();
             Assert.That(seen.Distinct().Order(), Is.EqualTo(Enumerable.Range(1, 50).Select(i => (ulong)i)), "exactly the messages up to the start sequence");
