@@ -142,6 +142,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _missedHeartbeatReissues;
     private long _consumerLookups;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _statuses = new();
+    private long _heartbeats; // counted apart from _statuses: a heartbeat is not parsed, and costs no dictionary update
 
     internal NatsPullConsumer(JetStreamContext js, string stream, string consumer, NatsPullConsumerOptions options)
     {
@@ -184,7 +185,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     public long ConsumerLookups => Interlocked.Read(ref _consumerLookups);
 
     /// <summary>Status messages with <paramref name="code"/> received so far (100 heartbeats, 408 expiries, ...).</summary>
-    public long StatusesReceived(int code) => _statuses.TryGetValue(code, out var count) ? count : 0;
+    public long StatusesReceived(int code) => code == 100 ? Interlocked.Read(ref _heartbeats) : _statuses.TryGetValue(code, out var count) ? count : 0;
 
     /// <summary>The messages requested and held at most: the largest pull batch sent from now on.</summary>
     public int BatchSize => Volatile.Read(ref _batchSize);
@@ -607,7 +608,11 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         if (status > 0 && payload.IsEmpty)
         {
             Volatile.Write(ref _lastActivity, now);
-            if (status != 100)
+            if (status == 100)
+            {
+                Interlocked.Increment(ref _heartbeats);
+            }
+            else
             {
                 OnStatus(NatsHeaders.Parse(headerBytes));
             }
