@@ -578,10 +578,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                 $"JetStream consumer '{Consumer}' on stream '{Stream}' no longer exists ({ex.Description}); messages not yet acked will go to whoever consumes a re-created consumer.",
                 ex.Code, consumerDeleted: true));
         }
-        catch
+        catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
         {
-            _checkConsumer = true; // Transient (JetStream restarting, timeout): ask again on the next round.
-            throw;
+            // Transient (a leader election, JetStream restarting, a timeout): ask again on the next round, and pull
+            // meanwhile, since a consumer whose leader is back serves the pull without being asked about.
+            _checkConsumer = true;
+            LogPullFailed(_logger, Stream, Consumer, "consumer lookup: " + ex.Message);
         }
     }
 

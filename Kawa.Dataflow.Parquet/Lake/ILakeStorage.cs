@@ -55,7 +55,7 @@ public interface ILakeStorage
 
     /// <summary>
     /// Removes leftovers of crashed writers: every temporary file (or pending upload) of this
-    /// <see cref="InstanceId"/> that this storage object does not have open now, and any other instance's that is
+    /// <see cref="InstanceId"/> that no storage in this process has open now, and any other instance's that is
     /// older than twice <see cref="MaxFileAge"/>.
     /// </summary>
     /// <remarks>
@@ -80,5 +80,5 @@ public readonly record struct LakeFileInfo(string RelativePath, long Length, Dat
 /// <param name="Removed">Leftovers removed (temporary files deleted, uploads aborted).</param>
 /// <param name="Failed">Leftovers that could not be removed (logged).</param>
 /// <param name="Kept">Temporary files that may belong to a live writer: other instances' young enough ones, and the
-/// files this storage object has open.</param>
+/// files any storage in this process has open.</param>
 public readonly record struct LakeCleanupResult(int Removed, int Failed, int Kept);

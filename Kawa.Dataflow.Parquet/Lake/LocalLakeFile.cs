@@ -124,7 +124,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     private void Finish()
     {
         _finished = true;
-        _storage.Release(_tempPath);
+        LocalLakeStorage.Release(_tempPath);
     }
 
     public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);

@@ -14,7 +14,7 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// whole file. New partition directories are created on demand and their parents fsynced.</para>
 /// <para>After a crash the temporary file stays behind, invisible to readers; <see cref="CleanupAsync"/> removes
 /// it when the same instance starts again (or any instance, once it was last written more than twice
-/// <see cref="LocalLakeStorageOptions.MaxFileAge"/> ago). The temporary files this storage object has open are never
+/// <see cref="LocalLakeStorageOptions.MaxFileAge"/> ago). The temporary files any storage in this process has open are never
 /// removed by its own cleanup.</para>
 /// <para>Symbolic links inside the root are followed as the OS does; the root check is lexical.</para>
 /// <para>The file system calls are synchronous (the returned tasks are complete): a commit blocks its caller for the
@@ -34,7 +34,9 @@ public sealed class LocalLakeStorage : ILakeStorage
     private readonly LocalLakeStorageOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
+    // Process-wide, by full path: two storage objects on one root in one process share the default instance id, so one's
+    // cleanup must still spare the other's open temporaries.
+    private static readonly ConcurrentDictionary<string, byte> Open = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage; the root directory is created if missing.</summary>
     /// <param name="options">The options; validated here.</param>
@@ -77,6 +79,8 @@ public sealed class LocalLakeStorage : ILakeStorage
         var directory = Path.GetDirectoryName(finalPath)!;
         var tempPath = Path.Combine(directory, LakeTempNames.Create(Path.GetFileName(finalPath), InstanceId));
         FileStream stream;
+        // Registered before the file exists, so that a cleanup running meanwhile cannot remove it.
+        Open.TryAdd(Path.GetFullPath(tempPath), 0);
         try
         {
             EnsureDirectory(directory);
@@ -90,12 +94,12 @@ public sealed class LocalLakeStorage : ILakeStorage
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
+            Release(tempPath);
             var failure = LakeWriteException.From(relativePath, "created", error);
             LakeLog.WriteFailed(_logger, relativePath, failure.Failure, error);
             LakeTelemetry.Failed("local", InstanceId, failure.Failure);
             throw failure;
         }
-        _open.TryAdd(tempPath, 0);
         return new ValueTask<ILakeFile>(new LocalLakeFile(this, relativePath, finalPath, tempPath, stream));
     }
 
@@ -159,9 +163,9 @@ public sealed class LocalLakeStorage : ILakeStorage
                 continue;
             }
             var owner = LakeTempNames.InstanceOf(name);
-            if (_open.ContainsKey(path))
+            if (Open.ContainsKey(Path.GetFullPath(path)))
             {
-                // Written by this very storage object right now (another sink sharing it, or a cleanup called late).
+                // Being written in this process right now (another sink, or another storage object on the same root).
                 kept++;
                 LakeLog.LeftoverKept(_logger, path, owner);
                 continue;
@@ -205,7 +209,7 @@ public sealed class LocalLakeStorage : ILakeStorage
     internal TimeProvider TimeProvider => _timeProvider;
 
     /// <summary>A file of this storage was committed, aborted or failed: its temporary name is no longer in use.</summary>
-    internal void Release(string tempPath) => _open.TryRemove(tempPath, out _);
+    internal static void Release(string tempPath) => Open.TryRemove(Path.GetFullPath(tempPath), out _);
 
     internal void ReachStep(LocalCommitStep step, string tempPath) => CommitStepReached?.Invoke(step, tempPath);
 

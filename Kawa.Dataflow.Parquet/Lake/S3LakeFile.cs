@@ -12,6 +12,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
     private readonly List<PartETag> _parts = [];
     private readonly S3PartBuffer _part;
     private string? _uploadId;
+    private bool _registered; // this file's key is in the process-wide set of open uploads (see S3LakeStorage)
     private bool _finished;
 
     public S3LakeFile(S3LakeStorage storage, string relativePath, string key)
@@ -83,10 +84,7 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
         }
         _finished = true;
         ReturnBuffer();
-        if (_uploadId is not null)
-        {
-            _storage.UploadFinished(_uploadId);
-        }
+        Unregister();
         LakeTelemetry.Committed("s3", _storage.InstanceId, BytesWritten, _storage.TimeProvider.GetElapsedTime(started));
     }
 
@@ -120,13 +118,22 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
 
     public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);
 
+    private void Unregister()
+    {
+        if (_registered)
+        {
+            _registered = false;
+            _storage.UploadFinished(_key);
+        }
+    }
+
     private async ValueTask AbortUploadAsync()
     {
+        Unregister();
         if (_uploadId is null)
         {
             return;
         }
-        _storage.UploadFinished(_uploadId);
         try
         {
             // Not the caller's token: the upload must be aborted even when the write was canceled.
@@ -175,10 +182,16 @@ internal sealed class S3LakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
         var client = _storage.Client;
         if (_uploadId is null)
         {
+            // Registered before the upload exists, so that a cleanup running meanwhile cannot abort it.
+            if (!_registered)
+            {
+                _storage.UploadStarted(_key);
+                _registered = true;
+            }
+
             var started = await client.InitiateMultipartUploadAsync(
                 new InitiateMultipartUploadRequest { BucketName = _storage.BucketName, Key = _key }, cancellationToken).ConfigureAwait(false);
             _uploadId = started.UploadId;
-            _storage.UploadStarted(_uploadId);
         }
         var partNumber = _parts.Count + 1;
         using var content = _part.OpenRead();

@@ -19,7 +19,7 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// is durably stored. Abort, or any failure, aborts the upload, so no object appears.</para>
 /// <para>A crashed writer leaves an incomplete multipart upload: invisible, but billed. <see cref="CleanupAsync"/> aborts
 /// this instance's pending uploads under the prefix (recognized by the instance id in names made by
-/// <see cref="LakeFileNamer"/>), except the ones this storage object has open, and any started more than twice
+/// <see cref="LakeFileNamer"/>), except the ones any storage in this process has open, and any started more than twice
 /// <see cref="S3LakeStorageOptions.MaxFileAge"/> ago. Also configure a
 /// bucket lifecycle rule <c>AbortIncompleteMultipartUpload</c> as a backstop.</para>
 /// <para>The client is the caller's (<see cref="IAmazonS3"/>): credentials, region, endpoint and retries are configured
@@ -30,7 +30,9 @@ public sealed class S3LakeStorage : ILakeStorage
     private readonly IAmazonS3 _client;
     private readonly S3LakeStorageOptions _options;
     private readonly TimeProvider _timeProvider;
-    private readonly ConcurrentDictionary<string, byte> _openUploads = new(StringComparer.Ordinal);
+    // Process-wide, by bucket and key: two storage objects on one lake in one process share the default instance id, so
+    // one's cleanup must still spare the other's open uploads. Keys are unique file names, so a key names one upload.
+    private static readonly ConcurrentDictionary<string, byte> OpenUploads = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage.</summary>
     /// <param name="client">The S3 client; not disposed by this storage.</param>
@@ -149,7 +151,7 @@ public sealed class S3LakeStorage : ILakeStorage
                 var fileName = upload.Key[(upload.Key.LastIndexOf('/') + 1)..];
                 var owner = LakeFileNamer.TryParse(fileName, out var instance, out _, out _) ? instance : null;
                 var initiated = new DateTimeOffset(DateTime.SpecifyKind(upload.Initiated ?? DateTime.MinValue, DateTimeKind.Utc));
-                var live = IsOpen(upload.UploadId);
+                var live = IsOpen(upload.Key);
                 if (live || (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && initiated >= cutoff))
                 {
                     kept++;
@@ -180,14 +182,17 @@ public sealed class S3LakeStorage : ILakeStorage
         return new LakeCleanupResult(removed, failed, kept);
     }
 
-    /// <summary>A file of this storage started its multipart upload: cleanup leaves it alone until it finishes.</summary>
-    internal void UploadStarted(string uploadId) => _openUploads.TryAdd(uploadId, 0);
+    /// <summary>A file in this process is about to start a multipart upload to <paramref name="key"/>: every cleanup in
+    /// this process leaves it alone until it finishes.</summary>
+    internal void UploadStarted(string key) => OpenUploads.TryAdd(OpenKey(key), 0);
 
-    /// <summary>Whether a file of this storage object is writing to <paramref name="uploadId"/> now.</summary>
-    private bool IsOpen(string uploadId) => uploadId is not null && _openUploads.ContainsKey(uploadId);
+    /// <summary>Whether a file in this process is writing to <paramref name="key"/> now.</summary>
+    private bool IsOpen(string? key) => key is not null && OpenUploads.ContainsKey(OpenKey(key));
 
     /// <summary>The upload was completed or aborted (or is being aborted).</summary>
-    internal void UploadFinished(string uploadId) => _openUploads.TryRemove(uploadId, out _);
+    internal void UploadFinished(string key) => OpenUploads.TryRemove(OpenKey(key), out _);
+
+    private string OpenKey(string key) => BucketName + "/" + key;
 
     internal static LakeWriteException ToLakeException(string relativePath, string operation, Exception error)
     {

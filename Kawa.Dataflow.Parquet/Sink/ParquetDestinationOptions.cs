@@ -59,7 +59,7 @@ public sealed class ParquetDestinationOptions<T>
     /// <summary>Whether the destination runs <see cref="ILakeStorage.CleanupAsync"/> once, before it opens its first
     /// file, to remove a crashed earlier run's leftovers. Default <see langword="true"/>.</summary>
     /// <remarks>The cleanup removes only this instance's leftovers (same <see cref="ILakeStorage.InstanceId"/>, not open
-    /// in this storage object) and other instances' temporary files older than twice the storage's
+    /// in this process) and other instances' temporary files older than twice the storage's
     /// <see cref="ILakeStorage.MaxFileAge"/>. Its failure is logged, not thrown. Turn it off when the application
     /// cleans the storage itself at start.</remarks>
     public bool CleanupAtStart { get; set; } = true;

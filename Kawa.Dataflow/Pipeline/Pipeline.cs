@@ -111,7 +111,11 @@ public sealed class Pipeline
 
         if (run.DrainTimedOut)
         {
-            throw new OperationCanceledException($"Pipeline '{Name}' did not drain within {_options.DrainTimeout}; unfinished messages were negatively acked for redelivery.", cancellationToken);
+            throw new OperationCanceledException(
+                run.DrainEndedByCaller
+                    ? $"Pipeline '{Name}' had not drained when its host's shutdown deadline passed (before DrainTimeout {_options.DrainTimeout}); unfinished messages were negatively acked for redelivery."
+                    : $"Pipeline '{Name}' did not drain within {_options.DrainTimeout}; unfinished messages were negatively acked for redelivery.",
+                cancellationToken);
         }
 
         Log.Completed(run.Logger, Name);

@@ -228,7 +228,7 @@ public class PipelineHostingTests
         Assert.That(service.ExecuteTask!.IsCompleted, Is.True, "the run ended before the host's stop returned");
         Assert.That(source.Tokens, Has.Count.EqualTo(3));
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "unfinished at the host's deadline: redelivered promptly, not abandoned");
-        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>().With.Message.Contains("host's shutdown deadline"));
     }
 
     [Test]

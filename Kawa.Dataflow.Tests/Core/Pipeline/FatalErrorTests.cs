@@ -88,14 +88,18 @@ public class FatalErrorTests
         var source = new TestSource<int>(TestMessages.Ints(8), endless: true);
         var destination = new RecordingDestination<int>();
         var handled = new System.Collections.Concurrent.ConcurrentBag<int>();
-        var pipeline = Kawa.Dataflow.Pipeline.Create("abort-map")
+        Kawa.Dataflow.Pipeline? pipeline = null;
+        pipeline = Kawa.Dataflow.Pipeline.Create("abort-map")
             .From(source)
             .Handle("parse", Handler.Map<int, int>(m =>
             {
                 handled.Add(m.Value);
                 if (m.Value == 1)
                 {
+                    // Reading stops a moment before the run counts as aborting (the stop token is cancelled first):
+                    // wait for the abort itself, or 2 may slip in between.
                     source.ReceiveCancelled.Wait(TestMessages.Generous);
+                    SpinWait.SpinUntil(() => pipeline!.CurrentRun?.IsAborting == true, TestMessages.Generous);
                 }
 
                 return m.Value == 5 ? throw boom : m;

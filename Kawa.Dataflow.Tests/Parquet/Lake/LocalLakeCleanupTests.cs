@@ -30,7 +30,8 @@ public sealed class LocalLakeCleanupTests
         await file.Stream.FlushAsync();
         var temp = ((LocalLakeFile)file).TemporaryPath;
         File.SetLastWriteTimeUtc(temp, lastWrite.UtcDateTime);
-        return temp; // not aborted: the "process" died
+        LocalLakeStorage.Release(temp); // not aborted: the "process" died, and its open files with it
+        return temp;
     }
 
     [Test]

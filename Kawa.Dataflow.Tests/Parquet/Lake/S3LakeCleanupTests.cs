@@ -59,7 +59,10 @@ public sealed class S3LakeCleanupTests
         client.ListMultipartUploadsAsync(Arg.Any<ListMultipartUploadsRequest>(), Arg.Any<CancellationToken>())
             .Returns(new ListMultipartUploadsResponse { MultipartUploads = [live, dead], IsTruncated = false });
 
+        var fromAnotherStorageObject = await Storage(client).CleanupAsync();
         var whileOpen = await storage.CleanupAsync();
+
+        Assert.That(fromAnotherStorageObject.Kept, Is.EqualTo(1), "another storage object in this process (same instance id) spares it too");
 
         Assert.That(whileOpen, Is.EqualTo(new LakeCleanupResult(Removed: 1, Failed: 0, Kept: 1)));
         await client.DidNotReceive().AbortMultipartUploadAsync(Arg.Any<string>(), Arg.Any<string>(), "live", Arg.Any<CancellationToken>());

@@ -41,6 +41,7 @@ public sealed class ParquetDestinationCleanupTests
         await file.Stream.WriteAsync(new byte[] { 1, 2, 3 });
         await file.Stream.FlushAsync();
         var temp = ((LocalLakeFile)file).TemporaryPath;
+        LocalLakeStorage.Release(temp); // its "process" died: nothing in this one has it open
         if (age is { } a)
         {
             File.SetLastWriteTimeUtc(temp, DateTime.UtcNow - a);
@@ -170,6 +171,28 @@ public sealed class ParquetDestinationCleanupTests
         var liveTemp = await WaitForAsync(() => Temporaries().SingleOrDefault());
 
         await using (var sinkB = new ParquetDestination<SinkEvent>(Options(storage)))
+        {
+            await sinkB.SendAsync(AckToken.None(), Event(2, "b"));
+            await sinkB.FlushAsync();
+        }
+
+        Assert.That(File.Exists(_root.Combine(liveTemp.Split('/'))), Is.True);
+        await sinkA.FlushAsync();
+        Assert.That(await first.WaitAsync(), Is.EqualTo(AckOutcome.Acked));
+        Assert.That((await ReadAllAsync(_root)).Select(r => r.Id).Order(), Is.EqualTo(new long[] { 1, 2 }));
+    }
+
+    [Test]
+    public async Task FirstFile_SecondSinkOnAnotherStorageObjectOfTheSameLake_KeepsTheFirstSinksOpenFile()
+    {
+        // Two storage objects on one root in one process get the same default instance id (a main and a dead-letter
+        // sink, say): the second's startup cleanup must still spare the first's open file.
+        var first = new AckProbe();
+        await using var sinkA = new ParquetDestination<SinkEvent>(Options(Lake("writer-a")));
+        await sinkA.SendAsync(first, Event(1, "a"));
+        var liveTemp = await WaitForAsync(() => Temporaries().SingleOrDefault());
+
+        await using (var sinkB = new ParquetDestination<SinkEvent>(Options(Lake("writer-a"))))
         {
             await sinkB.SendAsync(AckToken.None(), Event(2, "b"));
             await sinkB.FlushAsync();

@@ -129,9 +129,15 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     /// </summary>
     public void EndDrainNow()
     {
+        Volatile.Write(ref _drainEndedByCaller, 1);
         BeginDrain();
         OnDrainTimeout();
     }
+
+    /// <summary>The drain was ended by <see cref="EndDrainNow"/> (the host's deadline), not by DrainTimeout.</summary>
+    public bool DrainEndedByCaller => Volatile.Read(ref _drainEndedByCaller) != 0;
+
+    private int _drainEndedByCaller;
 
     /// <summary>Records a fatal error (the first one wins) and aborts the run.</summary>
     public void ReportFatal(string stage, Exception exception)
