@@ -156,30 +156,10 @@ public class PipelineHostingTests
     public async Task AddKawaPipeline_HostStopsAndWorkOutlastsDrainTimeout_UnfinishedIsNegativelyAckedAndTheHostStops()
     {
         var time = new Kawa.Dataflow.Tests.Infrastructure.FakeTimeProvider();
-        var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
-        var entered = 0;
-        var allStuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var builder = CreateBuilder(new() { ["Kawa:Pipelines:hosted-drain-timeout:DrainTimeout"] = "00:00:05" });
         builder.Services.AddSingleton<TimeProvider>(time);
-        builder.Services.AddKawaPipeline("hosted-drain-timeout", (_, p) => p
-            .From(source)
-            .Handle<int>(
-                "stuck",
-                async (m, ct) =>
-                {
-                    if (Interlocked.Increment(ref entered) == 3)
-                    {
-                        allStuck.TrySetResult();
-                    }
-
-                    await Task.Delay(Timeout.InfiniteTimeSpan, ct); // never finishes on its own
-                    return m;
-                },
-                new StageOptions { MaxDegreeOfParallelism = 3, EnsureOrdered = false })
-            .To(new RecordingDestination<int>()));
-        using var host = builder.Build();
-        await host.StartAsync();
-        await allStuck.Task.WaitAsync(TestMessages.Generous);
+        var (host, source) = await StartWithThreeStuckAsync(builder, "hosted-drain-timeout");
+        using var _ = host;
 
         var stopping = host.StopAsync();
         await time.WaitForTimersCreatedAsync(1).WaitAsync(TestMessages.Generous); // the drain timer, on the host's clock
@@ -197,12 +177,27 @@ public class PipelineHostingTests
     public async Task AddKawaPipeline_HostShutdownTimeoutBeforeDrainTimeout_DrainEndsAtTheHostsDeadlineAndNegativelyAcks()
     {
         // DrainTimeout (25 s by default) is longer than this host's shutdown timeout: the host's deadline ends the drain.
+        var builder = CreateBuilder([]);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
+        var (host, source) = await StartWithThreeStuckAsync(builder, "hosted-host-deadline");
+        using var _ = host;
+
+        await host.StopAsync().WaitAsync(TestMessages.Generous);
+
+        var service = host.Services.GetServices<IHostedService>().OfType<PipelineHostedService>().Single();
+        Assert.That(service.ExecuteTask!.IsCompleted, Is.True, "the run ended before the host's stop returned");
+        Assert.That(source.Tokens, Has.Count.EqualTo(3));
+        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "unfinished at the host's deadline: redelivered promptly, not abandoned");
+        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>().With.Message.Contains("host's shutdown deadline"));
+    }
+
+    /// <summary>Starts a host whose pipeline has three messages in a stage that never finishes them on its own.</summary>
+    private static async Task<(IHost Host, TestSource<int> Source)> StartWithThreeStuckAsync(HostApplicationBuilder builder, string name)
+    {
         var source = new TestSource<int>(TestMessages.Ints(3), endless: true);
         var entered = 0;
         var allStuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var builder = CreateBuilder([]);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
-        builder.Services.AddKawaPipeline("hosted-host-deadline", (_, p) => p
+        builder.Services.AddKawaPipeline(name, (_, p) => p
             .From(source)
             .Handle<int>(
                 "stuck",
@@ -218,17 +213,10 @@ public class PipelineHostingTests
                 },
                 new StageOptions { MaxDegreeOfParallelism = 3, EnsureOrdered = false })
             .To(new RecordingDestination<int>()));
-        using var host = builder.Build();
+        var host = builder.Build();
         await host.StartAsync();
         await allStuck.Task.WaitAsync(TestMessages.Generous);
-
-        await host.StopAsync().WaitAsync(TestMessages.Generous);
-
-        var service = host.Services.GetServices<IHostedService>().OfType<PipelineHostedService>().Single();
-        Assert.That(service.ExecuteTask!.IsCompleted, Is.True, "the run ended before the host's stop returned");
-        Assert.That(source.Tokens, Has.Count.EqualTo(3));
-        Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Negative()), "unfinished at the host's deadline: redelivered promptly, not abandoned");
-        Assert.That(async () => await service.ExecuteTask!, Throws.InstanceOf<OperationCanceledException>().With.Message.Contains("host's shutdown deadline"));
+        return (host, source);
     }
 
     [Test]

@@ -7,40 +7,27 @@ using Kawa.Dataflow.Tests.Nats.Infrastructure;
 namespace Kawa.Dataflow.Tests.Nats.JetStream;
 
 [NonParallelizable]
-public class JetStreamApiTests
+public class JetStreamApiTests : ConnectedJetStreamTests
 {
-    private ConnectedNatsServer _nats = null!;
-    private JetStreamContext _js = null!;
-
-    [OneTimeSetUp]
-    public async Task Start()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-        _js = new JetStreamContext(_nats.Connection);
-    }
-
-    [OneTimeTearDown]
-    public ValueTask Stop() => _nats.DisposeAsync();
-
     private static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..8];
 
     [Test]
     public async Task StreamCrud_CreateInfoUpdateDelete()
     {
         var name = Unique("S");
-        var created = await _js.CreateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.>"], MaxAge = TimeSpan.FromHours(1), Storage = StorageType.File });
+        var created = await Js.CreateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.>"], MaxAge = TimeSpan.FromHours(1), Storage = StorageType.File });
 
         Assert.That(created.Config!.Name, Is.EqualTo(name));
         Assert.That(created.Config.MaxAge, Is.EqualTo(TimeSpan.FromHours(1)));
 
-        var updated = await _js.UpdateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.>", $"{name}x.>"], MaxAge = TimeSpan.FromHours(1) });
+        var updated = await Js.UpdateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.>", $"{name}x.>"], MaxAge = TimeSpan.FromHours(1) });
         Assert.That(updated.Config!.Subjects, Has.Length.EqualTo(2));
 
-        var info = await _js.GetStreamAsync(name);
+        var info = await Js.GetStreamAsync(name);
         Assert.That(info.State!.Messages, Is.Zero);
 
-        Assert.That(await _js.DeleteStreamAsync(name), Is.True);
-        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.GetStreamAsync(name));
+        Assert.That(await Js.DeleteStreamAsync(name), Is.True);
+        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.GetStreamAsync(name));
         Assert.That(ex!.ErrorCode, Is.EqualTo(10059));
         Assert.That(ex.Code, Is.EqualTo(404));
         Assert.That(ex.Message, Does.Contain("stream not found"));
@@ -50,9 +37,9 @@ public class JetStreamApiTests
     public async Task CreateStream_SubjectsOverlap_ApiErrorWithCode()
     {
         var name = Unique("O");
-        await _js.CreateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.a"] });
+        await Js.CreateStreamAsync(new StreamConfig { Name = name, Subjects = [$"{name}.a"] });
 
-        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.CreateStreamAsync(new StreamConfig { Name = name + "b", Subjects = [$"{name}.a"] }));
+        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.CreateStreamAsync(new StreamConfig { Name = name + "b", Subjects = [$"{name}.a"] }));
 
         Assert.That(ex!.ErrorCode, Is.EqualTo(10065), ex.Message);
     }
@@ -61,16 +48,16 @@ public class JetStreamApiTests
     public async Task ConsumerCrud_CreateInfoDelete_NotFoundIs10014()
     {
         var stream = Unique("C");
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
 
-        var created = await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d1", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(7), MaxDeliver = 5 });
+        var created = await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d1", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(7), MaxDeliver = 5 });
 
         Assert.That(created.Config!.AckPolicy, Is.EqualTo(AckPolicy.Explicit));
         Assert.That(created.Config.AckWait, Is.EqualTo(TimeSpan.FromSeconds(7)));
-        var info = await _js.GetConsumerAsync(stream, "d1");
+        var info = await Js.GetConsumerAsync(stream, "d1");
         Assert.That(info.Config!.MaxDeliver, Is.EqualTo(5));
-        Assert.That(await _js.DeleteConsumerAsync(stream, "d1"), Is.True);
-        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.GetConsumerAsync(stream, "d1"));
+        Assert.That(await Js.DeleteConsumerAsync(stream, "d1"), Is.True);
+        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.GetConsumerAsync(stream, "d1"));
         Assert.That(ex!.ErrorCode, Is.EqualTo(JetStreamContext.ConsumerNotFound));
     }
 
@@ -78,11 +65,11 @@ public class JetStreamApiTests
     public async Task Publish_PubAckAndDuplicateByMsgId()
     {
         var stream = Unique("P");
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"], DuplicateWindow = TimeSpan.FromMinutes(1) });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"], DuplicateWindow = TimeSpan.FromMinutes(1) });
 
-        var first = await _js.PublishAsync($"{stream}.a", "one"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-1" });
-        var again = await _js.PublishAsync($"{stream}.a", "one"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-1" });
-        var second = await _js.PublishAsync($"{stream}.a", "two"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-2" });
+        var first = await Js.PublishAsync($"{stream}.a", "one"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-1" });
+        var again = await Js.PublishAsync($"{stream}.a", "one"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-1" });
+        var second = await Js.PublishAsync($"{stream}.a", "two"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "id-2" });
 
         Assert.That(first.Stream, Is.EqualTo(stream));
         Assert.That(first.Seq, Is.EqualTo(1UL));
@@ -90,18 +77,18 @@ public class JetStreamApiTests
         Assert.That(again.Duplicate, Is.True);
         Assert.That(again.Seq, Is.EqualTo(1UL));
         Assert.That(second.Seq, Is.EqualTo(2UL));
-        Assert.That((await _js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(2UL));
+        Assert.That((await Js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(2UL));
     }
 
     [Test]
     public async Task Publish_ExpectedLastSequenceWrong_RejectedWith10071()
     {
         var stream = Unique("E");
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
-        await _js.PublishAsync($"{stream}.a", "x"u8.ToArray());
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await Js.PublishAsync($"{stream}.a", "x"u8.ToArray());
 
-        var ok = await _js.PublishAsync($"{stream}.a", "y"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSequence = 1 });
-        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.PublishAsync($"{stream}.a", "z"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSequence = 1 }));
+        var ok = await Js.PublishAsync($"{stream}.a", "y"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSequence = 1 });
+        var ex = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.PublishAsync($"{stream}.a", "z"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSequence = 1 }));
 
         Assert.That(ok.Seq, Is.EqualTo(2UL));
         Assert.That(ex!.ErrorCode, Is.EqualTo(10071), ex.Message);
@@ -110,7 +97,7 @@ public class JetStreamApiTests
     [Test]
     public async Task Publish_NoStreamForSubject_NoResponders()
     {
-        var ex = await Assert.ThrowsAsync<NatsNoRespondersException>(() => _js.PublishAsync("no.stream.here", "x"u8.ToArray()));
+        var ex = await Assert.ThrowsAsync<NatsNoRespondersException>(() => Js.PublishAsync("no.stream.here", "x"u8.ToArray()));
 
         Assert.That(ex!.Message, Does.Contain("no.stream.here"));
     }

@@ -7,25 +7,12 @@ namespace Kawa.Dataflow.Tests.Nats.JetStream;
 
 /// <summary>Updating consumers, and publishing with the expected-state headers, against a real nats-server.</summary>
 [NonParallelizable]
-public class JetStreamConsumerUpdateTests
+public class JetStreamConsumerUpdateTests : ConnectedJetStreamTests
 {
-    private ConnectedNatsServer _nats = null!;
-    private JetStreamContext _js = null!;
-
-    [OneTimeSetUp]
-    public async Task Start()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-        _js = new JetStreamContext(_nats.Connection);
-    }
-
-    [OneTimeTearDown]
-    public ValueTask Stop() => _nats.DisposeAsync();
-
     private async Task<string> StreamAsync(TimeSpan? duplicateWindow = null)
     {
         var stream = "U" + Guid.NewGuid().ToString("N")[..8];
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"], DuplicateWindow = duplicateWindow ?? TimeSpan.Zero });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"], DuplicateWindow = duplicateWindow ?? TimeSpan.Zero });
         return stream;
     }
 
@@ -33,10 +20,10 @@ public class JetStreamConsumerUpdateTests
     public async Task UpdateConsumerAsync_AckWaitAndMaxDeliverChanged_ServerHoldsTheNewValues()
     {
         var stream = await StreamAsync();
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(30), MaxDeliver = 5 });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(30), MaxDeliver = 5 });
 
-        var updated = await _js.UpdateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(45), MaxDeliver = 3 });
-        var info = await _js.GetConsumerAsync(stream, "d");
+        var updated = await Js.UpdateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(45), MaxDeliver = 3 });
+        var info = await Js.GetConsumerAsync(stream, "d");
 
         Assert.That(updated.Config!.AckWait, Is.EqualTo(TimeSpan.FromSeconds(45)));
         Assert.That(info.Config!.AckWait, Is.EqualTo(TimeSpan.FromSeconds(45)), "the server, asked again, has the new ack wait");
@@ -47,24 +34,24 @@ public class JetStreamConsumerUpdateTests
     public async Task UpdateConsumerAsync_DeliverPolicyChanged_RefusedWithApiError()
     {
         var stream = await StreamAsync();
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit });
 
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.UpdateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, DeliverPolicy = DeliverPolicy.New }));
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.UpdateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, DeliverPolicy = DeliverPolicy.New }));
 
         Assert.That(error!.ErrorCode, Is.Not.Zero);
         Assert.That(error.Description, Does.Contain("deliver policy").IgnoreCase);
-        Assert.That((await _js.GetConsumerAsync(stream, "d")).Config!.DeliverPolicy, Is.EqualTo(DeliverPolicy.All), "unchanged");
+        Assert.That((await Js.GetConsumerAsync(stream, "d")).Config!.DeliverPolicy, Is.EqualTo(DeliverPolicy.All), "unchanged");
     }
 
     [Test]
     public async Task SourceStart_ExistingDurableWithOtherAckWaitAndMaxDeliver_UpdatesIt()
     {
         var stream = await StreamAsync();
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(30), MaxDeliver = 5 });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(30), MaxDeliver = 5 });
 
-        await using var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(_nats.Server),
+        await using var source = await NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(NatsServer.Server),
             new NatsJetStreamSourceOptions { Stream = stream, Durable = "d", AckWait = TimeSpan.FromSeconds(50), MaxDeliver = 2 });
-        var info = await _js.GetConsumerAsync(stream, "d");
+        var info = await Js.GetConsumerAsync(stream, "d");
 
         Assert.That(source.AckWait, Is.EqualTo(TimeSpan.FromSeconds(50)));
         Assert.That(info.Config!.AckWait, Is.EqualTo(TimeSpan.FromSeconds(50)));
@@ -75,9 +62,9 @@ public class JetStreamConsumerUpdateTests
     public async Task SourceStart_ExistingDurableWithOtherDeliverPolicy_TypedErrorSayingWhatToDo()
     {
         var stream = await StreamAsync();
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit });
 
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(_nats.Server),
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(NatsServer.Server),
             new NatsJetStreamSourceOptions { Stream = stream, Durable = "d", DeliverPolicy = JetStreamDeliverPolicy.New }));
 
         Assert.That(error!.Message, Does.Contain("Consumer 'd'").And.Contain(stream).And.Contain("cannot update").And.Contain("CreateOrUpdate = false"));
@@ -89,7 +76,7 @@ public class JetStreamConsumerUpdateTests
     [Test]
     public async Task SourceStart_StreamMissing_ServerErrorUnwrapped()
     {
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(_nats.Server),
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => NatsJetStreamSource.StartAsync(NatsTestHelpers.Options(NatsServer.Server),
             new NatsJetStreamSourceOptions { Stream = "NOPE" + Guid.NewGuid().ToString("N")[..6], Durable = "d" }));
 
         Assert.That(error!.ErrorCode, Is.EqualTo(JetStreamContext.StreamNotFound));
@@ -101,40 +88,40 @@ public class JetStreamConsumerUpdateTests
     {
         var stream = await StreamAsync();
 
-        var ok = await _js.PublishAsync($"{stream}.a", "x"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedStream = stream });
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.PublishAsync($"{stream}.a", "y"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedStream = "OTHER" }));
+        var ok = await Js.PublishAsync($"{stream}.a", "x"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedStream = stream });
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.PublishAsync($"{stream}.a", "y"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedStream = "OTHER" }));
 
         Assert.That(ok.Stream, Is.EqualTo(stream));
         Assert.That(error!.ErrorCode, Is.EqualTo(10060), error.Message);
-        Assert.That((await _js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(1UL), "the refused message was not stored");
+        Assert.That((await Js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(1UL), "the refused message was not stored");
     }
 
     [Test]
     public async Task Publish_ExpectedLastMsgId_AcceptedWhenItMatchesRejectedOtherwise()
     {
         var stream = await StreamAsync(TimeSpan.FromMinutes(1));
-        await _js.PublishAsync($"{stream}.a", "1"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m1" });
+        await Js.PublishAsync($"{stream}.a", "1"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m1" });
 
-        var ok = await _js.PublishAsync($"{stream}.a", "2"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m2", ExpectedLastMsgId = "m1" });
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.PublishAsync($"{stream}.a", "3"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m3", ExpectedLastMsgId = "m1" }));
+        var ok = await Js.PublishAsync($"{stream}.a", "2"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m2", ExpectedLastMsgId = "m1" });
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.PublishAsync($"{stream}.a", "3"u8.ToArray(), options: new JetStreamPublishOptions { MsgId = "m3", ExpectedLastMsgId = "m1" }));
 
         Assert.That(ok.Seq, Is.EqualTo(2UL));
         Assert.That(error!.ErrorCode, Is.EqualTo(10070), error.Message);
-        Assert.That((await _js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(2UL));
+        Assert.That((await Js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(2UL));
     }
 
     [Test]
     public async Task Publish_ExpectedLastSubjectSequence_AcceptedWhenItMatchesRejectedOtherwise()
     {
         var stream = await StreamAsync();
-        await _js.PublishAsync($"{stream}.a", "a1"u8.ToArray()); // seq 1
-        await _js.PublishAsync($"{stream}.b", "b1"u8.ToArray()); // seq 2: another subject
+        await Js.PublishAsync($"{stream}.a", "a1"u8.ToArray()); // seq 1
+        await Js.PublishAsync($"{stream}.b", "b1"u8.ToArray()); // seq 2: another subject
 
-        var ok = await _js.PublishAsync($"{stream}.a", "a2"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSubjectSequence = 1 });
-        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => _js.PublishAsync($"{stream}.a", "a3"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSubjectSequence = 1 }));
+        var ok = await Js.PublishAsync($"{stream}.a", "a2"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSubjectSequence = 1 });
+        var error = await Assert.ThrowsAsync<JetStreamApiException>(() => Js.PublishAsync($"{stream}.a", "a3"u8.ToArray(), options: new JetStreamPublishOptions { ExpectedLastSubjectSequence = 1 }));
 
         Assert.That(ok.Seq, Is.EqualTo(3UL), "the stream's last sequence was 2; the subject's was 1");
         Assert.That(error!.ErrorCode, Is.EqualTo(10071), error.Message);
-        Assert.That((await _js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(3UL));
+        Assert.That((await Js.GetStreamAsync(stream)).State!.Messages, Is.EqualTo(3UL));
     }
 }

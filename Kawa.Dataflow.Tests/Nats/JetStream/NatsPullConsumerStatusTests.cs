@@ -10,33 +10,20 @@ namespace Kawa.Dataflow.Tests.Nats.JetStream;
 /// here is bounded far below the missed-heartbeat timeout, so a status that is not handled shows as a timeout.
 /// </summary>
 [NonParallelizable]
-public class NatsPullConsumerStatusTests
+public class NatsPullConsumerStatusTests : ConnectedJetStreamTests
 {
-    private ConnectedNatsServer _nats = null!;
-    private JetStreamContext _js = null!;
-
-    [OneTimeSetUp]
-    public async Task Start()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-        _js = new JetStreamContext(_nats.Connection);
-    }
-
-    [OneTimeTearDown]
-    public ValueTask Stop() => _nats.DisposeAsync();
-
     private async Task<string> StreamAsync(int messages, int payloadBytes, params string[] durables)
     {
         var stream = "ST" + Guid.NewGuid().ToString("N")[..8];
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
         foreach (var durable in durables)
         {
-            await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = durable, AckPolicy = AckPolicy.Explicit });
+            await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = durable, AckPolicy = AckPolicy.Explicit });
         }
 
         for (var i = 0; i < messages; i++)
         {
-            await _js.PublishAsync($"{stream}.m", Encoding.ASCII.GetBytes(new string('x', payloadBytes - 1) + (i % 10).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            await Js.PublishAsync($"{stream}.m", Encoding.ASCII.GetBytes(new string('x', payloadBytes - 1) + (i % 10).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
 
         return stream;
@@ -73,7 +60,7 @@ public class NatsPullConsumerStatusTests
     {
         const int count = 60;
         var stream = await StreamAsync(count, payloadBytes: 20, "c");
-        await using var consumer = _js.CreatePullConsumer(stream, "c", Budgeted(batch: 50, maxBytes: 400));
+        await using var consumer = Js.CreatePullConsumer(stream, "c", Budgeted(batch: 50, maxBytes: 400));
         await consumer.StartAsync();
 
         var sequences = await ReadAsync(consumer, count, TimeSpan.FromSeconds(4));
@@ -90,12 +77,12 @@ public class NatsPullConsumerStatusTests
         // Equal-length deliveries: one-digit sequences and pending counts, the same payload length, consumer names of one length.
         const int count = 6;
         var stream = await StreamAsync(count, payloadBytes: 10, "p1", "c1");
-        await using var probe = _js.CreatePullConsumer(stream, "p1", new NatsPullConsumerOptions { BatchSize = 1 });
+        await using var probe = Js.CreatePullConsumer(stream, "p1", new NatsPullConsumerOptions { BatchSize = 1 });
         await probe.StartAsync();
         var first = (await ReadProbeAsync(probe))!;
         var size = first.Subject.Length + first.ReplyTo.Length + first.Data.Length;
 
-        await using var consumer = _js.CreatePullConsumer(stream, "c1", Budgeted(batch: 50, maxBytes: 2 * size));
+        await using var consumer = Js.CreatePullConsumer(stream, "c1", Budgeted(batch: 50, maxBytes: 2 * size));
         await consumer.StartAsync();
         var sequences = await ReadAsync(consumer, count, TimeSpan.FromSeconds(4));
 
@@ -114,7 +101,7 @@ public class NatsPullConsumerStatusTests
     public async Task Consume_MessageLargerThanTheWholeBudget_FailsNamingTheBudgetInsteadOfLooping()
     {
         var stream = await StreamAsync(1, payloadBytes: 200, "c");
-        await using var consumer = _js.CreatePullConsumer(stream, "c", Budgeted(batch: 10, maxBytes: 100));
+        await using var consumer = Js.CreatePullConsumer(stream, "c", Budgeted(batch: 10, maxBytes: 100));
         await consumer.StartAsync();
 
         var error = await Assert.ThrowsAsync<NatsJetStreamConsumerException>(async () => await consumer.NextAsync().AsTask().WaitAsync(NatsTestHelpers.Generous));
@@ -128,7 +115,7 @@ public class NatsPullConsumerStatusTests
     public async Task IdleHeartbeats_KeepArriving_CountAsLivenessAndThePullIsNotReissued()
     {
         var stream = await StreamAsync(0, payloadBytes: 1, "c");
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(30), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(30), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
         await consumer.StartAsync();
 
         // Eight heartbeats span four times the 400 ms after which a silent pull counts as lost.
@@ -146,7 +133,7 @@ public class NatsPullConsumerStatusTests
         // refill point, and sends pull 2 (8), so pull 1 expires about a heartbeat before pull 2. Its 408 says 2 were
         // unfilled: 8 stay requested, above the refill point, so no pull goes out.
         var stream = await StreamAsync(8, payloadBytes: 1, "c");
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, RefillThreshold = 0.2, Expires = TimeSpan.FromSeconds(3), IdleHeartbeat = TimeSpan.FromSeconds(1) });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, RefillThreshold = 0.2, Expires = TimeSpan.FromSeconds(3), IdleHeartbeat = TimeSpan.FromSeconds(1) });
         await consumer.StartAsync();
         await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.StatusesReceived(100) >= 1), what: "pull 1 to go idle");
         await ReadAsync(consumer, 8, NatsTestHelpers.Generous);
@@ -170,7 +157,7 @@ public class NatsPullConsumerStatusTests
         // nats-server 2.9 serves every $JS.API subject through its API import, so a pull for a missing consumer gets no
         // answer at all (no 503): only the missed heartbeats show it, and the lookup then decides the consumer is gone.
         var stream = await StreamAsync(0, payloadBytes: 1, "c");
-        await using var consumer = _js.CreatePullConsumer(stream, "gone", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(30), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
+        await using var consumer = Js.CreatePullConsumer(stream, "gone", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(30), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
         await consumer.StartAsync();
 
         var error = await Assert.ThrowsAsync<NatsJetStreamConsumerException>(async () => await consumer.NextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
@@ -186,7 +173,7 @@ public class NatsPullConsumerStatusTests
         // Pulls (and lookups) through a JetStream domain nobody serves get 503 no responders, as when JetStream becomes
         // unreachable while running: whether the consumer is gone cannot be told, so it is asked again, never fatal.
         var stream = await StreamAsync(0, payloadBytes: 1, "c");
-        await using var connection = await NatsTestHelpers.ConnectAsync(_nats.Server, o => o.JetStreamDomain = "nowhere");
+        await using var connection = await NatsTestHelpers.ConnectAsync(NatsServer.Server, o => o.JetStreamDomain = "nowhere");
         var js = new JetStreamContext(connection);
         await using var consumer = js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(2), IdleHeartbeat = TimeSpan.FromMilliseconds(200) });
         await consumer.StartAsync();

@@ -7,32 +7,19 @@ using Kawa.Dataflow.Tests.Nats.Infrastructure;
 namespace Kawa.Dataflow.Tests.Nats.JetStream;
 
 [NonParallelizable]
-public class NatsPullConsumerTests
+public class NatsPullConsumerTests : ConnectedJetStreamTests
 {
-    private ConnectedNatsServer _nats = null!;
-    private JetStreamContext _js = null!;
-
-    [OneTimeSetUp]
-    public async Task Start()
-    {
-        _nats = await ConnectedNatsServer.StartAsync();
-        _js = new JetStreamContext(_nats.Connection);
-    }
-
-    [OneTimeTearDown]
-    public ValueTask Stop() => _nats.DisposeAsync();
-
     private async Task<string> StreamWithConsumerAsync(TimeSpan ackWait, int messages = 0)
     {
         var stream = "PC" + Guid.NewGuid().ToString("N")[..8];
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit, AckWait = ackWait });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit, AckWait = ackWait });
         for (var i = 0; i < messages; i++)
         {
-            await _nats.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
+            await NatsServer.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
         }
 
-        await _nats.Connection.FlushAsync();
+        await NatsServer.Connection.FlushAsync();
         return stream;
     }
 
@@ -49,11 +36,11 @@ public class NatsPullConsumerTests
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30));
         for (var i = 0; i < count; i++)
         {
-            await _js.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
+            await Js.Connection.PublishAsync($"{stream}.m", Encoding.UTF8.GetBytes(i.ToString()));
         }
 
-        await _nats.Connection.FlushAsync();
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 500 });
+        await NatsServer.Connection.FlushAsync();
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 500 });
         await consumer.StartAsync();
 
         var sequences = new HashSet<ulong>();
@@ -77,7 +64,7 @@ public class NatsPullConsumerTests
             }
         }
 
-        var info = await _js.GetConsumerAsync(stream, "c");
+        var info = await Js.GetConsumerAsync(stream, "c");
         Assert.That(sequences, Has.Count.EqualTo(count));
         Assert.That(info.NumAckPending, Is.Zero);
         Assert.That(info.NumPending, Is.Zero);
@@ -89,14 +76,14 @@ public class NatsPullConsumerTests
     public async Task Nak_WithDelay_RedeliveredAfterDelayAsSecondDelivery()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 1);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
         await consumer.StartAsync();
 
         var first = await NextAsync(consumer);
-        var nakAt = _nats.Connection.TimeProvider.GetTimestamp();
+        var nakAt = NatsServer.Connection.TimeProvider.GetTimestamp();
         await first.NakAsync(TimeSpan.FromSeconds(1));
         var again = await NextAsync(consumer);
-        var waited = _nats.Connection.TimeProvider.GetElapsedTime(nakAt);
+        var waited = NatsServer.Connection.TimeProvider.GetElapsedTime(nakAt);
         await again.AckAsync();
 
         Assert.That(again.Metadata.StreamSequence, Is.EqualTo(first.Metadata.StreamSequence));
@@ -109,7 +96,7 @@ public class NatsPullConsumerTests
     public async Task Term_NeverRedelivered_AckFloorMovesPast()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(1), messages: 2);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
         await consumer.StartAsync();
 
         var first = await NextAsync(consumer);
@@ -117,7 +104,7 @@ public class NatsPullConsumerTests
         var second = await NextAsync(consumer);
         await second.AckAndWaitAsync();
 
-        var info = await _js.GetConsumerAsync(stream, "c");
+        var info = await Js.GetConsumerAsync(stream, "c");
         Assert.That(first.Metadata.StreamSequence, Is.EqualTo(1UL));
         Assert.That(second.Metadata.StreamSequence, Is.EqualTo(2UL));
         Assert.That(info.NumAckPending, Is.Zero);
@@ -129,7 +116,7 @@ public class NatsPullConsumerTests
     public async Task AckWaitExpires_MessageRedelivered()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(1), messages: 1);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
         await consumer.StartAsync();
 
         var first = await NextAsync(consumer);
@@ -144,21 +131,21 @@ public class NatsPullConsumerTests
     public async Task InProgress_KeepsSlowMessagePastAckWait()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(1), messages: 1);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
         await consumer.StartAsync();
 
         var msg = await NextAsync(consumer);
-        var started = _nats.Connection.TimeProvider.GetTimestamp();
+        var started = NatsServer.Connection.TimeProvider.GetTimestamp();
         using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(300));
         // Pacing, not synchronization: a slow handler reporting progress three times per ack wait for 2.5 ack waits.
-        while (_nats.Connection.TimeProvider.GetElapsedTime(started) < TimeSpan.FromSeconds(2.5))
+        while (NatsServer.Connection.TimeProvider.GetElapsedTime(started) < TimeSpan.FromSeconds(2.5))
         {
             await msg.InProgressAsync();
             await ticker.WaitForNextTickAsync();
         }
 
         await msg.AckAndWaitAsync();
-        var info = await _js.GetConsumerAsync(stream, "c");
+        var info = await Js.GetConsumerAsync(stream, "c");
 
         Assert.That(info.NumRedelivered, Is.Zero);
         Assert.That(info.Delivered!.ConsumerSeq, Is.EqualTo(1UL), "delivered once only");
@@ -169,12 +156,12 @@ public class NatsPullConsumerTests
     public async Task ConsumerDeletedWhilePulling_NextThrowsFatal()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 0);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(10), IdleHeartbeat = TimeSpan.FromSeconds(1) });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(10), IdleHeartbeat = TimeSpan.FromSeconds(1) });
         await consumer.StartAsync();
-        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumWaiting > 0, what: "the pull to be waiting on the server");
+        await NatsTestHelpers.WaitUntilAsync(async () => (await Js.GetConsumerAsync(stream, "c")).NumWaiting > 0, what: "the pull to be waiting on the server");
 
         var next = consumer.NextAsync().AsTask();
-        await _js.DeleteConsumerAsync(stream, "c");
+        await Js.DeleteConsumerAsync(stream, "c");
 
         var ex = await Assert.ThrowsAsync<NatsJetStreamConsumerException>(() => next.WaitAsync(NatsTestHelpers.Generous));
         Assert.That(ex!.ConsumerDeleted, Is.True);
@@ -186,9 +173,9 @@ public class NatsPullConsumerTests
     public async Task PullRequestOverConsumerMaxBatch_FatalNamingTheLimit()
     {
         var stream = "MB" + Guid.NewGuid().ToString("N")[..8];
-        await _js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
-        await _js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit, MaxBatch = 5 });
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 50 });
+        await Js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
+        await Js.CreateConsumerAsync(stream, new ConsumerConfig { DurableName = "c", AckPolicy = AckPolicy.Explicit, MaxBatch = 5 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 50 });
         await consumer.StartAsync();
 
         var ex = await Assert.ThrowsAsync<NatsJetStreamConsumerException>(async () => await consumer.NextAsync().AsTask().WaitAsync(NatsTestHelpers.Generous));
@@ -231,7 +218,7 @@ public class NatsPullConsumerTests
     [Test]
     public async Task ConnectionDisposedWhileWaiting_NextThrowsInsteadOfHanging()
     {
-        var connection = await NatsTestHelpers.ConnectAsync(_nats.Server);
+        var connection = await NatsTestHelpers.ConnectAsync(NatsServer.Server);
         var js = new JetStreamContext(connection);
         var stream = "CD" + Guid.NewGuid().ToString("N")[..8];
         await js.CreateStreamAsync(new StreamConfig { Name = stream, Subjects = [$"{stream}.>"] });
@@ -249,7 +236,7 @@ public class NatsPullConsumerTests
     public async Task AckTokens_AckNackTerminate_SentInBackgroundWithTheirMeaning()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 3);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10 });
         await consumer.StartAsync();
         var tokens = new List<AckToken>();
         for (var i = 0; i < 3; i++)
@@ -266,7 +253,7 @@ public class NatsPullConsumerTests
         var redelivered = await NextAsync(consumer);
         var token = consumer.CreateAckToken(redelivered);
         token.Ack();
-        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "all outcomes recorded by the server");
+        await NatsTestHelpers.WaitUntilAsync(async () => (await Js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "all outcomes recorded by the server");
 
         Assert.That(redelivered.Metadata.StreamSequence, Is.EqualTo(2UL), "only the nacked message comes back");
         Assert.That(redelivered.Metadata.NumDelivered, Is.EqualTo(2));
@@ -277,15 +264,15 @@ public class NatsPullConsumerTests
     public async Task StopFetching_NoNewPulls_AcksStillSent()
     {
         var stream = await StreamWithConsumerAsync(TimeSpan.FromSeconds(30), messages: 0);
-        await using var consumer = _js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(20), IdleHeartbeat = TimeSpan.FromSeconds(5) });
+        await using var consumer = Js.CreatePullConsumer(stream, "c", new NatsPullConsumerOptions { BatchSize = 10, Expires = TimeSpan.FromSeconds(20), IdleHeartbeat = TimeSpan.FromSeconds(5) });
         await consumer.StartAsync();
-        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumWaiting > 0, what: "the first pull to be open");
+        await NatsTestHelpers.WaitUntilAsync(async () => (await Js.GetConsumerAsync(stream, "c")).NumWaiting > 0, what: "the first pull to be open");
         var pulls = consumer.PullsIssued;
 
         consumer.StopFetching();
         for (var i = 0; i < 25; i++)
         {
-            await _nats.Connection.PublishAsync($"{stream}.m", new byte[1]);
+            await NatsServer.Connection.PublishAsync($"{stream}.m", new byte[1]);
         }
 
         for (var i = 0; i < 10; i++)
@@ -293,8 +280,8 @@ public class NatsPullConsumerTests
             consumer.CreateAckToken(await NextAsync(consumer)).Ack();
         }
 
-        await NatsTestHelpers.WaitUntilAsync(async () => (await _js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "the 10 acks");
-        var info = await _js.GetConsumerAsync(stream, "c");
+        await NatsTestHelpers.WaitUntilAsync(async () => (await Js.GetConsumerAsync(stream, "c")).NumAckPending == 0, what: "the 10 acks");
+        var info = await Js.GetConsumerAsync(stream, "c");
 
         Assert.That(consumer.PullsIssued, Is.EqualTo(pulls));
         Assert.That(info.NumPending, Is.EqualTo(15UL), "nothing beyond the open pull was fetched");
