@@ -405,7 +405,41 @@ internal sealed partial class NatsConnection : INatsProtocolHandler, IAsyncDispo
                     }
                 }
 
-                await FlushAsync(cancellationToken).ConfigureAwait(false);
+                // The PING must not wait for a reconnect: a connection lost now cannot deliver what was in flight.
+                using var lost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                void OnStateChanged(object? sender, NatsConnectionStateChangedEventArgs e)
+                {
+                    if (e.Current is not NatsConnectionState.Connected)
+                    {
+                        try
+                        {
+                            lost.Cancel();
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                            // State changes are raised on the pool: this one arrived after the drain had ended.
+                        }
+                    }
+                }
+
+                StateChanged += OnStateChanged;
+                try
+                {
+                    if (State is not NatsConnectionState.Connected)
+                    {
+                        lost.Cancel();
+                    }
+
+                    await FlushAsync(lost.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new NatsConnectionException("The connection was lost while draining; messages still in flight may be missing.");
+                }
+                finally
+                {
+                    StateChanged -= OnStateChanged;
+                }
             }
         }
         finally

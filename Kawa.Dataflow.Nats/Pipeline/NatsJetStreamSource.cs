@@ -288,7 +288,8 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         var errors = new List<string>();
-        var prefetch = EffectivePrefetchMessages(_options.PrefetchMessages, pipeline.MaxUnsettledMessages);
+        // The window this pipeline gives the source, or the one in use if larger (another build set it last).
+        var prefetch = Math.Max(EffectivePrefetchMessages(_options.PrefetchMessages, pipeline.MaxUnsettledMessages), PrefetchMessages);
         var most = MostUnacked(pipeline.MaxUnsettledMessages, prefetch);
         if (ExceedsMaxAckPending(most, MaxAckPending))
         {

@@ -298,6 +298,25 @@ public class NatsConnectionTests
     }
 
     [Test]
+    public async Task DrainAsync_ConnectionLostBeforeThePong_ThrowsAndClosesInsteadOfWaitingForAReconnect()
+    {
+        await using var proxy = TcpCutProxy.To(_server);
+        var subscriber = await NatsTestHelpers.ConnectAsync(_server, o => o.Servers = [proxy.Url]);
+        var subscription = await subscriber.SubscribeAsync("drain.lost");
+        await subscriber.FlushAsync();
+
+        // The PONG cannot arrive (held), then the connection goes and no reconnect is let in.
+        proxy.HoldToClient();
+        var drain = subscriber.DrainAsync();
+        proxy.CutAndRefuse();
+
+        Assert.That(async () => await drain.WaitAsync(NatsTestHelpers.Generous), Throws.InstanceOf<NatsConnectionException>());
+        Assert.That(subscriber.State, Is.EqualTo(NatsConnectionState.Closed));
+        Assert.That(subscription.Messages.Completion.IsCompleted, Is.True, "the subscription is completed all the same");
+        await subscriber.DisposeAsync();
+    }
+
+    [Test]
     public async Task DrainAsync_NeverConnected_ClosesWithoutWaitingForAConnection()
     {
         await using var connection = new NatsConnection(NatsTestHelpers.Options(_server));
