@@ -340,10 +340,21 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
         return Math.Max(limit, 2 * Math.Max(serverMaxPayload, 1));
     }
 
-    /// <summary>Sizes the pull window to the pipeline reading this source, unless the options set it.</summary>
+    /// <summary>
+    /// Sizes the pull window to the pipeline reading this source, unless the options set it, and runs the start-up
+    /// check of <see cref="ValidateAgainst"/> on <c>max_ack_pending</c>, so that building the pipeline fails with that
+    /// message instead of the consumer starving at run time.
+    /// </summary>
     void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
     {
         var batch = EffectivePrefetchMessages(_options.PrefetchMessages, maxInFlightMessages);
+        var most = MostUnacked(maxInFlightMessages, batch);
+        if (ExceedsMaxAckPending(most, MaxAckPending))
+        {
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                $"JetStream source for stream '{_options.Stream}': pipeline '{pipeline}' can hold {most} messages unacked (MaxInFlightMessages {maxInFlightMessages} + PrefetchMessages {batch}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
+        }
+
         _consumer.Resize(batch, EffectivePrefetchBytes(_options.PrefetchBytes, batch, maxInFlightBytes, _connection.ServerInfo.MaxPayload));
     }
 

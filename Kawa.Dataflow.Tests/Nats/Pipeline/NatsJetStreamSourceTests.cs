@@ -286,11 +286,23 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
     }
 
     [Test]
-    public async Task ValidateAgainst_PipelineHoldsMoreThanMaxAckPending_ThrowsNamingBothFigures()
+    public async Task Build_PipelineHoldsMoreThanMaxAckPending_ThrowsNamingBothFigures()
     {
         var stream = await StreamAsync(0);
         await using var source = await SourceAsync(stream, o => { o.MaxAckPending = 500; o.PrefetchMessages = 100; });
-        var pipeline = Build(source, new RecordingDestination(), maxInFlight: 1000);
+
+        var error = Assert.Throws<InvalidOperationException>(() => Build(source, new RecordingDestination(), maxInFlight: 1000));
+        Assert.That(error!.Message, Does.Contain("1100").And.Contain("max_ack_pending 500"));
+    }
+
+    [Test]
+    public async Task ValidateAgainst_PipelineHoldsMoreThanMaxAckPending_ThrowsNamingBothFigures()
+    {
+        // The same check on request, against a pipeline built over another source.
+        var stream = await StreamAsync(0);
+        await using var source = await SourceAsync(stream, o => { o.MaxAckPending = 500; o.PrefetchMessages = 100; });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("other").From(new SourceFunc<byte[]>(_ => ValueTask.FromResult(Delivery<byte[]>.EndOfStream)))
+            .To(new RecordingDestination()).Build(new PipelineOptions { MaxInFlightMessages = 1000 });
 
         var error = Assert.Throws<InvalidOperationException>(() => source.ValidateAgainst(pipeline));
         Assert.That(error!.Message, Does.Contain("1100").And.Contain("max_ack_pending 500"));
