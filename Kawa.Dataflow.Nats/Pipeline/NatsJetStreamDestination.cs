@@ -278,14 +278,7 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
 
     private async Task PublishOneAsync(Message<T> message, CancellationToken cancellationToken)
     {
-        var awaiting = Interlocked.Increment(ref _awaiting);
-        for (var peak = Volatile.Read(ref _peakAwaiting); awaiting > peak; peak = Volatile.Read(ref _peakAwaiting))
-        {
-            if (Interlocked.CompareExchange(ref _peakAwaiting, awaiting, peak) == peak)
-            {
-                break;
-            }
-        }
+        HighWaterMark.Raise(ref _peakAwaiting, Interlocked.Increment(ref _awaiting));
 
         try
         {

@@ -290,11 +290,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
         var errors = new List<string>();
         // The window this pipeline gives the source, or the one in use if larger (another build set it last).
         var prefetch = Math.Max(EffectivePrefetchMessages(_options.PrefetchMessages, pipeline.MaxUnsettledMessages), PrefetchMessages);
-        var most = MostUnacked(pipeline.MaxUnsettledMessages, prefetch);
-        if (ExceedsMaxAckPending(most, MaxAckPending))
+        if (MaxAckPendingMisfit(pipeline.Name, pipeline.MaxUnsettledMessages, prefetch) is { } misfit)
         {
-            errors.Add(string.Create(CultureInfo.InvariantCulture,
-                $"pipeline '{pipeline.Name}' can hold {most} messages unacked (MaxUnsettledMessages {pipeline.MaxUnsettledMessages} + PrefetchMessages {prefetch}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
+            errors.Add(misfit);
         }
 
         if (longestSinkHold >= AckWait)
@@ -348,14 +346,23 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
     {
         var batch = EffectivePrefetchMessages(_options.PrefetchMessages, maxInFlightMessages);
-        var most = MostUnacked(maxInFlightMessages, batch);
-        if (ExceedsMaxAckPending(most, MaxAckPending))
+        if (MaxAckPendingMisfit(pipeline, maxInFlightMessages, batch) is { } misfit)
         {
-            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-                $"JetStream source for stream '{_options.Stream}': pipeline '{pipeline}' can hold {most} messages unacked (MaxInFlightMessages {maxInFlightMessages} + PrefetchMessages {batch}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages."));
+            throw new InvalidOperationException($"JetStream source for stream '{_options.Stream}': {misfit}");
         }
 
         _consumer.Resize(batch, EffectivePrefetchBytes(_options.PrefetchBytes, batch, maxInFlightBytes, _connection.ServerInfo.MaxPayload));
+    }
+
+    /// <summary>The start-up check's first rule: null when a pipeline holding <paramref name="maxUnsettledMessages"/>
+    /// with a pull window of <paramref name="prefetch"/> fits the consumer's <c>max_ack_pending</c>, else why not.</summary>
+    private string? MaxAckPendingMisfit(string pipeline, int maxUnsettledMessages, int prefetch)
+    {
+        var most = MostUnacked(maxUnsettledMessages, prefetch);
+        return ExceedsMaxAckPending(most, MaxAckPending)
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"pipeline '{pipeline}' can hold {most} messages unacked (MaxUnsettledMessages {maxUnsettledMessages} + PrefetchMessages {prefetch}) but consumer '{_options.Durable}' allows max_ack_pending {MaxAckPending}: raise MaxAckPending or lower the pipeline's MaxInFlightMessages.")
+            : null;
     }
 
     /// <summary>Whether <paramref name="mostUnacked"/> passes a consumer's <c>max_ack_pending</c> (-1 or 0: no limit).</summary>

@@ -12,10 +12,6 @@ internal sealed class LakeMemoryGauge
 
     public void Add(long delta)
     {
-        var now = Interlocked.Add(ref _current, delta);
-        long peak;
-        while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
-        {
-        }
+        HighWaterMark.Raise(ref _peak, Interlocked.Add(ref _current, delta));
     }
 }

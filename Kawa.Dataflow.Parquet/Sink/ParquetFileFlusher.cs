@@ -496,15 +496,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         RecordPeak(total);
     }
 
-    private void RecordPeak(long total)
-    {
-        long peak;
-        do
-        {
-            peak = Interlocked.Read(ref _peakBuffered);
-        }
-        while (total > peak && Interlocked.CompareExchange(ref _peakBuffered, total, peak) != peak);
-    }
+    private void RecordPeak(long total) => HighWaterMark.Raise(ref _peakBuffered, total);
 
     /// <summary>Writes the footer and commits; then acks what only waited for this file. On failure the file is
     /// removed, its messages are negatively acked, and the error (naming the file) is thrown.</summary>
