@@ -59,8 +59,8 @@ public interface ILakeStorage
     /// older than twice <see cref="MaxFileAge"/>.
     /// </summary>
     /// <remarks>
-    /// Call it once at start, before the first <see cref="CreateAsync"/> of this instance. The files this storage
-    /// object has open are never removed, so calling it later (or from several sinks sharing the storage) is safe.
+    /// Call it once at start, before the first <see cref="CreateAsync"/> of this instance. The files any storage
+    /// in this process has open are never removed, so calling it later (or from several sinks) is safe.
     /// Two live processes must never share an instance id: this method treats every other temporary file of its own
     /// id as dead. Another instance's temporary file is taken for dead only when it is older than twice
     /// <see cref="MaxFileAge"/>, which a live writer's file never is.

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,9 +33,6 @@ public sealed class LocalLakeStorage : ILakeStorage
     private readonly LocalLakeStorageOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    // Process-wide, by full path: two storage objects on one root in one process share the default instance id, so one's
-    // cleanup must still spare the other's open temporaries.
-    private static readonly ConcurrentDictionary<string, byte> Open = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage; the root directory is created if missing.</summary>
     /// <param name="options">The options; validated here.</param>
@@ -80,7 +76,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         var tempPath = Path.Combine(directory, LakeTempNames.Create(Path.GetFileName(finalPath), InstanceId));
         FileStream stream;
         // Registered before the file exists, so that a cleanup running meanwhile cannot remove it.
-        Open.TryAdd(Path.GetFullPath(tempPath), 0);
+        LakeOpenFiles.Add(Path.GetFullPath(tempPath));
         try
         {
             EnsureDirectory(directory);
@@ -163,7 +159,7 @@ public sealed class LocalLakeStorage : ILakeStorage
                 continue;
             }
             var owner = LakeTempNames.InstanceOf(name);
-            if (Open.ContainsKey(Path.GetFullPath(path)))
+            if (LakeOpenFiles.Contains(Path.GetFullPath(path)))
             {
                 // Being written in this process right now (another sink, or another storage object on the same root).
                 kept++;
@@ -209,7 +205,7 @@ public sealed class LocalLakeStorage : ILakeStorage
     internal TimeProvider TimeProvider => _timeProvider;
 
     /// <summary>A file of this storage was committed, aborted or failed: its temporary name is no longer in use.</summary>
-    internal static void Release(string tempPath) => Open.TryRemove(Path.GetFullPath(tempPath), out _);
+    internal static void Release(string tempPath) => LakeOpenFiles.Remove(Path.GetFullPath(tempPath));
 
     internal void ReachStep(LocalCommitStep step, string tempPath) => CommitStepReached?.Invoke(step, tempPath);
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Amazon.Runtime;
@@ -30,9 +29,6 @@ public sealed class S3LakeStorage : ILakeStorage
     private readonly IAmazonS3 _client;
     private readonly S3LakeStorageOptions _options;
     private readonly TimeProvider _timeProvider;
-    // Process-wide, by bucket and key: two storage objects on one lake in one process share the default instance id, so
-    // one's cleanup must still spare the other's open uploads. Keys are unique file names, so a key names one upload.
-    private static readonly ConcurrentDictionary<string, byte> OpenUploads = new(StringComparer.Ordinal);
 
     /// <summary>Creates the storage.</summary>
     /// <param name="client">The S3 client; not disposed by this storage.</param>
@@ -184,14 +180,15 @@ public sealed class S3LakeStorage : ILakeStorage
 
     /// <summary>A file in this process is about to start a multipart upload to <paramref name="key"/>: every cleanup in
     /// this process leaves it alone until it finishes.</summary>
-    internal void UploadStarted(string key) => OpenUploads.TryAdd(OpenKey(key), 0);
+    internal void UploadStarted(string key) => LakeOpenFiles.Add(OpenKey(key));
 
     /// <summary>Whether a file in this process is writing to <paramref name="key"/> now.</summary>
-    private bool IsOpen(string? key) => key is not null && OpenUploads.ContainsKey(OpenKey(key));
+    private bool IsOpen(string? key) => key is not null && LakeOpenFiles.Contains(OpenKey(key));
 
     /// <summary>The upload was completed or aborted (or is being aborted).</summary>
-    internal void UploadFinished(string key) => OpenUploads.TryRemove(OpenKey(key), out _);
+    internal void UploadFinished(string key) => LakeOpenFiles.Remove(OpenKey(key));
 
+    // Keys are unique file names, so a bucket and key name one upload.
     private string OpenKey(string key) => BucketName + "/" + key;
 
     internal static LakeWriteException ToLakeException(string relativePath, string operation, Exception error)
