@@ -66,6 +66,9 @@ public sealed class Pipeline
     /// <summary>Test hook: called whenever the pump waits for the first stage to accept a segment.</summary>
     internal Action? OnPumpWaitingForCapacity { get; set; }
 
+    /// <summary>Test hook: called when the end of an aborted run waits for outcomes other threads are still settling.</summary>
+    internal Action? OnWaitingForAbortSettlement { get; set; }
+
     /// <summary>The current run, while one is under way (tests read its in-flight figures).</summary>
     internal PipelineRun? CurrentRun { get; private set; }
 
@@ -85,7 +88,7 @@ public sealed class Pipeline
             throw new InvalidOperationException($"Pipeline '{Name}' has already run; build a new one to run again.");
         }
 
-        var run = new PipelineRun(Name, _options) { PumpWaitingForRoom = OnPumpWaitingForRoom, PumpWaitingForCapacity = OnPumpWaitingForCapacity };
+        var run = new PipelineRun(Name, _options) { PumpWaitingForRoom = OnPumpWaitingForRoom, PumpWaitingForCapacity = OnPumpWaitingForCapacity, WaitingForAbortSettlement = OnWaitingForAbortSettlement };
         CurrentRun = run;
         try
         {

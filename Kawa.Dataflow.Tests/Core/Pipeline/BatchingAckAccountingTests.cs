@@ -316,7 +316,7 @@ public class BatchingAckAccountingTests
             {
                 if (token.Completions != 1)
                 {
-                    violations.Add($"message {token.Id} has {token.Completions} final outcomes (policy {_policyName}, on error {_onErrorName})");
+                    violations.Add($"message {token.Id} has {token.Completions} final outcomes ({setup})");
                 }
             }
 

@@ -211,6 +211,60 @@ public class FatalErrorTests
     }
 
     [Test]
+    public async Task RunAsync_FatalWhileAnotherThreadIsSettlingAToken_ReturnsOnlyAfterThatOutcomeIsDelivered()
+    {
+        // Message 0's ack is under way on another thread (its outcome decided, its callback still running) when the
+        // send of message 1 fails. Nobody can negatively ack message 0 any more, so the run must wait for that ack to
+        // finish rather than return with the message looking unsettled.
+        var callbackEntered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseCallback = new ManualResetEventSlim();
+        var runWaits = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tokens = new[] { new GatedToken(callbackEntered, releaseCallback), new GatedToken(null, null) };
+        var next = 0;
+        var source = new SourceFunc<int>(_ => next < tokens.Length
+            ? new ValueTask<Delivery<int>>(new Delivery<int>(new Message<int>(next), tokens[next++]))
+            : new ValueTask<Delivery<int>>(Delivery<int>.EndOfStream));
+        var destination = new DestinationFunc<int>(async (ack, messages, cancellationToken) =>
+        {
+            if (messages[0].Value == 0)
+            {
+                _ = Task.Run(ack.Ack, CancellationToken.None);
+                return;
+            }
+
+            await callbackEntered.Task.WaitAsync(cancellationToken);
+            throw new Boom("disk full");
+        });
+        var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-settling").From(source).To(destination).Build(new PipelineOptions { SegmentSize = 1 });
+        pipeline.OnWaitingForAbortSettlement = () => runWaits.TrySetResult();
+
+        var run = pipeline.RunAsync();
+        var first = await Task.WhenAny(run, runWaits.Task).WaitAsync(TestMessages.Generous);
+        releaseCallback.Set();
+
+        Assert.That(first, Is.SameAs(runWaits.Task), "the run returned while message 0's ack was still being delivered");
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => run.WaitAsync(TestMessages.Generous));
+        Assert.That(error!.Stage, Is.EqualTo("destination"));
+        Assert.That(tokens[0].Delivered, Is.EqualTo(AckOutcome.Acked));
+        Assert.That(tokens[1].Delivered, Is.EqualTo(AckOutcome.Negative()));
+    }
+
+    /// <summary>A source token whose outcome callback can be held open (as a slow settlement on another thread is).</summary>
+    private sealed class GatedToken(TaskCompletionSource? entered, ManualResetEventSlim? release) : AckToken
+    {
+        private volatile object? _delivered;
+
+        public AckOutcome? Delivered => (AckOutcome?)_delivered;
+
+        protected override void OnCompleted(AckOutcome outcome)
+        {
+            entered?.TrySetResult();
+            release?.Wait(TestMessages.Generous);
+            _delivered = outcome;
+        }
+    }
+
+    [Test]
     public async Task RunAsync_FlushThrows_StageDestination()
     {
         var boom = new Boom("commit failed");

@@ -74,6 +74,9 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     /// <summary>Test hook: told each time the pump starts waiting for in-flight room (after it handed on everything it held).</summary>
     public Action? PumpWaitingForRoom { get; set; }
 
+    /// <summary>Test hook: called when the end of an aborted run starts waiting for outcomes other threads are settling.</summary>
+    public Action? WaitingForAbortSettlement { get; set; }
+
     /// <summary>Test hook: told each time the pump waits because the first stage is full (backpressure from the blocks;
     /// never when the stages run to completion, which have no blocks).</summary>
     public Action? PumpWaitingForCapacity { get; set; }
@@ -419,19 +422,37 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     }
 
     /// <summary>
-    /// Waits until every source token read has its final outcome. After an abort it does not wait: by then every
-    /// stage has negatively acked what it held and each destination was told to; anything left is held by a
-    /// destination that broke its contract, and is only logged (the source redelivers it after its ack timeout).
+    /// How long, after an abort, the end of the run waits for outcomes already under way on other threads (a flush
+    /// that finished as the sink was told to stop is still completing its tokens' callbacks). Real time on purpose: it
+    /// bounds a wait for code that ignored cancellation, and must end even under a fake <see cref="TimeProvider"/>.
+    /// </summary>
+    internal static readonly TimeSpan AbortSettleGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Waits until every source token read has its final outcome. After an abort every stage has negatively acked
+    /// what it held and each destination was told to, but a token another thread has begun to settle (its outcome is
+    /// decided, its callbacks are still running) is not done yet: that is waited for, up to
+    /// <see cref="AbortSettleGrace"/>. Anything left after that is held by a destination that broke its contract, and
+    /// is only logged (the source redelivers it after its ack timeout).
     /// </summary>
     public async Task WaitForSettledAsync()
     {
-        if (Volatile.Read(ref _inFlight) > 0 && !IsAborting)
+        if (Volatile.Read(ref _inFlight) > 0)
         {
             var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Interlocked.Exchange(ref _settledWaiter, waiter);
             if (Volatile.Read(ref _inFlight) > 0)
             {
-                await Task.WhenAny(waiter.Task, _aborted.Task).ConfigureAwait(false);
+                if (!IsAborting)
+                {
+                    await Task.WhenAny(waiter.Task, _aborted.Task).ConfigureAwait(false);
+                }
+
+                if (IsAborting && Volatile.Read(ref _inFlight) > 0)
+                {
+                    WaitingForAbortSettlement?.Invoke();
+                    await waiter.Task.WaitAsync(AbortSettleGrace).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
             }
         }
 
