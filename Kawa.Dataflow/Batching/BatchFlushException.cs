@@ -46,6 +46,9 @@ public sealed class BatchFlushException : Exception
 
     /// <summary>Whether the last attempt ignored cancellation and was abandoned by the watchdog.</summary>
     public bool Abandoned { get; }
+
+    /// <summary>The sink already counted the batch's messages in <c>kawa.messages.failed</c>; the pipeline must not count this error again.</summary>
+    internal bool CountedAsFailed { get; init; }
 }
 
 /// <summary>A flush attempt did not finish within <see cref="BatchingOptions{T}.FlushTimeout"/>.</summary>

@@ -1113,7 +1113,7 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
             settlement.TrySettle(AckOutcome.Negative(action == BatchErrorAction.NegativeAck ? _onError.NackDelay : TimeSpan.Zero));
             if (action == BatchErrorAction.Raise)
             {
-                Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, count, attempts, abandoned, error)), null);
+                Interlocked.CompareExchange(ref _fatal, ExceptionDispatchInfo.Capture(new BatchFlushException(_stage, count, attempts, abandoned, error) { CountedAsFailed = true }), null);
             }
 
             return;

@@ -66,8 +66,11 @@ public sealed class Pipeline
     /// <summary>Test hook: called whenever the pump waits for the first stage to accept a segment.</summary>
     internal Action? OnPumpWaitingForCapacity { get; set; }
 
-    /// <summary>Test hook: called when the end of an aborted run waits for outcomes other threads are still settling.</summary>
-    internal Action? OnWaitingForAbortSettlement { get; set; }
+    /// <summary>Test hook: called when the end of the run waits for outcomes still owed after every flush returned or an abort.</summary>
+    internal Action? OnWaitingForStragglers { get; set; }
+
+    /// <summary>Test hook: how long the end of the run waits for those outcomes.</summary>
+    internal TimeSpan StragglerGrace { get; set; } = PipelineRun.DefaultStragglerGrace;
 
     /// <summary>The current run, while one is under way (tests read its in-flight figures).</summary>
     internal PipelineRun? CurrentRun { get; private set; }
@@ -88,7 +91,13 @@ public sealed class Pipeline
             throw new InvalidOperationException($"Pipeline '{Name}' has already run; build a new one to run again.");
         }
 
-        var run = new PipelineRun(Name, _options) { PumpWaitingForRoom = OnPumpWaitingForRoom, PumpWaitingForCapacity = OnPumpWaitingForCapacity, WaitingForAbortSettlement = OnWaitingForAbortSettlement };
+        var run = new PipelineRun(Name, _options)
+        {
+            PumpWaitingForRoom = OnPumpWaitingForRoom,
+            PumpWaitingForCapacity = OnPumpWaitingForCapacity,
+            WaitingForStragglers = OnWaitingForStragglers,
+            StragglerGrace = StragglerGrace,
+        };
         CurrentRun = run;
         try
         {

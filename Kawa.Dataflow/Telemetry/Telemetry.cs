@@ -56,6 +56,15 @@ public static class Telemetry
     /// <summary>Handler or flush failures, whatever the policy then decided.</summary>
     internal static readonly Counter<long> Failed = Meter.CreateCounter<long>("kawa.messages.failed", "{message}", "Handler or flush failures, before the error policy decided.");
 
+    /// <summary>Counts one failure of a stage in <see cref="Failed"/>, unless a batching sink already counted its messages.</summary>
+    internal static void CountFailure(Exception exception, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (Failed.Enabled && exception is not BatchFlushException { CountedAsFailed: true })
+        {
+            Failed.Add(1, tags);
+        }
+    }
+
     /// <summary>Messages skipped by a Skip policy.</summary>
     internal static readonly Counter<long> Skipped = Meter.CreateCounter<long>("kawa.messages.skipped", "{message}", "Messages acked without output by a Skip policy.");
 

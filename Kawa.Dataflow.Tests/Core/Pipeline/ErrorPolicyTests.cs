@@ -304,6 +304,42 @@ public class ErrorPolicyTests
         Assert.That(source.Tokens.Single().Outcome, Is.EqualTo(AckOutcome.Negative()), "not terminated: cancellation is not a failure");
     }
 
+    [Test]
+    public async Task Handler_OwnOperationCanceledDuringGracefulDrain_ErrorPolicyDecides()
+    {
+        // A graceful drain lets work in flight finish: the handler's token does not fire, so an OperationCanceledException
+        // the handler throws of its own (its own timeout, say) is a failure like any other, for the policy to decide.
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var draining = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tokenFiredAtThrow = true;
+        var source = new TestSource<int>(TestMessages.Ints(1), endless: true);
+        var pipeline = Kawa.Dataflow.Pipeline.Create("policy-own-cancel")
+            .From(source)
+            .Handle<int>(
+                "own-timeout",
+                async (m, ct) =>
+                {
+                    entered.TrySetResult();
+                    await draining.Task;
+                    tokenFiredAtThrow = ct.IsCancellationRequested;
+                    throw new OperationCanceledException("the handler's own timeout");
+                },
+                new StageOptions { ErrorPolicy = ErrorPolicy.Terminate })
+            .To(new RecordingDestination<int>())
+            .Build();
+        using var cts = new CancellationTokenSource();
+
+        var run = pipeline.RunAsync(cts.Token);
+        await entered.Task.WaitAsync(TestMessages.Generous);
+        await cts.CancelAsync();
+        await source.ReceiveCancelled.WaitAsync(TestMessages.Generous);
+        draining.SetResult();
+
+        await run.WaitAsync(TestMessages.Generous);
+        Assert.That(tokenFiredAtThrow, Is.False, "a graceful drain does not cancel the handler");
+        Assert.That(source.Tokens.Single().Outcome, Is.EqualTo(AckOutcome.Terminated), "the stage's policy decided");
+    }
+
     private sealed class DeadLetterSink(Action<AckToken, Messages<DeadLetter<int>>> send) : IDestination<DeadLetter<int>>
     {
         public Action? OnFlush { get; set; }

@@ -236,7 +236,7 @@ public class FatalErrorTests
             throw new Boom("disk full");
         });
         var pipeline = Kawa.Dataflow.Pipeline.Create("fatal-settling").From(source).To(destination).Build(new PipelineOptions { SegmentSize = 1 });
-        pipeline.OnWaitingForAbortSettlement = () => runWaits.TrySetResult();
+        pipeline.OnWaitingForStragglers = () => runWaits.TrySetResult();
 
         var run = pipeline.RunAsync();
         var first = await Task.WhenAny(run, runWaits.Task).WaitAsync(TestMessages.Generous);

@@ -1,3 +1,7 @@
+using System.Collections.Concurrent;
+using Kawa.Dataflow.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
+
 namespace Kawa.Dataflow.Tests.Core.Pipeline;
 
 public class PipelineRunTests
@@ -19,6 +23,42 @@ public class PipelineRunTests
         Assert.That(source.Tokens.Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
         Assert.That(source.Tokens.Select(t => t.Completions), Is.All.EqualTo(1));
         Assert.That(destination.Flushes, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task RunAsync_DestinationKeepsATokenPastItsFlush_ReturnsAndLogsTheMessageLeftUnsettled()
+    {
+        // A destination that breaks its contract (a token neither settled nor settled by its flush) must not hang a
+        // finite run: the run waits its short grace for late outcomes, then logs what is left to the source's redelivery.
+        var source = new TestSource<int>(TestMessages.Ints(5));
+        var kept = new ConcurrentQueue<AckToken>();
+        var destination = new DestinationFunc<int>((ack, messages, _) =>
+        {
+            if (messages[0].Value == 3)
+            {
+                kept.Enqueue(ack);
+            }
+            else
+            {
+                ack.Ack();
+            }
+
+            return default;
+        });
+        var logs = new CapturingLoggerFactory();
+        var pipeline = Kawa.Dataflow.Pipeline.Create("run-kept")
+            .From(source)
+            .To(destination)
+            .Build(new PipelineOptions { LoggerFactory = logs });
+        pipeline.StragglerGrace = TimeSpan.FromMilliseconds(50);
+
+        await pipeline.RunAsync().WaitAsync(TestMessages.Generous);
+
+        Assert.That(source.Tokens.Where(t => t.Id != 3).Select(t => t.Outcome), Is.All.EqualTo(AckOutcome.Acked));
+        Assert.That(source.Tokens.Single(t => t.Id == 3).Completions, Is.Zero);
+        Assert.That(
+            logs.Entries.Where(e => e.Level == LogLevel.Warning).Select(e => e.Message),
+            Has.One.Contains("1 message(s) still unsettled"));
     }
 
     [Test]

@@ -309,6 +309,25 @@ public class TelemetryTests
     }
 
     [Test]
+    public async Task RunAsync_BatchingSinkFlushRaises_FailedCountsTheBatchsMessagesOnce()
+    {
+        // The sink counts the failed batch's messages; the same error then stops the run, which must not count it again.
+        const string name = "telemetry-batch-failed";
+        using var log = new MeasurementLog(name);
+        var source = new TestSource<int>(TestMessages.Ints(3));
+        var sink = new BatchingDestination<int>(
+            (_, _) => throw new Boom(),
+            new BatchingOptions<int> { MaxBatchSize = 3, MaxBatchAge = Timeout.InfiniteTimeSpan, MaxRetries = 0 });
+        var pipeline = Kawa.Dataflow.Pipeline.Create(name).From(source).To(sink).Build(new PipelineOptions { SegmentSize = 3 });
+
+        var error = await Assert.ThrowsAsync<PipelineStageException>(() => pipeline.RunAsync().WaitAsync(TestMessages.Generous));
+
+        Assert.That(error!.InnerException, Is.TypeOf<BatchFlushException>());
+        Assert.That(log.Values("kawa.messages.failed", "destination"), Is.EqualTo(new double[] { 3 }));
+        Assert.That(source.Tokens.Select(t => t.Outcome?.Kind), Is.All.EqualTo(AckKind.Nack));
+    }
+
+    [Test]
     public async Task RunAsync_DestinationThrows_FailedCountedOnceForTheDestinationStage()
     {
         const string name = "telemetry-destination-failed";

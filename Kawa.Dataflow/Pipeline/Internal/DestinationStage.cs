@@ -197,11 +197,7 @@ internal sealed class DestinationStage<T>
     {
         if (!(exception is OperationCanceledException && _run.IsAborting))
         {
-            if (Telemetry.Failed.Enabled)
-            {
-                Telemetry.Failed.Add(1, _tags);
-            }
-
+            Telemetry.CountFailure(exception, _tags);
             _run.ReportFatal(PipelineStage.Destination, exception);
         }
 

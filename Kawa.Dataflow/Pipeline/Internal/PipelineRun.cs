@@ -74,8 +74,8 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
     /// <summary>Test hook: told each time the pump starts waiting for in-flight room (after it handed on everything it held).</summary>
     public Action? PumpWaitingForRoom { get; set; }
 
-    /// <summary>Test hook: called when the end of an aborted run starts waiting for outcomes other threads are settling.</summary>
-    public Action? WaitingForAbortSettlement { get; set; }
+    /// <summary>Test hook: called when the end of the run starts waiting for outcomes still owed (see <see cref="WaitForSettledAsync"/>).</summary>
+    public Action? WaitingForStragglers { get; set; }
 
     /// <summary>Test hook: told each time the pump waits because the first stage is full (backpressure from the blocks;
     /// never when the stages run to completion, which have no blocks).</summary>
@@ -381,11 +381,7 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
             }
             catch (Exception ex)
             {
-                if (Telemetry.Failed.Enabled)
-                {
-                    Telemetry.Failed.Add(1, StageTags(stage));
-                }
-
+                Telemetry.CountFailure(ex, StageTags(stage));
                 ReportFatal(stage, ex);
                 return false;
             }
@@ -411,29 +407,28 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
             }
             catch (Exception ex)
             {
-                if (Telemetry.Failed.Enabled)
-                {
-                    Telemetry.Failed.Add(1, StageTags(stage));
-                }
-
+                Telemetry.CountFailure(ex, StageTags(stage));
                 ReportFatal(stage, ex);
             }
         }
     }
 
     /// <summary>
-    /// How long, after an abort, the end of the run waits for outcomes already under way on other threads (a flush
-    /// that finished as the sink was told to stop is still completing its tokens' callbacks). Real time on purpose: it
-    /// bounds a wait for code that ignored cancellation, and must end even under a fake <see cref="TimeProvider"/>.
+    /// How long the end of the run waits for outcomes still owed once every stage finished and every destination's
+    /// flush returned (or the run aborted): an outcome another thread is still delivering (a flush that finished as the
+    /// sink was told to stop is still running its tokens' callbacks), or a token a destination kept against its
+    /// contract. Real time on purpose: it bounds a wait for other people's code, and must end even under a fake
+    /// <see cref="TimeProvider"/>. The pipeline's test hook may shorten it.
     /// </summary>
-    internal static readonly TimeSpan AbortSettleGrace = TimeSpan.FromSeconds(2);
+    public TimeSpan StragglerGrace { get; init; } = DefaultStragglerGrace;
+
+    public static readonly TimeSpan DefaultStragglerGrace = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Waits until every source token read has its final outcome. After an abort every stage has negatively acked
-    /// what it held and each destination was told to, but a token another thread has begun to settle (its outcome is
-    /// decided, its callbacks are still running) is not done yet: that is waited for, up to
-    /// <see cref="AbortSettleGrace"/>. Anything left after that is held by a destination that broke its contract, and
-    /// is only logged (the source redelivers it after its ack timeout).
+    /// Waits until every source token read has its final outcome. By now every stage has finished (or negatively acked
+    /// what it held, after an abort) and every destination's flush has returned, so the outcomes still owed are either
+    /// being delivered on another thread, which is waited for up to <see cref="StragglerGrace"/>, or held by a
+    /// destination that broke its contract: those are logged, and the source redelivers them after its ack timeout.
     /// </summary>
     public async Task WaitForSettledAsync()
     {
@@ -443,16 +438,8 @@ internal sealed class PipelineRun : IAckObserver, IDisposable
             Interlocked.Exchange(ref _settledWaiter, waiter);
             if (Volatile.Read(ref _inFlight) > 0)
             {
-                if (!IsAborting)
-                {
-                    await Task.WhenAny(waiter.Task, _aborted.Task).ConfigureAwait(false);
-                }
-
-                if (IsAborting && Volatile.Read(ref _inFlight) > 0)
-                {
-                    WaitingForAbortSettlement?.Invoke();
-                    await waiter.Task.WaitAsync(AbortSettleGrace).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                }
+                WaitingForStragglers?.Invoke();
+                await waiter.Task.WaitAsync(StragglerGrace).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
 
