@@ -83,7 +83,8 @@ internal sealed class NatsPullConsumerOptions
 /// 409 <c>Exceeded MaxRequest…</c>, 400 (FATAL: <see cref="NextAsync"/> throws <see cref="NatsJetStreamConsumerException"/>,
 /// never a silent stall), 503 no responders (the consumer is looked up: gone is fatal, otherwise re-pull).
 /// No heartbeat for 2 × idle_heartbeat while a pull is open re-issues the pull and looks the consumer up (gone is
-/// fatal, as after a 503); a reconnect re-issues the pull too.</para>
+/// fatal, as after a 503). A reconnect re-issues the pull once a lookup shows the consumer led again (asked every
+/// 250 ms, for at most 2 × idle_heartbeat), since a pull reaching a consumer whose leader was lost is dropped unanswered.</para>
 /// <para>With a byte budget (<c>max_bytes</c>) one pull is open at a time and the bytes it delivered are counted as the
 /// server counts them (subject, reply subject, headers, payload): a pull whose budget is used up exactly ends on the
 /// server without a status, and is taken as ended here at once instead of at the missed-heartbeat timeout.</para>
@@ -123,6 +124,16 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     private long _lastActivity;
     private volatile bool _checkConsumer;
     private volatile bool _renewInbox;
+
+    // After a reconnect the consumer may have no leader yet (the lost node led it), and a pull sent then is dropped
+    // without any answer: it would be re-issued only at the missed-heartbeat timeout. So pulls wait until a lookup shows
+    // the consumer led, probing every LeaderProbeInterval, for at most 2 x idle_heartbeat (then pull anyway: the lookup
+    // may be refused by permissions, and a pull is what the missed-heartbeat check watches).
+    // Acks wait too (those written then are dropped as well): the ack sender waits for _leaderUp.
+    private volatile bool _awaitLeader;
+    private volatile TaskCompletionSource _leaderUp = CompletedSignal();
+    private long _awaitLeaderSince;
+    private long _leaderProbes;
     private volatile bool _disposed;
     private volatile bool _stopFetching;
     private long _pauseUntil;
@@ -180,6 +191,12 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
     /// <summary>Times the open pulls were given up for lost because no heartbeat came for 2 × idle_heartbeat.</summary>
     public long MissedHeartbeatReissues => Interlocked.Read(ref _missedHeartbeatReissues);
+
+    /// <summary>Lookups after a reconnect that waited for the consumer to have a leader before pulling.</summary>
+    public long LeaderProbes => Interlocked.Read(ref _leaderProbes);
+
+    /// <summary>How often a consumer without a leader is looked up again after a reconnect (also each lookup's timeout).</summary>
+    internal static readonly TimeSpan LeaderProbeInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Times the consumer was looked up to decide whether it is gone (after a 503 or missed heartbeats).</summary>
     public long ConsumerLookups => Interlocked.Read(ref _consumerLookups);
@@ -287,6 +304,8 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
 
             if (_connection.State == NatsConnectionState.Connected)
             {
+                // Just reconnected, and the consumer may have no leader yet: acks written now would be dropped.
+                await _leaderUp.Task.ConfigureAwait(false);
                 await WriteAcksAsync(batch).ConfigureAwait(false);
                 continue;
             }
@@ -371,6 +390,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         _messages.Writer.TryComplete();
 
         // Send the outcomes already given before leaving (bounded: a dead connection must not hold dispose forever).
+        StopAwaitingLeader();
         _acks.Writer.TryComplete();
         if (_ackSender is not null)
         {
@@ -404,6 +424,9 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         _renewInbox = true;
+        Interlocked.Exchange(ref _awaitLeaderSince, _timeProvider.GetTimestamp());
+        _leaderUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _awaitLeader = true;
         Signal();
     }
 
@@ -435,13 +458,18 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
                     await RenewInboxAsync(stop).ConfigureAwait(false);
                 }
 
-                if (_fatal is null && _connection.State == NatsConnectionState.Connected
+                if (_awaitLeader && _fatal is null && _connection.State == NatsConnectionState.Connected)
+                {
+                    await ProbeLeaderAsync(stop).ConfigureAwait(false);
+                }
+
+                if (_fatal is null && !_awaitLeader && _connection.State == NatsConnectionState.Connected
                     && _timeProvider.GetTimestamp() >= Interlocked.Read(ref _pauseUntil))
                 {
                     await PullIfNeededAsync(stop).ConfigureAwait(false);
                 }
 
-                using var tick = new CancellationTokenSource(_options.IdleHeartbeat, _timeProvider);
+                using var tick = new CancellationTokenSource(_awaitLeader ? LeaderProbeInterval : _options.IdleHeartbeat, _timeProvider);
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop, tick.Token);
                 try
                 {
@@ -574,9 +602,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
         catch (JetStreamApiException ex) when (ex.ErrorCode is JetStreamContext.ConsumerNotFound or JetStreamContext.StreamNotFound)
         {
-            Fail(new NatsJetStreamConsumerException(
-                $"JetStream consumer '{Consumer}' on stream '{Stream}' no longer exists ({ex.Description}); messages not yet acked will go to whoever consumes a re-created consumer.",
-                ex.Code, consumerDeleted: true));
+            FailConsumerGone(ex);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
         {
@@ -587,6 +613,59 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// After a reconnect: looks the consumer up once; pulls may go out once it has a leader (or is gone: fatal), or once
+    /// 2 x idle_heartbeat passed since the reconnect. A lookup that fails or finds no leader is asked again after
+    /// <see cref="LeaderProbeInterval"/>.
+    /// </summary>
+    private async Task ProbeLeaderAsync(CancellationToken stop)
+    {
+        if (_timeProvider.GetElapsedTime(Interlocked.Read(ref _awaitLeaderSince)) > _options.IdleHeartbeat * 2)
+        {
+            StopAwaitingLeader();
+            return;
+        }
+
+        Interlocked.Increment(ref _leaderProbes);
+        using var timeout = new CancellationTokenSource(LeaderProbeInterval, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
+        try
+        {
+            var info = await _js.GetConsumerAsync(Stream, Consumer, linked.Token).ConfigureAwait(false);
+
+            // A clustered consumer names its leader; one on a single server has no cluster group at all.
+            if (info.Cluster is null || !string.IsNullOrEmpty(info.Cluster.Leader))
+            {
+                StopAwaitingLeader();
+            }
+        }
+        catch (JetStreamApiException ex) when (ex.ErrorCode is JetStreamContext.ConsumerNotFound or JetStreamContext.StreamNotFound)
+        {
+            FailConsumerGone(ex);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+        {
+            // No leader yet (no answer, a timeout, "JetStream not available"): asked again after the probe interval.
+        }
+    }
+
+    private void StopAwaitingLeader()
+    {
+        _awaitLeader = false;
+        _leaderUp.TrySetResult();
+    }
+
+    private static TaskCompletionSource CompletedSignal()
+    {
+        var done = new TaskCompletionSource();
+        done.SetResult();
+        return done;
+    }
+
+    private void FailConsumerGone(JetStreamApiException lookup) => Fail(new NatsJetStreamConsumerException(
+        $"JetStream consumer '{Consumer}' on stream '{Stream}' no longer exists ({lookup.Description}); messages not yet acked will go to whoever consumes a re-created consumer.",
+        lookup.Code, consumerDeleted: true));
+
     private void Fail(Exception error)
     {
         if (_fatal is not null)
@@ -595,6 +674,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         _fatal = error;
+        StopAwaitingLeader();
         LogFatal(_logger, Stream, Consumer, error.Message);
         _messages.Writer.TryComplete();
         Signal();

@@ -104,6 +104,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     /// <summary>Messages handed out whose final outcome is not given yet.</summary>
     public int Outstanding => _outstanding.Count;
 
+    /// <summary>The pull consumer underneath (tests read its pull and recovery counters).</summary>
+    internal NatsPullConsumer PullConsumer => _consumer;
+
     /// <summary>
     /// Messages requested from the server ahead of the pipeline (the pull batch) from now on:
     /// <see cref="NatsJetStreamSourceOptions.PrefetchMessages"/> when set; otherwise 256, or the smaller of 256 and the

@@ -190,8 +190,8 @@ public class NatsJetStreamClusterTests
         var reconnectedAt = clock.Elapsed;
         Assert.That(connection.ConnectedUrl, Is.Not.EqualTo(victim.Url));
 
-        // No consumer leader yet: the pull sent on the reconnect gets no answer, and these acks are lost. The source
-        // pulls again after two missed idle heartbeats (10 to 15 s), and the server redelivers after the ack wait.
+        // No consumer leader yet: a pull sent now would get no answer, so the source looks the consumer up until it has a
+        // leader again and pulls then. Acks sent before that are lost: the server redelivers those after the ack wait.
         sink.Release();
 
         await run.WaitAsync(TimeSpan.FromMinutes(2));
@@ -200,12 +200,14 @@ public class NatsJetStreamClusterTests
         await using var check = await NatsTestHelpers.ConnectAsync(survivor);
         var info = await new JetStreamContext(check).GetConsumerAsync("P3", "d");
         clock.Stop();
-        TestContext.Progress.WriteLine($"killed {victimName} (client's node and consumer leader) with {read} read; {sink.Seen.Count} deliveries ({sink.Redeliveries} counted as redeliveries) for {published} messages; killed at {killedAt.TotalSeconds:0.0} s, reconnected at {reconnectedAt.TotalSeconds:0.0} s, run ended at {endedAt.TotalSeconds:0.0} s");
+        TestContext.Progress.WriteLine($"killed {victimName} (client's node and consumer leader) with {read} read; {sink.Seen.Count} deliveries ({sink.Redeliveries} counted as redeliveries) for {published} messages; killed at {killedAt.TotalSeconds:0.0} s, reconnected at {reconnectedAt.TotalSeconds:0.0} s, run ended at {endedAt.TotalSeconds:0.0} s; {source.PullConsumer.LeaderProbes} leader lookup(s), {source.PullConsumer.MissedHeartbeatReissues} missed-heartbeat re-pull(s)");
 
         Assert.That(sink.Seen.Distinct(), Is.EquivalentTo(Enumerable.Range(1, published).Select(i => (ulong)i)), "every published message processed");
         Assert.That(info.Cluster?.Leader, Is.Not.Null.And.Not.EqualTo(victimName), "a surviving node leads the consumer");
         Assert.That(info.NumAckPending, Is.Zero, "every message acked");
         Assert.That(info.NumPending, Is.Zero);
         Assert.That(source.Outstanding, Is.Zero);
+        Assert.That(source.PullConsumer.LeaderProbes, Is.GreaterThan(0), "the reconnect waited for a consumer leader");
+        Assert.That(source.PullConsumer.MissedHeartbeatReissues, Is.Zero, "pulling resumed once the new leader was up, not after missed heartbeats");
     }
 }
