@@ -129,7 +129,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     // without any answer: it would be re-issued only at the missed-heartbeat timeout. So pulls wait until a lookup shows
     // the consumer led, probing every LeaderProbeInterval, for at most 2 x idle_heartbeat (then pull anyway: the lookup
     // may be refused by permissions, and a pull is what the missed-heartbeat check watches).
-    // Acks wait too (those written then are dropped as well): the ack sender waits for _leaderUp.
+    // Acks wait too (those written then are dropped as well): the ack sender waits for _leaderUp. The three fields
+    // below change together under _leaderLock; a wait still open at a second reconnect carries over to it, so whoever
+    // waits on it is released by whatever ends the new wait.
+    private readonly Lock _leaderLock = new();
     private volatile bool _awaitLeader;
     private volatile TaskCompletionSource _leaderUp = CompletedSignal();
     private long _awaitLeaderSince;
@@ -424,9 +427,20 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
 
         _renewInbox = true;
-        Interlocked.Exchange(ref _awaitLeaderSince, _timeProvider.GetTimestamp());
-        _leaderUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _awaitLeader = true;
+        if (_fatal is null && !_disposed)
+        {
+            lock (_leaderLock)
+            {
+                Interlocked.Exchange(ref _awaitLeaderSince, _timeProvider.GetTimestamp());
+                if (_leaderUp.Task.IsCompleted)
+                {
+                    _leaderUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                _awaitLeader = true;
+            }
+        }
+
         Signal();
     }
 
@@ -620,9 +634,10 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
     /// </summary>
     private async Task ProbeLeaderAsync(CancellationToken stop)
     {
-        if (_timeProvider.GetElapsedTime(Interlocked.Read(ref _awaitLeaderSince)) > _options.IdleHeartbeat * 2)
+        var since = Interlocked.Read(ref _awaitLeaderSince);
+        if (_timeProvider.GetElapsedTime(since) > _options.IdleHeartbeat * 2)
         {
-            StopAwaitingLeader();
+            StopAwaitingLeader(since);
             return;
         }
 
@@ -636,7 +651,7 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
             // A clustered consumer names its leader; one on a single server has no cluster group at all.
             if (info.Cluster is null || !string.IsNullOrEmpty(info.Cluster.Leader))
             {
-                StopAwaitingLeader();
+                StopAwaitingLeader(since);
             }
         }
         catch (JetStreamApiException ex) when (ex.ErrorCode is JetStreamContext.ConsumerNotFound or JetStreamContext.StreamNotFound)
@@ -649,10 +664,20 @@ internal sealed partial class NatsPullConsumer : IAsyncDisposable
         }
     }
 
-    private void StopAwaitingLeader()
+    /// <summary>Ends the wait for a leader, unless <paramref name="since"/> names a wait a later reconnect replaced (a
+    /// lookup answered for an earlier connection says nothing of this one).</summary>
+    private void StopAwaitingLeader(long? since = null)
     {
-        _awaitLeader = false;
-        _leaderUp.TrySetResult();
+        lock (_leaderLock)
+        {
+            if (since is { } started && started != Interlocked.Read(ref _awaitLeaderSince))
+            {
+                return;
+            }
+
+            _awaitLeader = false;
+            _leaderUp.TrySetResult();
+        }
     }
 
     private static TaskCompletionSource CompletedSignal()

@@ -59,11 +59,19 @@ public static class Telemetry
     /// <summary>Counts one failure of a stage in <see cref="Failed"/>, unless a batching sink already counted its messages.</summary>
     internal static void CountFailure(Exception exception, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        if (Failed.Enabled && exception is not BatchFlushException { CountedAsFailed: true })
+        if (Failed.Enabled && !CountedBySink(exception))
         {
             Failed.Add(1, tags);
         }
     }
+
+    // A fan-out whose destinations all failed this way throws them together.
+    private static bool CountedBySink(Exception exception) => exception switch
+    {
+        BatchFlushException { CountedAsFailed: true } => true,
+        AggregateException { InnerExceptions.Count: > 0 } all => all.InnerExceptions.All(CountedBySink),
+        _ => false,
+    };
 
     /// <summary>Messages skipped by a Skip policy.</summary>
     internal static readonly Counter<long> Skipped = Meter.CreateCounter<long>("kawa.messages.skipped", "{message}", "Messages acked without output by a Skip policy.");
