@@ -36,7 +36,8 @@ internal class RawEventSource<TSource>(TSource inner) : ISource<EventRecord>, IA
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => Inner.DisposeAsync();
 
-    /// <summary>The pipeline's limits go to the wrapped source (the JetStream pull window follows them).</summary>
-    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
-        => (Inner as IPipelineSourceMember)?.JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes);
+    /// <summary>The pipeline's limits and hold go to the wrapped source (the JetStream pull window follows them, and its
+    /// start-up checks run on them).</summary>
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes, TimeSpan longestHold)
+        => (Inner as IPipelineSourceMember)?.JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes, longestHold);
 }

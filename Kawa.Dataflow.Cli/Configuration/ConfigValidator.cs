@@ -11,6 +11,9 @@ namespace Kawa.Dataflow.Cli.Configuration;
 /// </summary>
 internal static partial class ConfigValidator
 {
+    // How long the Parquet sink's batching holds a message before its file: kawa uses the batching defaults.
+    private static readonly TimeSpan SinkBatchAge = new Kawa.Dataflow.BatchingOptions<object>().MaxBatchAge;
+
     private static readonly string[] s_deliverPolicies = ["all", "last", "new", "lastPerSubject", "byStartSequence", "byStartTime"];
     private static readonly string[] s_fileModes = ["read", "follow"];
     private static readonly string[] s_lineFormats = ["lines", "ndjson"];
@@ -857,9 +860,11 @@ internal static partial class ConfigValidator
 
             foreach (var (destination, path) in destinations)
             {
-                if (destination is ParquetDestinationOptions parquet && parquet.RollAge > TimeSpan.Zero && js.AckWait > TimeSpan.Zero && parquet.RollAge >= js.AckWait)
+                // A message waits in its batch (the sink's default batch age) before its file opens: the library's
+                // start-up check counts that too.
+                if (destination is ParquetDestinationOptions parquet && parquet.RollAge > TimeSpan.Zero && js.AckWait > TimeSpan.Zero && parquet.RollAge + SinkBatchAge >= js.AckWait)
                 {
-                    _errors.Add($"{path}.rollAge", $"must be below pipeline.source.ackWait ({js.AckWait:c}): messages are acked only when the file is committed, so the server would redeliver them first; got {parquet.RollAge:c}");
+                    _errors.Add($"{path}.rollAge", $"must be below pipeline.source.ackWait ({js.AckWait:c}) by more than the sink's batch age ({SinkBatchAge:c}): messages are acked only when the file is committed, so the server would redeliver them first; got {parquet.RollAge:c}");
                 }
             }
 

@@ -229,6 +229,8 @@ public sealed class NatsJetStreamDestination<T> : IDestination<T>, ISegmentDesti
     // Given to a pipeline: the batching sink's metrics then carry its name (unless Batching.PipelineName set one).
     void IPipelineMember.JoinPipeline(string pipeline) => ((IPipelineMember)_batching).JoinPipeline(pipeline);
 
+    TimeSpan IPipelineMember.LongestHold => ((IPipelineMember)_batching).LongestHold;
+
     /// <inheritdoc/>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _batching.FlushAsync(cancellationToken);
 

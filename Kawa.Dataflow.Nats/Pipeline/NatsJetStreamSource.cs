@@ -276,8 +276,10 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     /// sink holds messages longer than the ack wait.
     /// </summary>
     /// <param name="pipeline">The built pipeline reading this source.</param>
-    /// <param name="longestSinkHold">The longest a destination holds a message before acking (for example a Parquet
-    /// file's maximum age), or <see cref="TimeSpan.Zero"/> when it acks at once.</param>
+    /// <param name="longestSinkHold">The longest a destination holds a message before acking, when the pipeline cannot
+    /// know it (a destination of your own); this library's destinations (batching, Parquet, JetStream, fan-out, router,
+    /// and dead-letter destinations of the stages) report their own hold (a Parquet file's maximum age plus its batch
+    /// age), and the longer of the two is checked.</param>
     /// <remarks>
     /// The most messages delivered and not acked by this process is <c>pipeline.MaxUnsettledMessages +
     /// PrefetchMessages</c> (read but unsettled, plus requested ahead), with the prefetch this pipeline gives the source
@@ -298,10 +300,9 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
             errors.Add(misfit);
         }
 
-        if (longestSinkHold >= AckWait)
+        if (AckWaitMisfit(PipelineMember.Max(longestSinkHold, pipeline.LongestDestinationHold)) is { } holdMisfit)
         {
-            errors.Add(string.Create(CultureInfo.InvariantCulture,
-                $"the sink holds messages up to {longestSinkHold} before acking, not less than consumer '{_options.Durable}''s ack wait {AckWait}: the server would redeliver them. Raise AckWait above the hold."));
+            errors.Add(holdMisfit);
         }
 
         if (errors.Count > 0)
@@ -309,6 +310,13 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
             throw new InvalidOperationException("The JetStream source does not fit the pipeline: " + string.Join(" ", errors));
         }
     }
+
+    /// <summary>The start-up check's second rule: null when a sink holding messages up to <paramref name="longestHold"/>
+    /// fits the consumer's ack wait, else why not.</summary>
+    private string? AckWaitMisfit(TimeSpan longestHold) => longestHold >= AckWait
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"the sink holds messages up to {longestHold} before acking, not less than consumer '{_options.Durable}''s ack wait {AckWait}: the server would redeliver them. Raise AckWait above the hold.")
+        : null;
 
     /// <summary>
     /// The rule <see cref="ValidateAgainst"/> checks, for callers that know the figures before anything connects (the
@@ -343,15 +351,17 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
 
     /// <summary>
     /// Sizes the pull window to the pipeline reading this source, unless the options set it, and runs the start-up
-    /// check of <see cref="ValidateAgainst"/> on <c>max_ack_pending</c>, so that building the pipeline fails with that
-    /// message instead of the consumer starving at run time.
+    /// checks of <see cref="ValidateAgainst"/> (<c>max_ack_pending</c>, and the longest hold of this library's
+    /// destinations against the ack wait), so that building the pipeline fails with their messages instead of the
+    /// consumer starving or redelivering at run time.
     /// </summary>
-    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes, TimeSpan longestHold)
     {
         var batch = EffectivePrefetchMessages(_options.PrefetchMessages, maxInFlightMessages);
-        if (MaxAckPendingMisfit(pipeline, maxInFlightMessages, batch) is { } misfit)
+        string[] misfits = [.. new[] { MaxAckPendingMisfit(pipeline, maxInFlightMessages, batch), AckWaitMisfit(longestHold) }.OfType<string>()];
+        if (misfits.Length > 0)
         {
-            throw new InvalidOperationException($"JetStream source for stream '{_options.Stream}': {misfit}");
+            throw new InvalidOperationException($"JetStream source for stream '{_options.Stream}': {string.Join(" ", misfits)}");
         }
 
         _consumer.Resize(batch, EffectivePrefetchBytes(_options.PrefetchBytes, batch, maxInFlightBytes, _connection.ServerInfo.MaxPayload));

@@ -144,8 +144,8 @@ public sealed partial class NatsJetStreamSource<T> : ISource<T>, IAsyncDisposabl
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _raw.DisposeAsync();
 
-    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes)
-        => ((IPipelineSourceMember)_raw).JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes);
+    void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes, TimeSpan longestHold)
+        => ((IPipelineSourceMember)_raw).JoinPipeline(pipeline, maxInFlightMessages, maxInFlightBytes, longestHold);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Terminated message {Sequence} on '{Subject}': its payload did not decode with codec '{Codec}': {Reason}")]
     private static partial void LogTerminated(ILogger logger, ulong sequence, string subject, string codec, string reason);

@@ -51,6 +51,7 @@ public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination
 {
     private readonly BatchingDestination<T> _batching;
     private readonly ParquetFileFlusher<T> _flusher;
+    private readonly TimeSpan _fileMaxAge;
 
     /// <summary>Creates a sink that writes each payload as one row (its public properties are the columns).</summary>
     /// <param name="options">The sink's options.</param>
@@ -76,6 +77,7 @@ public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
         _flusher = new ParquetFileFlusher<T>(options, format, time, logs);
         _batching = new BatchingDestination<T>(_flusher, options.Batching, time, logs);
+        _fileMaxAge = options.FileMaxAge;
     }
 
     /// <summary>Bytes held in memory across all open files now: row-group buffers (not yet written out) plus what the
@@ -126,6 +128,9 @@ public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination
 
     // Given to a pipeline: the batching sink's metrics then carry its name (unless Batching.PipelineName set one).
     void IPipelineMember.JoinPipeline(string pipeline) => ((IPipelineMember)_batching).JoinPipeline(pipeline);
+
+    // A message is acked when its file commits: up to FileMaxAge after the file opened, after waiting in its batch.
+    TimeSpan IPipelineMember.LongestHold => _fileMaxAge + ((IPipelineMember)_batching).LongestHold;
 
     /// <summary>The drain: flushes what is batched, commits every open file and acks; on <paramref name="cancellationToken"/>
     /// aborts the open files and negatively acks what is not committed.</summary>

@@ -100,8 +100,7 @@ public class ReadmeExampleTests
             .Handle("5xx-only", Handler.Filter<AccessEvent>(m => m.Value.Status >= 500),
                 new StageOptions { MaxDegreeOfParallelism = 2 })
             .To(sink)
-            .Build();
-        source.ValidateAgainst(pipeline, longestSinkHold: TimeSpan.FromMinutes(1));
+            .Build();   // also checks the consumer's limits: max_ack_pending, and an ack wait above the sink's hold
         await pipeline.RunAsync(cancellationToken);
     }
 }

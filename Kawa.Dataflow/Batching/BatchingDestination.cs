@@ -1095,6 +1095,13 @@ public sealed class BatchingDestination<T> : IDestination<T>, ISegmentDestinatio
         _pipelineTagged = true;
     }
 
+    /// <summary>A message waits in its batch up to <see cref="BatchingOptions{T}.MaxBatchAge"/> (when finite), or in a
+    /// batch dead-letter destination as long as that one holds. A flusher that defers acks holds longer: its owner says
+    /// so (the Parquet sink).</summary>
+    TimeSpan IPipelineMember.LongestHold => PipelineMember.Max(
+        _maxBatchAge == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : _maxBatchAge,
+        PipelineMember.LongestHold(_onError.DeadLetters));
+
     private async Task OnFlushFailedAsync(Batch<T> batch, BatchSettlement settlement, Exception error, int attempts, bool abandoned)
     {
         var count = batch.Messages.Count;

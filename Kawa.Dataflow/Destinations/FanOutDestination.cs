@@ -55,34 +55,8 @@ public sealed class FanOutDestination<T> : IDestination<T>, IPipelineMember
     public ValueTask CommitHeldAsync(CancellationToken cancellationToken = default) => DestinationTasks.CommitHeldAsync(_destinations, cancellationToken);
 
     void IPipelineMember.JoinPipeline(string pipeline) => PipelineMember.Join(_destinations, pipeline);
-}
 
-/// <summary>A destination of ours that tags its telemetry with the name of the pipeline it is given to.</summary>
-internal interface IPipelineMember
-{
-    /// <summary>The destination was given to pipeline <paramref name="pipeline"/>; called before the pipeline runs.</summary>
-    void JoinPipeline(string pipeline);
-}
-
-/// <summary>A source of ours that sizes what it reads ahead from the in-flight limits of the pipeline reading it.</summary>
-internal interface IPipelineSourceMember
-{
-    /// <summary>Pipeline <paramref name="pipeline"/>, which reads this source, was built with these limits
-    /// (<see cref="PipelineOptions.MaxInFlightMessages"/>, <see cref="PipelineOptions.MaxInFlightBytes"/>); called by
-    /// <see cref="PipelineDefinition.Build(PipelineOptions?)"/>, before the pipeline runs.</summary>
-    void JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes);
-}
-
-internal static class PipelineMember
-{
-    /// <summary>Tells every destination that is a <see cref="IPipelineMember"/> which pipeline it is part of.</summary>
-    public static void Join<T>(IEnumerable<IDestination<T>> destinations, string pipeline)
-    {
-        foreach (var destination in destinations)
-        {
-            (destination as IPipelineMember)?.JoinPipeline(pipeline);
-        }
-    }
+    TimeSpan IPipelineMember.LongestHold => PipelineMember.LongestHold(_destinations);
 }
 
 /// <summary>Awaiting several destinations' tasks.</summary>

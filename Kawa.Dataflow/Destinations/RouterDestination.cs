@@ -186,6 +186,8 @@ public sealed class RouterDestination<T> : IDestination<T>, IPipelineMember
 
     void IPipelineMember.JoinPipeline(string pipeline) => PipelineMember.Join(_all, pipeline);
 
+    TimeSpan IPipelineMember.LongestHold => PipelineMember.LongestHold(_all);
+
     private static IDestination<T>[] Distinct(IEnumerable<IDestination<T>> routes, IDestination<T>? defaultRoute)
     {
         var all = new List<IDestination<T>>();

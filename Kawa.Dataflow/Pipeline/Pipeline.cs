@@ -57,6 +57,10 @@ public sealed class Pipeline
     /// </summary>
     public int MaxUnsettledMessages => _options.MaxInFlightMessages;
 
+    /// <summary>The longest this library's destinations in the pipeline (dead-letter destinations included) may hold a
+    /// message before its final outcome by design; zero when none holds or none is ours.</summary>
+    internal TimeSpan LongestDestinationHold { get; init; }
+
     /// <summary>The payload-byte limit: the source is read only while fewer bytes than this are unsettled.</summary>
     public long MaxInFlightBytes => _options.MaxInFlightBytes;
 

@@ -81,7 +81,13 @@ public sealed class PipelineBuilder<T>
         var snapshot = (options ?? new DestinationOptions()).Clone();
         var connect = _connect;
         var canRunToCompletion = CanRunToCompletion(_stages, snapshot, destination is ISegmentDestination<T>);
-        return new PipelineDefinition(Name, _stages, snapshot, canRunToCompletion, _source, (run, runToCompletion) =>
+        var longestHold = PipelineMember.LongestHold(destination);
+        foreach (var stage in _stages)
+        {
+            longestHold = PipelineMember.Max(longestHold, PipelineMember.Max(PipelineMember.LongestHold(stage.Options.ErrorPolicy), PipelineMember.LongestHold(stage.Options.PoisonPolicy)));
+        }
+
+        return new PipelineDefinition(Name, _stages, snapshot, canRunToCompletion, _source, longestHold, (run, runToCompletion) =>
         {
             var stage = new DestinationStage<T>(run, destination, snapshot, runToCompletion);
             return (connect(run, stage.Input), stage.Completion);
@@ -128,15 +134,17 @@ public sealed class PipelineDefinition
     private readonly DestinationOptions _destinationOptions;
     private readonly bool _canRunToCompletion;
     private readonly IPipelineSourceMember? _source;
+    private readonly TimeSpan _longestHold;
     private readonly Func<PipelineRun, bool, (ISourcePump Pump, Task Completion)> _connect;
 
-    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, bool canRunToCompletion, IPipelineSourceMember? source, Func<PipelineRun, bool, (ISourcePump, Task)> connect)
+    internal PipelineDefinition(string name, StageDescription[] stages, DestinationOptions destinationOptions, bool canRunToCompletion, IPipelineSourceMember? source, TimeSpan longestHold, Func<PipelineRun, bool, (ISourcePump, Task)> connect)
     {
         Name = name;
         _stages = stages;
         _destinationOptions = destinationOptions;
         _canRunToCompletion = canRunToCompletion;
         _source = source;
+        _longestHold = longestHold;
         _connect = connect;
     }
 
@@ -145,7 +153,10 @@ public sealed class PipelineDefinition
 
     /// <summary>Validates every option and creates the pipeline.</summary>
     /// <remarks>A source of this library that reads ahead (the JetStream source's pull window) learns the pipeline's
-    /// in-flight limits here and sizes its read-ahead from them; built more than once, the last build's limits hold.</remarks>
+    /// in-flight limits here and sizes its read-ahead from them; built more than once, the last build's limits hold. It
+    /// also learns how long this library's destinations (a batch's age, a Parquet file's age, dead-letter destinations
+    /// included) may hold a message, and refuses a pipeline it cannot serve (the JetStream source: a hold not below the
+    /// consumer's ack wait, or more messages unacked than its max_ack_pending).</remarks>
     /// <param name="options">Pipeline-wide settings; defaults when omitted. Copied: later changes have no effect.</param>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Any option is invalid; the message lists every problem with its property.</exception>
     public Pipeline Build(PipelineOptions? options = null)
@@ -181,9 +192,9 @@ public sealed class PipelineDefinition
         }
 
         // Before anything runs, so a source that reads ahead (a JetStream pull) sizes its window to this pipeline.
-        _source?.JoinPipeline(Name!, snapshot.MaxInFlightMessages, snapshot.MaxInFlightBytes);
+        _source?.JoinPipeline(Name!, snapshot.MaxInFlightMessages, snapshot.MaxInFlightBytes, _longestHold);
         var runToCompletion = _canRunToCompletion && snapshot.RunToCompletion;
-        return new Pipeline(Name!, snapshot, runToCompletion, run => _connect(run, runToCompletion));
+        return new Pipeline(Name!, snapshot, runToCompletion, run => _connect(run, runToCompletion)) { LongestDestinationHold = _longestHold };
     }
 }
 

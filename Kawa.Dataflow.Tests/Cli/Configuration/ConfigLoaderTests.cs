@@ -281,7 +281,7 @@ public class ConfigLoaderTests
             "pipeline.source.optStartSeq: missing required value (deliverPolicy byStartSequence needs it)",
             "pipeline.source.prefetch: must not exceed maxAckPending (100): the server would never deliver the rest, got 500",
             "pipeline.destination.s3: an s3:// path needs s3.region or s3.endpoint",
-            "pipeline.destination.rollAge: must be below pipeline.source.ackWait (00:00:30): messages are acked only when the file is committed, so the server would redeliver them first; got 00:01:00",
+            "pipeline.destination.rollAge: must be below pipeline.source.ackWait (00:00:30) by more than the sink's batch age (00:00:01): messages are acked only when the file is committed, so the server would redeliver them first; got 00:01:00",
         }));
     }
 

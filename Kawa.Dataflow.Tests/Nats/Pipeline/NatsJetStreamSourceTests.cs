@@ -321,6 +321,23 @@ public class NatsJetStreamSourceTests : JetStreamTestBase
     }
 
     [Test]
+    public async Task Build_LibrarySinkHoldsLongerThanAckWait_ThrowsWithoutValidateAgainst()
+    {
+        // The batching sink says how long it holds a message (its batch age): building the pipeline runs the ack-wait
+        // check on it, so a user who never calls ValidateAgainst still learns of the misfit before anything is redelivered.
+        var stream = await StreamAsync(0);
+        await using var source = await SourceAsync(stream, o => o.AckWait = TimeSpan.FromSeconds(30));
+        var slow = new BatchingDestination<byte[]>((_, _) => default, new BatchingOptions<byte[]> { MaxBatchAge = TimeSpan.FromMinutes(1) });
+        var quick = new BatchingDestination<byte[]>((_, _) => default, new BatchingOptions<byte[]> { MaxBatchAge = TimeSpan.FromSeconds(5) });
+
+        var error = Assert.Throws<InvalidOperationException>(() => Build(source, slow, maxInFlight: 100));
+        Assert.That(error!.Message, Does.Contain("00:01:00").And.Contain("ack wait 00:00:30"));
+        var pipeline = Build(source, quick, maxInFlight: 100);
+        Assert.DoesNotThrow(() => source.ValidateAgainst(pipeline));
+        Assert.Throws<InvalidOperationException>(() => source.ValidateAgainst(Build(new SourceFunc<byte[]>(_ => ValueTask.FromResult(Delivery<byte[]>.EndOfStream)), slow, maxInFlight: 100)), "ValidateAgainst checks the pipeline's own hold too");
+    }
+
+    [Test]
     public async Task StartAsync_AckAll_RefusedWithReason()
     {
         var options = new NatsJetStreamSourceOptions { Stream = "s", Durable = "d", AckPolicy = JetStreamAckPolicy.All };

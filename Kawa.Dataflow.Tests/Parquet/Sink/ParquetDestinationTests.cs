@@ -32,6 +32,20 @@ public sealed class ParquetDestinationTests
         PartitionPath<SinkEvent>.Parse("dt={ts:yyyy-MM-dd}/hour={ts:HH}", new PartitionPathOptions<SinkEvent> { Timestamp = m => new DateTimeOffset(m.Value.Ts) });
 
     [Test]
+    public async Task Build_FileAgeAndBatchAge_PipelineLearnsTheSinksLongestHold()
+    {
+        // A message is acked when its file commits: after waiting in its batch, up to the file's maximum age. A JetStream
+        // source checks that hold against its ack wait when the pipeline is built.
+        var options = Options(Storage(_root));
+        options.Batching.MaxBatchAge = TimeSpan.FromSeconds(2);
+        await using var destination = new ParquetDestination<SinkEvent>(options);
+
+        var pipeline = Kawa.Dataflow.Pipeline.Create("hold").From(new EnumerableSource<SinkEvent>([])).To(destination).Build();
+
+        Assert.That(pipeline.LongestDestinationHold, Is.EqualTo(TimeSpan.FromMinutes(30) + TimeSpan.FromSeconds(2)));
+    }
+
+    [Test]
     public async Task Pipeline_EventsOverThreeHours_DuckDbReadsEveryRowInItsHivePartition()
     {
         var options = Options(Storage(_root), batchSize: 50);
