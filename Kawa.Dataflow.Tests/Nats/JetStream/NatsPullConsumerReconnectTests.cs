@@ -65,4 +65,46 @@ public class NatsPullConsumerReconnectTests
             what: "the server to record the held ack");
         Assert.That(consumer.MissedHeartbeatReissues, Is.Zero);
     }
+
+    [Test]
+    public async Task Reconnect_SecondReconnectWhileAnAckWaits_AckStillSent()
+    {
+        // An ack waiting for the first reconnect's leader wait must be released by whatever ends the second one.
+        await using var server = await NatsServerProcess.StartAsync(Config);
+        await using var admin = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("admin", "admin-pw"));
+        var adminJs = new JetStreamContext(admin);
+        await adminJs.CreateStreamAsync(new StreamConfig { Name = "R", Subjects = ["r.>"] });
+        await adminJs.CreateConsumerAsync("R", new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromMinutes(5) });
+        await adminJs.PublishAsync("r.1", Encoding.UTF8.GetBytes("first"));
+        await using var worker = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("worker", "worker-pw"));
+        await using var consumer = new JetStreamContext(worker).CreatePullConsumer(
+            "R", "d", new NatsPullConsumerOptions { BatchSize = 1, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(2) });
+        await consumer.StartAsync();
+        using var cts = new CancellationTokenSource(NatsTestHelpers.Generous);
+        var token = consumer.CreateAckToken(await consumer.NextAsync(cts.Token));
+
+        await server.RestartAsync();
+        await NatsTestHelpers.WaitForStateAsync(worker, NatsConnectionState.Connected);
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= 1), what: "a consumer lookup after the first reconnect");
+        var sentBefore = consumer.AcksSent;
+        token.Ack();
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= 2), what: "a second lookup, the ack waiting");
+        Assert.That(consumer.AcksSent, Is.EqualTo(sentBefore), "held during the first wait");
+
+        var reconnects = 0;
+        worker.StateChanged += (_, e) =>
+        {
+            if (e.Previous == NatsConnectionState.Reconnecting && e.Current == NatsConnectionState.Connected)
+            {
+                Interlocked.Increment(ref reconnects);
+            }
+        };
+        await server.RestartAsync();
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconnects) >= 1), what: "the second reconnect");
+
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.AcksSent > sentBefore), what: "the held ack sent after the second wait ended");
+        await NatsTestHelpers.WaitUntilAsync(
+            async () => (await adminJs.GetConsumerAsync("R", "d")).AckFloor?.StreamSeq == 1,
+            what: "the server to record the held ack");
+    }
 }
