@@ -24,7 +24,8 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>) moves into the storage's buffer during an append.</para>
 /// <para>Startup cleanup: before its first file the destination runs <see cref="ILakeStorage.CleanupAsync"/> once
 /// (<see cref="ParquetDestinationOptions{T}.CleanupAtStart"/>), which removes this instance's leftovers and other
-/// instances' temporary files older than twice the storage's <see cref="ILakeStorage.MaxFileAge"/>; that is why
+/// instances' temporary files older than twice the larger of the storage's <see cref="ILakeStorage.MaxFileAge"/> and
+/// the one their writer declared in their names (this destination's names declare its storage's); that is why
 /// <see cref="ParquetDestinationOptions{T}.FileMaxAge"/> must be below it.</para>
 /// <list type="bullet">
 /// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has

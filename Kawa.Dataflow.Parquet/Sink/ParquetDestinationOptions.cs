@@ -42,9 +42,9 @@ public sealed class ParquetDestinationOptions<T>
 
     /// <summary>The longest a file stays open, counted from its first row; it is then committed. Default 1 minute
     /// (messages stay unacked, and count against the pipeline's in-flight limit, until their file commits).</summary>
-    /// <remarks>Must be finite and below the storage's <see cref="ILakeStorage.MaxFileAge"/> (default 1 hour): another
-    /// instance's startup cleanup removes temporary files older than twice that, so a file kept open longer could be
-    /// removed while it is written. To roll by size only, set a long age here and a longer one on the storage.</remarks>
+    /// <remarks>Must be finite and below the storage's <see cref="ILakeStorage.MaxFileAge"/> (default 1 hour): the
+    /// temporary names declare that age, and another instance's startup cleanup spares them until they are older than
+    /// twice it (or twice its own, if longer), so a file kept open longer could be removed while it is written. To roll by size only, set a long age here and a longer one on the storage.</remarks>
     public TimeSpan FileMaxAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>The most files open at once (one per active partition and schema); opening one more commits the
