@@ -18,9 +18,10 @@ public sealed class LocalLakeStorageOptions
     public FsyncMode Fsync { get; set; } = FsyncMode.Full;
 
     /// <summary>
-    /// The longest any writer of this lake keeps a file open, from its creation to its commit. Startup cleanup removes
-    /// another instance's temporary files only when they were last written more than twice this long ago. A
-    /// <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
+    /// The longest this writer keeps a file open, from its creation to its commit; every temporary name declares it.
+    /// Startup cleanup removes another instance's temporary files only when they were last written more than twice
+    /// this long ago, or twice the age their name declares if longer, so writers with different ages may share a lake.
+    /// A <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
     /// Default: 1 hour.
     /// </summary>
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
