@@ -65,6 +65,12 @@ public sealed class LocalLakeStorage : ILakeStorage
     /// <summary>The fsync mode in use.</summary>
     public FsyncMode Fsync => _options.Fsync;
 
+    /// <summary>The write buffer of each open file, in bytes.</summary>
+    internal int BufferSize => _options.BufferSize;
+
+    /// <summary>Memory held by the write buffers of this storage's open files, now and at most.</summary>
+    internal LakeMemoryGauge Memory { get; } = new();
+
     /// <summary>Test hook: called at each commit step with the temporary path (the fault host blocks here to be killed).</summary>
     internal Action<LocalCommitStep, string>? CommitStepReached { get; set; }
 

@@ -27,6 +27,8 @@ public sealed class LocalLakeStorageOptions
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>The write buffer in bytes between the stream and the file (0 = unbuffered). Default: 65536.</summary>
+    /// <remarks>Each open file holds it until committed or aborted; <c>ParquetDestination</c> counts it against its
+    /// <c>MemoryBudgetBytes</c>.</remarks>
     public int BufferSize { get; set; } = 64 * 1024;
 
     /// <summary>Every problem with these options, each naming its property; empty when valid.</summary>

@@ -52,7 +52,7 @@ public sealed class ParquetDestinationOptions<T>
     public int MaxOpenFiles { get; set; } = 64;
 
     /// <summary>The most bytes held in memory across ALL open files: their row-group buffers plus what the storage holds
-    /// for them (an S3 file's part not yet uploaded). When exceeded, the largest row-group buffer is written out; when
+    /// for them (an S3 file's part not yet uploaded, a local file's write buffer). When exceeded, the largest row-group buffer is written out; when
     /// no row group is left to write, the file whose storage holds the most is committed. Default 256 MiB.</summary>
     public long MemoryBudgetBytes { get; set; } = 256L * 1024 * 1024;
 
