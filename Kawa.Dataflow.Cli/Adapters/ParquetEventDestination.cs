@@ -170,7 +170,8 @@ internal static class ParquetEventDestination
     /// <summary>
     /// The lake's <see cref="ILakeStorage.MaxFileAge"/> for a <c>rollAge</c>: twice the roll age, and at least the roll age
     /// plus 5 minutes. A file lives its roll age plus the time its commit takes (waiting for a running flush, an S3
-    /// upload); another kawa's startup cleanup removes temporary files only past twice this, so never a live one.
+    /// upload). The lake's names declare this age, and another kawa's startup cleanup removes temporary files only past
+    /// twice the larger of its own age and the declared one, so never a live one, whatever rollAge either process has.
     /// </summary>
     internal static TimeSpan LakeMaxFileAge(TimeSpan rollAge) => rollAge + TimeSpan.FromTicks(Math.Max(rollAge.Ticks, TimeSpan.FromMinutes(5).Ticks));
 

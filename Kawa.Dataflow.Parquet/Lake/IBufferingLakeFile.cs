@@ -1,8 +1,9 @@
 namespace Kawa.Dataflow.Parquet.Lake;
 
 /// <summary>
-/// A lake file that holds written bytes in memory until they can be sent (an S3 part while it fills). The Parquet
-/// sink counts <see cref="BufferedBytes"/> against its memory budget together with its row-group buffers.
+/// A lake file that holds memory for written bytes while it is open (an S3 part while it fills, a local file's write
+/// buffer). The Parquet sink counts <see cref="BufferedBytes"/> against its memory budget together with its row-group
+/// buffers.
 /// </summary>
 internal interface IBufferingLakeFile
 {

@@ -16,8 +16,8 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// data is removed before the exception surfaces.</item>
 /// <item>Call <see cref="CleanupAsync"/> once at start, before writing, to remove what a crashed earlier run of this
 /// instance left behind (<c>ParquetDestination</c> does it before its first file). It never touches another live
-/// writer's files, provided no file of another instance stays open longer than <see cref="MaxFileAge"/> (see
-/// <see cref="CleanupAsync"/>).</item>
+/// writer's files, provided every writer keeps each file open less than its own storage's <see cref="MaxFileAge"/>,
+/// which its temporary names declare (see <see cref="CleanupAsync"/>); writers with different ages may share a lake.</item>
 /// <item>Implementations are safe for concurrent use; each <see cref="ILakeFile"/> is used by one writer at a time.</item>
 /// </list>
 /// </remarks>
@@ -27,11 +27,12 @@ public interface ILakeStorage
     string InstanceId { get; }
 
     /// <summary>
-    /// The longest any writer of this lake keeps a file open (from its creation to its commit). <see cref="CleanupAsync"/>
-    /// removes another instance's temporary data only when it is older than twice this.
+    /// The longest this writer keeps a file open (from its creation to its commit). Its temporary names declare it, and
+    /// <see cref="CleanupAsync"/> of any instance removes another instance's temporary data only when it is older than
+    /// twice the larger of this and the age declared in its name.
     /// </summary>
     /// <remarks>A writer must commit or abort every file within this age; <c>ParquetDestination</c> refuses a
-    /// <c>FileMaxAge</c> that is not below it.</remarks>
+    /// <c>FileMaxAge</c> that is not below it. Processes sharing a lake may use different ages.</remarks>
     TimeSpan MaxFileAge { get; }
 
     /// <summary>Starts a new file at <paramref name="relativePath"/>; nothing is visible there until it is committed.</summary>
@@ -56,14 +57,18 @@ public interface ILakeStorage
     /// <summary>
     /// Removes leftovers of crashed writers: every temporary file (or pending upload) of this
     /// <see cref="InstanceId"/> that no storage in this process has open now, and any other instance's that is
-    /// older than twice <see cref="MaxFileAge"/>.
+    /// older than twice the larger of <see cref="MaxFileAge"/> and the age declared in its name.
     /// </summary>
     /// <remarks>
     /// Call it once at start, before the first <see cref="CreateAsync"/> of this instance. The files any storage
     /// in this process has open are never removed, so calling it later (or from several sinks) is safe.
     /// Two live processes must never share an instance id: this method treats every other temporary file of its own
-    /// id as dead. Another instance's temporary file is taken for dead only when it is older than twice
-    /// <see cref="MaxFileAge"/>, which a live writer's file never is.
+    /// id as dead. Another instance's temporary file is taken for dead only when it is older than twice the larger of
+    /// this storage's <see cref="MaxFileAge"/> and the one its writer declared in its name (local: the temporary file's
+    /// name; S3: the upload's key, the final name made by a <see cref="LakeFileNamer"/> with a max file age), which a
+    /// live writer's file never is. A name that declares no age (the format before ages were declared, a malformed
+    /// token, or on S3 a name not made that way) is judged by this storage's <see cref="MaxFileAge"/> alone, so a
+    /// live writer with a longer age is safe from this cleanup only if its names declare it.
     /// Best effort: a leftover that cannot be removed is logged and counted in <see cref="LakeCleanupResult.Failed"/>.
     /// </remarks>
     /// <param name="cancellationToken">Stops the cleanup.</param>

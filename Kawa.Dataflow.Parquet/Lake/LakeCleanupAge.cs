@@ -12,4 +12,11 @@ internal static class LakeCleanupAge
         var twice = maxFileAge >= TimeSpan.MaxValue / 2 ? TimeSpan.MaxValue : 2 * maxFileAge;
         return now - DateTimeOffset.MinValue <= twice ? DateTimeOffset.MinValue : now - twice;
     }
+
+    /// <summary>
+    /// The cutoff for one leftover: twice the larger of the cleaner's <paramref name="ownMaxFileAge"/> and the age its
+    /// writer declared in its name (<see langword="null"/> for a name that declares none, which follows the cleaner's age).
+    /// </summary>
+    public static DateTimeOffset Cutoff(DateTimeOffset now, TimeSpan ownMaxFileAge, TimeSpan? declaredMaxFileAge) =>
+        Cutoff(now, declaredMaxFileAge is { } declared && declared > ownMaxFileAge ? declared : ownMaxFileAge);
 }

@@ -1,7 +1,10 @@
 namespace Kawa.Dataflow.Parquet.Lake;
 
 /// <summary>A file of <see cref="LocalLakeStorage"/> being written under its temporary name.</summary>
-internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
+/// <remarks>While open it counts its file stream's write buffer (<see cref="LocalLakeStorageOptions.BufferSize"/>) as
+/// held memory, in the storage's gauge and in <see cref="BufferedBytes"/> (which the Parquet sink counts against its
+/// budget), until it is committed, aborted, failed or disposed.</remarks>
+internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink, IBufferingLakeFile
 {
     private readonly LocalLakeStorage _storage;
     private readonly string _finalPath;
@@ -9,6 +12,7 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     private readonly FileStream _file;
     private readonly LakeWriteStream _stream;
     private bool _finished;
+    private long _held;
 
     public LocalLakeFile(LocalLakeStorage storage, string relativePath, string finalPath, string tempPath, FileStream file)
     {
@@ -18,7 +22,14 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
         _tempPath = tempPath;
         _file = file;
         _stream = new LakeWriteStream(this, file);
+        // FileStream takes its buffer at the first write and keeps it until disposed; sizes 0 and 1 mean unbuffered.
+        // Counted from the start: a file is created to be written.
+        _held = storage.BufferSize > 1 ? storage.BufferSize : 0;
+        storage.Memory.Add(_held);
     }
+
+    /// <inheritdoc/>
+    public long BufferedBytes => Interlocked.Read(ref _held);
 
     public string RelativePath { get; }
 
@@ -125,6 +136,8 @@ internal sealed class LocalLakeFile : ILakeFile, ILakeFileSink
     {
         _finished = true;
         LocalLakeStorage.Release(_tempPath);
+        // The stream is disposed (or about to be, by the caller) on every path that finishes the file.
+        _storage.Memory.Add(-Interlocked.Exchange(ref _held, 0));
     }
 
     public void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);

@@ -7,13 +7,15 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// <summary>A data lake in a local or mounted directory, with atomic, durable commits.</summary>
 /// <remarks>
 /// <para>Commit protocol: the bytes go to a temporary file in the target directory, named
-/// <c>.&lt;final name&gt;.tmp-&lt;instance&gt;-&lt;random&gt;</c> so that readers skip it;
+/// <c>.&lt;final name&gt;.tmp-&lt;instance&gt;-&lt;random&gt;.a&lt;seconds&gt;</c> (the last token declares
+/// <see cref="LocalLakeStorageOptions.MaxFileAge"/>) so that readers skip it;
 /// commit flushes and fsyncs it, renames it to the final name without overwriting (atomic on POSIX file
 /// systems), then fsyncs the directory so the new name is durable. Readers therefore see either nothing or the
 /// whole file. New partition directories are created on demand and their parents fsynced.</para>
 /// <para>After a crash the temporary file stays behind, invisible to readers; <see cref="CleanupAsync"/> removes
-/// it when the same instance starts again (or any instance, once it was last written more than twice
-/// <see cref="LocalLakeStorageOptions.MaxFileAge"/> ago). The temporary files any storage in this process has open are never
+/// it when the same instance starts again, or any instance once it was last written longer ago than twice the larger
+/// of the cleaner's <see cref="LocalLakeStorageOptions.MaxFileAge"/> and the one declared in its name (a name of the
+/// earlier format declares none: the cleaner's own age applies). The temporary files any storage in this process has open are never
 /// removed by its own cleanup.</para>
 /// <para>Symbolic links inside the root are followed as the OS does; the root check is lexical.</para>
 /// <para>The file system calls are synchronous (the returned tasks are complete): a commit blocks its caller for the
@@ -63,6 +65,12 @@ public sealed class LocalLakeStorage : ILakeStorage
     /// <summary>The fsync mode in use.</summary>
     public FsyncMode Fsync => _options.Fsync;
 
+    /// <summary>The write buffer of each open file, in bytes.</summary>
+    internal int BufferSize => _options.BufferSize;
+
+    /// <summary>Memory held by the write buffers of this storage's open files, now and at most.</summary>
+    internal LakeMemoryGauge Memory { get; } = new();
+
     /// <summary>Test hook: called at each commit step with the temporary path (the fault host blocks here to be killed).</summary>
     internal Action<LocalCommitStep, string>? CommitStepReached { get; set; }
 
@@ -73,7 +81,7 @@ public sealed class LocalLakeStorage : ILakeStorage
         cancellationToken.ThrowIfCancellationRequested();
         var finalPath = LakePaths.Resolve(RootPath, relativePath);
         var directory = Path.GetDirectoryName(finalPath)!;
-        var tempPath = Path.Combine(directory, LakeTempNames.Create(Path.GetFileName(finalPath), InstanceId));
+        var tempPath = Path.Combine(directory, LakeTempNames.Create(Path.GetFileName(finalPath), InstanceId, _options.MaxFileAge));
         FileStream stream;
         // Registered before the file exists, so that a cleanup running meanwhile cannot remove it.
         LakeOpenFiles.Add(Path.GetFullPath(tempPath));
@@ -148,7 +156,7 @@ public sealed class LocalLakeStorage : ILakeStorage
     /// <inheritdoc/>
     public ValueTask<LakeCleanupResult> CleanupAsync(CancellationToken cancellationToken = default)
     {
-        var cutoff = LakeCleanupAge.Cutoff(_timeProvider.GetUtcNow(), _options.MaxFileAge);
+        var now = _timeProvider.GetUtcNow();
         int removed = 0, failed = 0, kept = 0;
         foreach (var path in Directory.EnumerateFiles(RootPath, ".*", AllFilesRecursive))
         {
@@ -175,9 +183,11 @@ public sealed class LocalLakeStorage : ILakeStorage
             {
                 continue; // gone meanwhile (committed or aborted by its writer)
             }
-            // A live writer created its temp file less than MaxFileAge ago (writers commit within it), and a file is
-            // never last written before its creation, so a live writer's file is newer than the cutoff.
-            if (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && lastWrite >= cutoff)
+            // A live writer created its temp file less than its MaxFileAge ago (writers commit within it), and a file is
+            // never last written before its creation, so a live writer's file is newer than twice that age. The name
+            // declares the writer's age; a name of the earlier format declares none and follows this storage's age.
+            if (!string.Equals(owner, InstanceId, StringComparison.Ordinal)
+                && lastWrite >= LakeCleanupAge.Cutoff(now, _options.MaxFileAge, LakeTempNames.DeclaredAgeOf(name)))
             {
                 kept++;
                 LakeLog.LeftoverKept(_logger, path, owner);

@@ -18,14 +18,17 @@ public sealed class LocalLakeStorageOptions
     public FsyncMode Fsync { get; set; } = FsyncMode.Full;
 
     /// <summary>
-    /// The longest any writer of this lake keeps a file open, from its creation to its commit. Startup cleanup removes
-    /// another instance's temporary files only when they were last written more than twice this long ago. A
-    /// <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
+    /// The longest this writer keeps a file open, from its creation to its commit; every temporary name declares it.
+    /// Startup cleanup removes another instance's temporary files only when they were last written more than twice
+    /// this long ago, or twice the age their name declares if longer, so writers with different ages may share a lake.
+    /// A <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
     /// Default: 1 hour.
     /// </summary>
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>The write buffer in bytes between the stream and the file (0 = unbuffered). Default: 65536.</summary>
+    /// <remarks>Each open file holds it until committed or aborted; <c>ParquetDestination</c> counts it against its
+    /// <c>MemoryBudgetBytes</c>.</remarks>
     public int BufferSize { get; set; } = 64 * 1024;
 
     /// <summary>Every problem with these options, each naming its property; empty when valid.</summary>

@@ -18,8 +18,10 @@ namespace Kawa.Dataflow.Parquet.Lake;
 /// is durably stored. Abort, or any failure, aborts the upload, so no object appears.</para>
 /// <para>A crashed writer leaves an incomplete multipart upload: invisible, but billed. <see cref="CleanupAsync"/> aborts
 /// this instance's pending uploads under the prefix (recognized by the instance id in names made by
-/// <see cref="LakeFileNamer"/>), except the ones any storage in this process has open, and any started more than twice
-/// <see cref="S3LakeStorageOptions.MaxFileAge"/> ago. Also configure a
+/// <see cref="LakeFileNamer"/>), except the ones any storage in this process has open, and any other instance's started
+/// longer ago than twice the larger of <see cref="S3LakeStorageOptions.MaxFileAge"/> and the age its file name declares
+/// (a name made by a <see cref="LakeFileNamer"/> with a max file age; other names declare none, and this storage's age
+/// applies). Also configure a
 /// bucket lifecycle rule <c>AbortIncompleteMultipartUpload</c> as a backstop.</para>
 /// <para>The client is the caller's (<see cref="IAmazonS3"/>): credentials, region, endpoint and retries are configured
 /// there. This storage does not dispose it.</para>
@@ -125,7 +127,7 @@ public sealed class S3LakeStorage : ILakeStorage
     /// <inheritdoc/>
     public async ValueTask<LakeCleanupResult> CleanupAsync(CancellationToken cancellationToken = default)
     {
-        var cutoff = LakeCleanupAge.Cutoff(_timeProvider.GetUtcNow(), _options.MaxFileAge);
+        var now = _timeProvider.GetUtcNow();
         int removed = 0, failed = 0, kept = 0;
         var request = new ListMultipartUploadsRequest { BucketName = BucketName, Prefix = KeyPrefix };
         while (true)
@@ -148,7 +150,10 @@ public sealed class S3LakeStorage : ILakeStorage
                 var owner = LakeFileNamer.TryParse(fileName, out var instance, out _, out _) ? instance : null;
                 var initiated = new DateTimeOffset(DateTime.SpecifyKind(upload.Initiated ?? DateTime.MinValue, DateTimeKind.Utc));
                 var live = IsOpen(upload.Key);
-                if (live || (!string.Equals(owner, InstanceId, StringComparison.Ordinal) && initiated >= cutoff))
+                // The key's file name declares its writer's MaxFileAge (LakeFileNamer); one without (a name of the
+                // earlier format, or not made by the namer) follows this storage's age.
+                if (live || (!string.Equals(owner, InstanceId, StringComparison.Ordinal)
+                    && initiated >= LakeCleanupAge.Cutoff(now, _options.MaxFileAge, LakeFileNamer.DeclaredAgeOf(fileName))))
                 {
                     kept++;
                     LakeLog.LeftoverKept(Logger, upload.Key, owner);

@@ -25,10 +25,11 @@ public sealed class S3LakeStorageOptions
     public int PartSize { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
-    /// The longest any writer of this lake keeps a file open, from its first part to its commit. Startup cleanup aborts
-    /// another instance's pending uploads only when they were started more than twice this long ago. A
-    /// <c>ParquetDestination</c> on this storage must roll files sooner: its <c>FileMaxAge</c> must be below this.
-    /// Default: 1 hour.
+    /// The longest this writer keeps a file open, from its first part to its commit. Startup cleanup aborts another
+    /// instance's pending uploads only when they were started more than twice this long ago, or twice the age their
+    /// file name declares if longer (a <c>ParquetDestination</c> declares its storage's in every file name), so writers
+    /// with different ages may share a lake. A <c>ParquetDestination</c> on this storage must roll files sooner: its
+    /// <c>FileMaxAge</c> must be below this. Default: 1 hour.
     /// </summary>
     public TimeSpan MaxFileAge { get; set; } = TimeSpan.FromHours(1);
 

@@ -15,7 +15,8 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// partition's open file, so many small flushes make one row group. Row groups are written out when full
 /// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>/<see cref="ParquetDestinationOptions{T}.RowGroupMaxBytes"/>)
 /// or to keep the memory of all open files within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>. That
-/// memory is their row-group buffers plus what the storage holds for them (an S3 file's part not yet uploaded). Before
+/// memory is their row-group buffers plus what the storage holds for them (an S3 file's part not yet uploaded, a local
+/// file's write buffer). Before
 /// a flush's rows are appended to a file, the largest row-group buffers are written out, and when none is left the
 /// other file whose storage holds the most is committed, until the memory plus the rows' estimated size (bytes per row
 /// measured on earlier rows of the same schema) fits the budget; after the append again if the estimate was low. The
@@ -24,7 +25,8 @@ namespace Kawa.Dataflow.Parquet.Sink;
 /// (<see cref="ParquetDestinationOptions{T}.RowGroupMaxRows"/>) moves into the storage's buffer during an append.</para>
 /// <para>Startup cleanup: before its first file the destination runs <see cref="ILakeStorage.CleanupAsync"/> once
 /// (<see cref="ParquetDestinationOptions{T}.CleanupAtStart"/>), which removes this instance's leftovers and other
-/// instances' temporary files older than twice the storage's <see cref="ILakeStorage.MaxFileAge"/>; that is why
+/// instances' temporary files older than twice the larger of the storage's <see cref="ILakeStorage.MaxFileAge"/> and
+/// the one their writer declared in their names (this destination's names declare its storage's); that is why
 /// <see cref="ParquetDestinationOptions{T}.FileMaxAge"/> must be below it.</para>
 /// <list type="bullet">
 /// <item>Acks: deferred (<see cref="Batch{T}.DeferAcks"/>) and given when every file holding the flush's rows has
@@ -81,7 +83,7 @@ public sealed class ParquetDestination<T> : IDestination<T>, ISegmentDestination
     }
 
     /// <summary>Bytes held in memory across all open files now: row-group buffers (not yet written out) plus what the
-    /// storage holds for them (S3 parts not yet uploaded); within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>
+    /// storage holds for them (S3 parts not yet uploaded, local write buffers); within <see cref="ParquetDestinationOptions{T}.MemoryBudgetBytes"/>
     /// (see the remarks for the exceptions).</summary>
     public long BufferedBytes => _flusher.BufferedBytes;
 

@@ -42,9 +42,9 @@ public sealed class ParquetDestinationOptions<T>
 
     /// <summary>The longest a file stays open, counted from its first row; it is then committed. Default 1 minute
     /// (messages stay unacked, and count against the pipeline's in-flight limit, until their file commits).</summary>
-    /// <remarks>Must be finite and below the storage's <see cref="ILakeStorage.MaxFileAge"/> (default 1 hour): another
-    /// instance's startup cleanup removes temporary files older than twice that, so a file kept open longer could be
-    /// removed while it is written. To roll by size only, set a long age here and a longer one on the storage.</remarks>
+    /// <remarks>Must be finite and below the storage's <see cref="ILakeStorage.MaxFileAge"/> (default 1 hour): the
+    /// temporary names declare that age, and another instance's startup cleanup spares them until they are older than
+    /// twice it (or twice its own, if longer), so a file kept open longer could be removed while it is written. To roll by size only, set a long age here and a longer one on the storage.</remarks>
     public TimeSpan FileMaxAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>The most files open at once (one per active partition and schema); opening one more commits the
@@ -52,7 +52,7 @@ public sealed class ParquetDestinationOptions<T>
     public int MaxOpenFiles { get; set; } = 64;
 
     /// <summary>The most bytes held in memory across ALL open files: their row-group buffers plus what the storage holds
-    /// for them (an S3 file's part not yet uploaded). When exceeded, the largest row-group buffer is written out; when
+    /// for them (an S3 file's part not yet uploaded, a local file's write buffer). When exceeded, the largest row-group buffer is written out; when
     /// no row group is left to write, the file whose storage holds the most is committed. Default 256 MiB.</summary>
     public long MemoryBudgetBytes { get; set; } = 256L * 1024 * 1024;
 

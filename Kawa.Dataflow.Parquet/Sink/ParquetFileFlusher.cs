@@ -47,7 +47,7 @@ internal sealed partial class ParquetFileFlusher<T> : IBatchFlusher<T>, IAsyncDi
         _format = format;
         _time = time;
         _logger = loggerFactory.CreateLogger<ParquetDestination<T>>();
-        _namer = new LakeFileNamer(_storage.InstanceId, time);
+        _namer = new LakeFileNamer(_storage.InstanceId, _storage.MaxFileAge, time);
         _codec = options.Compression.ToString().ToLowerInvariant();
         var keepAlive = options.EffectiveKeepAlive;
         if (keepAlive != Timeout.InfiniteTimeSpan)

@@ -21,6 +21,8 @@ public class LakeDocTests
         Assert.That(docs, Does.Contain($"(buffered, `BufferSize`, default {local.BufferSize / 1024} KiB)"));
         Assert.That(local.MaxFileAge, Is.EqualTo(s3.MaxFileAge));
         Assert.That(docs, Does.Contain($"**2 × `MaxFileAge`** (default {local.MaxFileAge.TotalHours} hour)"));
+        var example = new LakeFileNamer("ingest-1", local.MaxFileAge).Next("snappy");
+        Assert.That(docs, Does.Contain(example[example.IndexOf('.', StringComparison.Ordinal)..]), "the example name declares the default MaxFileAge as the namer does");
         Assert.That(docs, Does.Contain($"(`PartSize`, default {s3.PartSize / (1024 * 1024)} MiB, minimum {S3LakeStorageOptions.MinimumPartSize / (1024 * 1024)} MiB"));
         Assert.That(s3.PreventOverwrite, Is.True);
         Assert.That(docs, Does.Contain("With `PreventOverwrite` (default)"));

@@ -99,4 +99,47 @@ public sealed class LakeFileNamerTests
 
         Assert.Throws<ArgumentException>(() => namer.Next(codec));
     }
+
+    [Test]
+    public void Next_WithMaxFileAge_DeclaresItAndStillParses()
+    {
+        var namer = new LakeFileNamer("host-a", TimeSpan.FromMinutes(10), new ManualTimeProvider(Frozen));
+
+        var name = namer.Next("snappy");
+
+        Assert.That(name, Does.Match("^part-20240501T101112123Z-host-a-[0-9]{6,}-[0-9a-f]{8}\\.a600\\.snappy\\.parquet$"));
+        Assert.That(LakeFileNamer.TryParse(name, out var instance, out var createdAt, out _), Is.True);
+        Assert.That((instance, createdAt), Is.EqualTo(("host-a", Frozen)));
+        Assert.That(LakeFileNamer.DeclaredAgeOf(name), Is.EqualTo(TimeSpan.FromMinutes(10)));
+        Assert.That(namer.MaxFileAge, Is.EqualTo(TimeSpan.FromMinutes(10)));
+    }
+
+    [Test]
+    public void DeclaredAgeOf_NameWithoutAge_None()
+    {
+        // The earlier format, which a namer without a max file age still makes.
+        var name = new LakeFileNamer("host-a", new ManualTimeProvider(Frozen)).Next("snappy");
+
+        Assert.That(LakeFileNamer.TryParse(name, out _, out _, out _), Is.True);
+        Assert.That(LakeFileNamer.DeclaredAgeOf(name), Is.Null);
+    }
+
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.a1.parquet")] // "a1" is this name's codec, not an age
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.a0600.snappy.parquet")]
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.ax600.snappy.parquet")]
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.a600..parquet")]
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.a600.snappy.x.parquet")]
+    [TestCase("part-20240501T101112123Z-host-1-0badf00d.parquet")]
+    [TestCase("part-20240501T101112123Z-host-x-0badf00d.a600.snappy.parquet")] // no sequence: not a namer's name
+    public void DeclaredAgeOf_MalformedOrForeign_None(string name)
+    {
+        Assert.That(LakeFileNamer.DeclaredAgeOf(name), Is.Null);
+    }
+
+    [TestCase(0)]
+    [TestCase(-1)]
+    public void Constructor_MaxFileAgeNotPositive_Refused(int seconds)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LakeFileNamer("w", TimeSpan.FromSeconds(seconds)));
+    }
 }

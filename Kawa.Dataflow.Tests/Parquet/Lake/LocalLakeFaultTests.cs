@@ -163,11 +163,18 @@ public sealed class LocalLakeFaultTests
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
         var other = new LocalLakeStorage(new LocalLakeStorageOptions { RootPath = _root.Path, InstanceId = "writer-b", MaxFileAge = maxFileAge }, timeProvider: time);
 
+        // The killed writer ran with the default MaxFileAge (1 hour), longer than this cleaner's, and its name says so.
+        var writersAge = new LocalLakeStorageOptions().MaxFileAge;
+
         var early = await other.CleanupAsync();
         time.Advance(2 * maxFileAge + TimeSpan.FromMinutes(1));
+        var pastTwiceTheCleanersAge = await other.CleanupAsync();
+        time.Advance(2 * writersAge - 2 * maxFileAge);
         var late = await other.CleanupAsync();
 
         Assert.That(early, Is.EqualTo(new LakeCleanupResult(Removed: 0, Failed: 0, Kept: 1)), "writer-a might be alive: never touch its file");
+        Assert.That(pastTwiceTheCleanersAge, Is.EqualTo(new LakeCleanupResult(Removed: 0, Failed: 0, Kept: 1)),
+            "writer-a declared a longer MaxFileAge than the cleaner's: it might still be alive");
         Assert.That(late, Is.EqualTo(new LakeCleanupResult(Removed: 1, Failed: 0, Kept: 0)));
         Assert.That(File.Exists(temp), Is.False);
     }

@@ -17,6 +17,41 @@ public sealed class LocalLakeStorageTests
         new(new LocalLakeStorageOptions { RootPath = _root.Path, InstanceId = instance, Fsync = fsync });
 
     [Test]
+    public async Task CreateAsync_OpenFiles_WriteBufferCountedUntilCommitAbortOrDispose()
+    {
+        var storage = new LocalLakeStorage(new LocalLakeStorageOptions { RootPath = _root.Path, InstanceId = "writer-a", Fsync = FsyncMode.None, BufferSize = 10_000 });
+        var committed = await storage.CreateAsync("a.parquet");
+        var aborted = await storage.CreateAsync("b.parquet");
+        var disposed = await storage.CreateAsync("c.parquet");
+        await committed.Stream.WriteAsync(new byte[] { 1 });
+
+        var whileOpen = storage.Memory.Current;
+        var perFile = ((IBufferingLakeFile)committed).BufferedBytes;
+        await committed.CommitAsync();
+        var afterCommit = storage.Memory.Current;
+        await aborted.AbortAsync();
+        var afterAbort = storage.Memory.Current;
+        await disposed.DisposeAsync();
+        await committed.DisposeAsync(); // a second release must not count twice
+
+        Assert.That((whileOpen, perFile), Is.EqualTo((30_000L, 10_000L)));
+        Assert.That((afterCommit, afterAbort), Is.EqualTo((20_000L, 10_000L)));
+        Assert.That(storage.Memory.Current, Is.Zero);
+        Assert.That(storage.Memory.Peak, Is.EqualTo(30_000));
+        Assert.That(((IBufferingLakeFile)committed).BufferedBytes, Is.Zero);
+    }
+
+    [Test]
+    public async Task CreateAsync_Unbuffered_HoldsNoMemory()
+    {
+        var storage = new LocalLakeStorage(new LocalLakeStorageOptions { RootPath = _root.Path, InstanceId = "writer-a", Fsync = FsyncMode.None, BufferSize = 0 });
+        await using var file = await storage.CreateAsync("a.parquet");
+
+        Assert.That(((IBufferingLakeFile)file).BufferedBytes, Is.Zero);
+        Assert.That(storage.Memory.Current, Is.Zero);
+    }
+
+    [Test]
     public async Task CreateAsync_BeforeCommit_OnlyAHiddenTemporaryFileExists()
     {
         var storage = Storage();

@@ -7,7 +7,8 @@ namespace Kawa.Dataflow.Tests.Parquet.Lake;
 
 /// <summary>
 /// The S3 cleanup and overwrite rules, against a substitute client: s3rver implements neither ListMultipartUploads nor
-/// conditional writes (docs/lake.md), so these request shapes are checked here.
+/// conditional writes (docs/lake.md), so these request shapes are checked here (cleanup against s3rver only shows that
+/// the failed listing is reported, see S3LakeStorageTests).
 /// </summary>
 public sealed class S3LakeCleanupTests
 {
@@ -19,6 +20,66 @@ public sealed class S3LakeCleanupTests
             timeProvider: new ManualTimeProvider(Now));
 
     private static string Name(string instance) => new LakeFileNamer(instance, new ManualTimeProvider(Now)).Next("snappy");
+
+    private static string Name(string instance, TimeSpan maxFileAge) => new LakeFileNamer(instance, maxFileAge, new ManualTimeProvider(Now)).Next("snappy");
+
+    private static IAmazonS3 ClientListing(params MultipartUpload[] uploads)
+    {
+        var client = Substitute.For<IAmazonS3>();
+        client.ListMultipartUploadsAsync(Arg.Any<ListMultipartUploadsRequest>(), Arg.Any<CancellationToken>())
+            .Returns(new ListMultipartUploadsResponse { MultipartUploads = [.. uploads], IsTruncated = false });
+        return client;
+    }
+
+    [Test]
+    public async Task CleanupAsync_AnotherInstancesUploadDeclaringALongerAge_KeptPastTwiceTheCleanersAge()
+    {
+        // A writer with a 2 h MaxFileAge started this upload 40 min ago; the cleaner's own age is 10 min.
+        var longAge = TimeSpan.FromHours(2);
+        var slow = new MultipartUpload { Key = "events/dt=1/" + Name("writer-b", longAge), UploadId = "slow", Initiated = (Now - 4 * MaxFileAge).UtcDateTime };
+        var client = ClientListing(slow);
+
+        var result = await Storage(client).CleanupAsync();
+
+        Assert.That(result, Is.EqualTo(new LakeCleanupResult(Removed: 0, Failed: 0, Kept: 1)));
+        await client.DidNotReceive().AbortMultipartUploadAsync(Arg.Any<string>(), Arg.Any<string>(), Arg.Any<string>(), Arg.Any<CancellationToken>());
+    }
+
+    [Test]
+    public async Task CleanupAsync_AnotherInstancesUploadDeclaringALongerAge_AbortedOnceOlderThanTwiceThatAge()
+    {
+        var longAge = TimeSpan.FromHours(2);
+        var young = new MultipartUpload { Key = "events/dt=1/" + Name("writer-b", longAge), UploadId = "young", Initiated = (Now - 2 * longAge + TimeSpan.FromSeconds(1)).UtcDateTime };
+        var stale = new MultipartUpload { Key = "events/dt=1/" + Name("writer-b", longAge), UploadId = "stale", Initiated = (Now - 2 * longAge - TimeSpan.FromSeconds(1)).UtcDateTime };
+        var client = ClientListing(young, stale);
+
+        var result = await Storage(client).CleanupAsync();
+
+        Assert.That(result, Is.EqualTo(new LakeCleanupResult(Removed: 1, Failed: 0, Kept: 1)));
+        await client.Received(1).AbortMultipartUploadAsync("lake", stale.Key, "stale", Arg.Any<CancellationToken>());
+        await client.DidNotReceive().AbortMultipartUploadAsync(Arg.Any<string>(), Arg.Any<string>(), "young", Arg.Any<CancellationToken>());
+    }
+
+    [Test]
+    public async Task CleanupAsync_UploadsOfTheEarlierNameFormat_FollowTheCleanersAge()
+    {
+        // Names without a declared age (the format before it, or a namer without one): the cleaner's own age applies.
+        var young = new MultipartUpload { Key = "events/dt=1/" + Name("writer-b"), UploadId = "young", Initiated = (Now - 2 * MaxFileAge + TimeSpan.FromSeconds(1)).UtcDateTime };
+        var stale = new MultipartUpload { Key = "events/dt=1/" + Name("writer-b"), UploadId = "stale", Initiated = (Now - 2 * MaxFileAge - TimeSpan.FromSeconds(1)).UtcDateTime };
+        var malformed = new MultipartUpload
+        {
+            Key = "events/dt=1/part-20240501T120000000Z-writer-b-000001-0badf00d.a099999999.snappy.parquet",
+            UploadId = "malformed",
+            Initiated = (Now - 2 * MaxFileAge - TimeSpan.FromSeconds(1)).UtcDateTime,
+        };
+        var client = ClientListing(young, stale, malformed);
+
+        var result = await Storage(client).CleanupAsync();
+
+        Assert.That(result, Is.EqualTo(new LakeCleanupResult(Removed: 2, Failed: 0, Kept: 1)));
+        await client.Received(1).AbortMultipartUploadAsync("lake", stale.Key, "stale", Arg.Any<CancellationToken>());
+        await client.Received(1).AbortMultipartUploadAsync("lake", malformed.Key, "malformed", Arg.Any<CancellationToken>());
+    }
 
     [Test]
     public async Task CleanupAsync_PendingUploads_AbortsOwnAndStaleKeepsYoungForeign()

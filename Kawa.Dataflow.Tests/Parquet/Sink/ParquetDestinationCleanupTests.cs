@@ -126,6 +126,20 @@ public sealed class ParquetDestinationCleanupTests
     }
 
     [Test]
+    public async Task SendAsync_FileNames_DeclareTheStoragesMaxFileAge()
+    {
+        // An S3 upload's key is its final name: another instance's cleanup reads the writer's age from it.
+        await using (var sink = new ParquetDestination<SinkEvent>(Options(Lake("writer-a"))))
+        {
+            await sink.SendAsync(AckToken.None(), Event(1, "a"));
+            await sink.FlushAsync();
+        }
+
+        var name = Path.GetFileName(_root.AllFiles().Single(f => f.EndsWith(".parquet", StringComparison.Ordinal)));
+        Assert.That(LakeFileNamer.DeclaredAgeOf(name), Is.EqualTo(MaxFileAge));
+    }
+
+    [Test]
     public async Task FirstFile_OwnLeftoversOfAPreviousRun_Removed()
     {
         // A crashed run of the same instance id left a fresh temporary file behind.

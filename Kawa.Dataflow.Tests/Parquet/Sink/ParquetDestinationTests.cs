@@ -325,7 +325,8 @@ public sealed class ParquetDestinationTests
     [Test]
     public async Task MemoryBudget_ManyOpenFiles_BufferedBytesStayWithinTheBudget()
     {
-        var options = Options(Storage(_root), batchSize: 20);
+        // Unbuffered files: a 64 KiB write buffer per file would not fit this budget (see MemoryBudget_ManyOpenLocalFiles_...).
+        var options = Options(Storage(_root, bufferSize: 0), batchSize: 20);
         options.Partitioning = PartitionPath<SinkEvent>.Parse("host={key}");
         options.MemoryBudgetBytes = 32 * 1024;
         await using var destination = new ParquetDestination<SinkEvent>(options);
@@ -352,11 +353,56 @@ public sealed class ParquetDestinationTests
     }
 
     [Test]
+    public async Task MemoryBudget_ManyOpenLocalFiles_WriteBuffersCountedAndFilesCommittedEarly()
+    {
+        // 16 partitions on a local lake under a 512 KiB budget: each open file holds its 64 KiB write buffer, 1 MiB in
+        // all. Counted outside the budget, the buffers alone would pass it; counted, the sink commits the files
+        // holding the most once their row groups are written out.
+        var storage = Storage(_root);
+        const long budget = 512 * 1024;
+        const int rows = 16_000;
+        var options = Options(storage, batchSize: 100);
+        options.Partitioning = PartitionPath<SinkEvent>.Parse("p={key}");
+        options.MemoryBudgetBytes = budget;
+        var acked = 0;
+        await using (var destination = new ParquetDestination<SinkEvent>(options))
+        {
+            for (var i = 0; i < rows; i++)
+            {
+                // Runs of 100 rows per partition, so each flush appends to one file.
+                var message = Event(i, "p" + (i / 100 % 16));
+                await destination.SendAsync(AckToken.Create(outcome =>
+                {
+                    if (outcome.Kind == AckKind.Ack)
+                    {
+                        Interlocked.Increment(ref acked);
+                    }
+                }), message);
+            }
+
+            Assert.That(destination.BufferedBytes, Is.LessThanOrEqualTo(budget));
+            await destination.FlushAsync();
+
+            Assert.That(destination.PeakBufferedBytes, Is.GreaterThan(budget / 2).And.LessThanOrEqualTo(budget),
+                "row-group buffers plus file write buffers, measured after every append and every budget enforcement");
+        }
+
+        // The storage's gauge counts a buffer when its file opens, before the sink can make room for it: at most one
+        // buffer over the budget.
+        Assert.That(storage.Memory.Peak, Is.GreaterThan(0).And.LessThanOrEqualTo(budget + new LocalLakeStorageOptions().BufferSize));
+        Assert.That(storage.Memory.Current, Is.Zero, "every file's buffer was released at its commit");
+        Assert.That(acked, Is.EqualTo(rows));
+        Assert.That(Committed(_root), Has.Length.GreaterThan(16), "files were committed early to free their buffers");
+        Assert.That(await ReadAllAsync(_root), Has.Count.EqualTo(rows));
+    }
+
+    [Test]
     public async Task MemoryBudget_FlushThatWouldPassIt_WritesRowGroupsOutBeforeAppending()
     {
         // Each flush is 50 rows (~12 KB buffered) for one of 4 partitions; the budget is 32 KB. Appending a flush to
         // full buffers would pass the budget by up to a whole flush: room must be made before the rows are accepted.
-        var options = Options(Storage(_root), batchSize: 50);
+        // Unbuffered files, so only row groups count.
+        var options = Options(Storage(_root, bufferSize: 0), batchSize: 50);
         options.Partitioning = PartitionPath<SinkEvent>.Parse("host={key}");
         options.MemoryBudgetBytes = 32 * 1024;
         await using var destination = new ParquetDestination<SinkEvent>(options);

@@ -19,9 +19,14 @@ internal static class SinkTestSupport
 {
     public static readonly DateTime Start = new(2024, 5, 1, 10, 0, 0, DateTimeKind.Utc);
 
-    /// <summary>A local lake in <paramref name="root"/>; <paramref name="maxFileAge"/> (default 1 hour) bounds the sink's FileMaxAge.</summary>
-    public static LocalLakeStorage Storage(TempDirectory root, TimeSpan? maxFileAge = null) =>
-        new(new LocalLakeStorageOptions { RootPath = root.Path, InstanceId = "sink-test", Fsync = FsyncMode.None, MaxFileAge = maxFileAge ?? TimeSpan.FromHours(1) });
+    /// <summary>A local lake in <paramref name="root"/>; <paramref name="maxFileAge"/> (default 1 hour) bounds the sink's FileMaxAge;
+    /// <paramref name="bufferSize"/> (default 64 KiB) is each open file's write buffer, which counts against the sink's memory budget.</summary>
+    public static LocalLakeStorage Storage(TempDirectory root, TimeSpan? maxFileAge = null, int? bufferSize = null) =>
+        new(new LocalLakeStorageOptions
+        {
+            RootPath = root.Path, InstanceId = "sink-test", Fsync = FsyncMode.None, MaxFileAge = maxFileAge ?? TimeSpan.FromHours(1),
+            BufferSize = bufferSize ?? new LocalLakeStorageOptions().BufferSize,
+        });
 
     public static Message<SinkEvent> Event(long id, string host = "h", int minute = 0) =>
         new(new SinkEvent { Id = id, Host = host, Ts = Start.AddMinutes(minute) }, Key: host);
