@@ -111,6 +111,11 @@ public sealed class ParquetDestinationOptions<T>
         }
         if (MaxOpenFiles < 1) problems.Add($"{P}MaxOpenFiles must be at least 1 (was {MaxOpenFiles}).");
         if (MemoryBudgetBytes < 1024) problems.Add($"{P}MemoryBudgetBytes must be at least 1024 (was {MemoryBudgetBytes}).");
+        if (Storage is LocalLakeStorage local && MemoryBudgetBytes < local.BufferSize)
+        {
+            // Each open file's write buffer counts in the budget: below one buffer, every batch would commit its own file.
+            problems.Add($"{P}MemoryBudgetBytes ({MemoryBudgetBytes}) must be at least the local storage's BufferSize ({local.BufferSize}), which each open file holds; lower BufferSize or raise the budget.");
+        }
         if (AckWait <= TimeSpan.Zero) problems.Add($"{P}AckWait must be positive (was {AckWait}).");
         if (KeepAliveInterval is { } k && k <= TimeSpan.Zero && k != Timeout.InfiniteTimeSpan) problems.Add($"{P}KeepAliveInterval must be positive or Timeout.InfiniteTimeSpan (was {k}).");
         if (KeepAliveInterval is { } k2 && k2 > TimeSpan.Zero && k2 >= AckWait) problems.Add($"{P}KeepAliveInterval ({k2}) must be shorter than AckWait ({AckWait}), or messages are redelivered between keep-alives.");
