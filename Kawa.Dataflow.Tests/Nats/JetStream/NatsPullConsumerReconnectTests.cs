@@ -24,87 +24,95 @@ public class NatsPullConsumerReconnectTests
 
         """;
 
+    private NatsServerProcess _server = null!;
+    private NatsConnection _admin = null!;
+    private JetStreamContext _adminJs = null!;
+    private NatsConnection _worker = null!;
+    private NatsPullConsumer _consumer = null!;
+    private CancellationTokenSource _timeout = null!;
+
+    /// <summary>
+    /// A stream with one message, read by a worker who may not look consumers up, through a pull consumer whose idle
+    /// heartbeat of 2 s makes it wait up to 4 s for a leader after each reconnect.
+    /// </summary>
+    [SetUp]
+    public async Task Start()
+    {
+        _timeout = new CancellationTokenSource(NatsTestHelpers.Generous);
+        _server = await NatsServerProcess.StartAsync(Config);
+        _admin = await NatsTestHelpers.ConnectAsync(_server, o => (o.User, o.Password) = ("admin", "admin-pw"));
+        _adminJs = new JetStreamContext(_admin);
+        await _adminJs.CreateStreamAsync(new StreamConfig { Name = "R", Subjects = ["r.>"] });
+        await _adminJs.CreateConsumerAsync("R", new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromMinutes(5) });
+        await _adminJs.PublishAsync("r.1", Encoding.UTF8.GetBytes("first"));
+        _worker = await NatsTestHelpers.ConnectAsync(_server, o => (o.User, o.Password) = ("worker", "worker-pw"));
+        _consumer = new JetStreamContext(_worker).CreatePullConsumer(
+            "R", "d", new NatsPullConsumerOptions { BatchSize = 1, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(2) });
+        await _consumer.StartAsync();
+    }
+
+    [TearDown]
+    public async Task Stop()
+    {
+        await _consumer.DisposeAsync();
+        await _worker.DisposeAsync();
+        await _admin.DisposeAsync();
+        await _server.DisposeAsync();
+        _timeout.Dispose();
+    }
+
+    /// <summary>Reads the first message, restarts the server, and acks the message once the consumer is probing.</summary>
+    private async Task<long> AckAfterReconnectAsync()
+    {
+        var token = _consumer.CreateAckToken(await _consumer.NextAsync(_timeout.Token));
+        await _server.RestartAsync();
+        await NatsTestHelpers.WaitForStateAsync(_worker, NatsConnectionState.Connected);
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(_consumer.LeaderProbes >= 1), what: "a consumer lookup after the reconnect");
+        var sentBefore = _consumer.AcksSent;
+        token.Ack();
+
+        // The lookups fail (no permission): the ack waits while the consumer keeps asking.
+        var probes = _consumer.LeaderProbes;
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(_consumer.LeaderProbes >= probes + 2), what: "two more lookups");
+        Assert.That(_consumer.AcksSent, Is.EqualTo(sentBefore), "the ack is held while the consumer's leader is unknown");
+        return sentBefore;
+    }
+
+    private Task AckFloorReachesFirstAsync() => NatsTestHelpers.WaitUntilAsync(
+        async () => (await _adminJs.GetConsumerAsync("R", "d")).AckFloor?.StreamSeq == 1,
+        what: "the server to record the held ack");
+
     [Test]
     public async Task Reconnect_ConsumerLookupRefused_AcksHeldWhileProbingThenSentAndPullingResumes()
     {
-        await using var server = await NatsServerProcess.StartAsync(Config);
-        await using var admin = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("admin", "admin-pw"));
-        var adminJs = new JetStreamContext(admin);
-        await adminJs.CreateStreamAsync(new StreamConfig { Name = "R", Subjects = ["r.>"] });
-        await adminJs.CreateConsumerAsync("R", new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromMinutes(5) });
-        await adminJs.PublishAsync("r.1", Encoding.UTF8.GetBytes("first"));
+        var sentBefore = await AckAfterReconnectAsync();
 
-        await using var worker = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("worker", "worker-pw"));
-        var heartbeat = TimeSpan.FromSeconds(2); // the consumer probes for 4 s after the reconnect
-        await using var consumer = new JetStreamContext(worker).CreatePullConsumer(
-            "R", "d", new NatsPullConsumerOptions { BatchSize = 1, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = heartbeat });
-        await consumer.StartAsync();
-        using var cts = new CancellationTokenSource(NatsTestHelpers.Generous);
-        var first = await consumer.NextAsync(cts.Token);
-        var token = consumer.CreateAckToken(first);
-
-        await server.RestartAsync();
-        await NatsTestHelpers.WaitForStateAsync(worker, NatsConnectionState.Connected);
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= 1), what: "a consumer lookup after the reconnect");
-        var sentBefore = consumer.AcksSent;
-        token.Ack();
-
-        // The lookups fail (no permission): the ack waits while the consumer keeps asking...
-        var probes = consumer.LeaderProbes;
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= probes + 2), what: "two more lookups");
-        Assert.That(consumer.AcksSent, Is.EqualTo(sentBefore), "the ack is held while the consumer's leader is unknown");
-
-        // ...until 2 x idle heartbeat after the reconnect, when it goes on without the answer: the ack goes out and
-        // pulling resumes.
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.AcksSent > sentBefore), what: "the held ack sent");
-        await adminJs.PublishAsync("r.2", Encoding.UTF8.GetBytes("second"));
-        var second = await consumer.NextAsync(cts.Token);
+        // 2 x idle heartbeat after the reconnect it goes on without the answer: the ack goes out and pulling resumes.
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(_consumer.AcksSent > sentBefore), what: "the held ack sent");
+        await _adminJs.PublishAsync("r.2", Encoding.UTF8.GetBytes("second"));
+        var second = await _consumer.NextAsync(_timeout.Token);
         Assert.That(Encoding.UTF8.GetString(second.Data), Is.EqualTo("second"));
-        await NatsTestHelpers.WaitUntilAsync(
-            async () => (await adminJs.GetConsumerAsync("R", "d")).AckFloor?.StreamSeq == 1,
-            what: "the server to record the held ack");
-        Assert.That(consumer.MissedHeartbeatReissues, Is.Zero);
+        await AckFloorReachesFirstAsync();
+        Assert.That(_consumer.MissedHeartbeatReissues, Is.Zero);
     }
 
     [Test]
     public async Task Reconnect_SecondReconnectWhileAnAckWaits_AckStillSent()
     {
         // An ack waiting for the first reconnect's leader wait must be released by whatever ends the second one.
-        await using var server = await NatsServerProcess.StartAsync(Config);
-        await using var admin = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("admin", "admin-pw"));
-        var adminJs = new JetStreamContext(admin);
-        await adminJs.CreateStreamAsync(new StreamConfig { Name = "R", Subjects = ["r.>"] });
-        await adminJs.CreateConsumerAsync("R", new ConsumerConfig { DurableName = "d", AckPolicy = AckPolicy.Explicit, AckWait = TimeSpan.FromMinutes(5) });
-        await adminJs.PublishAsync("r.1", Encoding.UTF8.GetBytes("first"));
-        await using var worker = await NatsTestHelpers.ConnectAsync(server, o => (o.User, o.Password) = ("worker", "worker-pw"));
-        await using var consumer = new JetStreamContext(worker).CreatePullConsumer(
-            "R", "d", new NatsPullConsumerOptions { BatchSize = 1, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(2) });
-        await consumer.StartAsync();
-        using var cts = new CancellationTokenSource(NatsTestHelpers.Generous);
-        var token = consumer.CreateAckToken(await consumer.NextAsync(cts.Token));
-
-        await server.RestartAsync();
-        await NatsTestHelpers.WaitForStateAsync(worker, NatsConnectionState.Connected);
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= 1), what: "a consumer lookup after the first reconnect");
-        var sentBefore = consumer.AcksSent;
-        token.Ack();
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.LeaderProbes >= 2), what: "a second lookup, the ack waiting");
-        Assert.That(consumer.AcksSent, Is.EqualTo(sentBefore), "held during the first wait");
-
+        var sentBefore = await AckAfterReconnectAsync();
         var reconnects = 0;
-        worker.StateChanged += (_, e) =>
+        _worker.StateChanged += (_, e) =>
         {
             if (e.Previous == NatsConnectionState.Reconnecting && e.Current == NatsConnectionState.Connected)
             {
                 Interlocked.Increment(ref reconnects);
             }
         };
-        await server.RestartAsync();
+        await _server.RestartAsync();
         await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconnects) >= 1), what: "the second reconnect");
 
-        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(consumer.AcksSent > sentBefore), what: "the held ack sent after the second wait ended");
-        await NatsTestHelpers.WaitUntilAsync(
-            async () => (await adminJs.GetConsumerAsync("R", "d")).AckFloor?.StreamSeq == 1,
-            what: "the server to record the held ack");
+        await NatsTestHelpers.WaitUntilAsync(() => Task.FromResult(_consumer.AcksSent > sentBefore), what: "the held ack sent after the second wait ended");
+        await AckFloorReachesFirstAsync();
     }
 }
