@@ -28,7 +28,7 @@ public sealed class ScriptedFlusher<T> : IBatchFlusher<T>
     public async ValueTask FlushAsync(Batch<T> batch, CancellationToken cancellationToken)
     {
         var running = Interlocked.Increment(ref _running);
-        InterlockedMax(ref _maxRunning, running);
+        HighWaterMark.Raise(ref _maxRunning, running);
         try
         {
             var call = new FlushCall<T>(batch, [.. batch.Messages.Select(m => m.Value)], batch.Attempt, cancellationToken);
@@ -56,14 +56,6 @@ public sealed class ScriptedFlusher<T> : IBatchFlusher<T>
 
     /// <summary>Whether a flush call is waiting to be read right now.</summary>
     public bool HasPendingCall => _calls.Reader.Count > 0;
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        int current;
-        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
-        {
-        }
-    }
 }
 
 /// <summary>One flush in progress, held until the test decides.</summary>

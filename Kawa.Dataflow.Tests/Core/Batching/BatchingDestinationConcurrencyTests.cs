@@ -19,7 +19,7 @@ public class BatchingDestinationConcurrencyTests
             async (batch, ct) =>
             {
                 var now = Interlocked.Increment(ref running);
-                InterlockedMax(ref maxRunning, now);
+                HighWaterMark.Raise(ref maxRunning, now);
                 try
                 {
                     await Task.Yield();
@@ -73,13 +73,5 @@ public class BatchingDestinationConcurrencyTests
         Assert.That(flushed.Values, Is.All.EqualTo(1), "a successful flush is never repeated");
         Assert.That(batchSizes, Is.All.InRange(1, 7));
         Assert.That(maxRunning, Is.InRange(1, 3));
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        int current;
-        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
-        {
-        }
     }
 }

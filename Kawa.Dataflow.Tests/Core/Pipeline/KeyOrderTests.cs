@@ -24,7 +24,7 @@ public class KeyOrderTests
         async ValueTask<Messages<int>> HandleAsync(Message<int> message, CancellationToken cancellationToken)
         {
             var now = Interlocked.Increment(ref active);
-            Concurrency.Max(ref maxActive, now);
+            HighWaterMark.Raise(ref maxActive, now);
             if (now >= 2)
             {
                 twoAtOnce.TrySetResult();

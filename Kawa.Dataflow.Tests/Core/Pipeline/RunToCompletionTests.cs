@@ -289,7 +289,7 @@ public class RunToCompletionTests
         var handler = new HandlerFunc<int, int>(async (message, ct) =>
         {
             var now = Interlocked.Increment(ref handling);
-            Concurrency.Max(ref maxHandling, now);
+            HighWaterMark.Raise(ref maxHandling, now);
             if (now == parallelism)
             {
                 allIn.TrySetResult();
@@ -306,7 +306,7 @@ public class RunToCompletionTests
         });
         var destination = new DestinationFunc<int>(async (ack, _, _) =>
         {
-            Concurrency.Max(ref maxSending, Interlocked.Increment(ref sending));
+            HighWaterMark.Raise(ref maxSending, Interlocked.Increment(ref sending));
             await Task.Yield();
             Interlocked.Decrement(ref sending);
             ack.Ack();

@@ -68,12 +68,7 @@ public class TelemetryTests
 
             if (instrument == "kawa.messages.in_flight")
             {
-                var now = Interlocked.Add(ref _inFlightNow, value);
-                var peak = Volatile.Read(ref _inFlightPeak);
-                while (now > peak && Interlocked.CompareExchange(ref _inFlightPeak, now, peak) != peak)
-                {
-                    peak = Volatile.Read(ref _inFlightPeak);
-                }
+                HighWaterMark.Raise(ref _inFlightPeak, Interlocked.Add(ref _inFlightNow, value));
             }
         }
     }

@@ -166,26 +166,6 @@ internal static class SeededRuns
     }
 }
 
-/// <summary>Helpers for tests that observe concurrency.</summary>
-internal static class Concurrency
-{
-    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if it is larger, atomically.</summary>
-    public static void Max(ref int target, int value)
-    {
-        var seen = Volatile.Read(ref target);
-        while (value > seen)
-        {
-            var previous = Interlocked.CompareExchange(ref target, value, seen);
-            if (previous == seen)
-            {
-                return;
-            }
-
-            seen = previous;
-        }
-    }
-}
-
 /// <summary>
 /// The handler of the randomized accounting runs: message <c>id</c> yields first when even, fails its first
 /// <c>failingAttempts</c> attempts (recording in <c>gaveUp</c> why it may be acked without output), then fans out into
