@@ -292,24 +292,18 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     public void ValidateAgainst(Kawa.Dataflow.Pipeline pipeline, TimeSpan longestSinkHold = default)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
-        var errors = new List<string>();
         // The window this pipeline gives the source, or the one in use if larger (another build set it last).
         var prefetch = Math.Max(EffectivePrefetchMessages(_options.PrefetchMessages, pipeline.MaxUnsettledMessages), PrefetchMessages);
-        if (MaxAckPendingMisfit(pipeline.Name, pipeline.MaxUnsettledMessages, prefetch) is { } misfit)
+        var misfits = Misfits(pipeline.Name, pipeline.MaxUnsettledMessages, prefetch, PipelineMember.Max(longestSinkHold, pipeline.LongestDestinationHold));
+        if (misfits.Length > 0)
         {
-            errors.Add(misfit);
-        }
-
-        if (AckWaitMisfit(PipelineMember.Max(longestSinkHold, pipeline.LongestDestinationHold)) is { } holdMisfit)
-        {
-            errors.Add(holdMisfit);
-        }
-
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException("The JetStream source does not fit the pipeline: " + string.Join(" ", errors));
+            throw new InvalidOperationException("The JetStream source does not fit the pipeline: " + string.Join(" ", misfits));
         }
     }
+
+    /// <summary>Every start-up rule a pipeline with these figures breaks, each as its message (none when it fits).</summary>
+    private string[] Misfits(string pipeline, int maxUnsettledMessages, int prefetch, TimeSpan longestHold)
+        => [.. new[] { MaxAckPendingMisfit(pipeline, maxUnsettledMessages, prefetch), AckWaitMisfit(longestHold) }.OfType<string>()];
 
     /// <summary>The start-up check's second rule: null when a sink holding messages up to <paramref name="longestHold"/>
     /// fits the consumer's ack wait, else why not.</summary>
@@ -358,7 +352,7 @@ public sealed class NatsJetStreamSource : ISource<byte[]>, IAsyncDisposable, IPi
     void IPipelineSourceMember.JoinPipeline(string pipeline, int maxInFlightMessages, long maxInFlightBytes, TimeSpan longestHold)
     {
         var batch = EffectivePrefetchMessages(_options.PrefetchMessages, maxInFlightMessages);
-        string[] misfits = [.. new[] { MaxAckPendingMisfit(pipeline, maxInFlightMessages, batch), AckWaitMisfit(longestHold) }.OfType<string>()];
+        var misfits = Misfits(pipeline, maxInFlightMessages, batch, longestHold);
         if (misfits.Length > 0)
         {
             throw new InvalidOperationException($"JetStream source for stream '{_options.Stream}': {string.Join(" ", misfits)}");
