@@ -212,17 +212,15 @@ internal sealed class NatsHeaders
     }
 
     /// <inheritdoc cref="ReadStatusCode(in ReadOnlySequence{byte})"/>
-    public static int ReadStatusCode(ReadOnlySpan<byte> block)
-    {
-        var status = StatusText(block);
-        if (status.IsEmpty)
-        {
-            return 0;
-        }
+    public static int ReadStatusCode(ReadOnlySpan<byte> block) => CodeOf(StatusText(block), out _);
 
-        var space = status.IndexOf((byte)' ');
+    /// <summary>The code at the start of a status text (0 when there is none); <paramref name="space"/> is where the
+    /// description starts after it, or -1.</summary>
+    private static int CodeOf(ReadOnlySpan<byte> status, out int space)
+    {
+        space = status.IndexOf((byte)' ');
         var codeSpan = space < 0 ? status : status[..space];
-        return Utf8Parser.TryParse(codeSpan, out int code, out var consumed) && consumed == codeSpan.Length ? code : 0;
+        return !codeSpan.IsEmpty && Utf8Parser.TryParse(codeSpan, out int code, out var consumed) && consumed == codeSpan.Length ? code : 0;
     }
 
     /// <summary>What follows the version on the first line, trimmed; empty without a version line.</summary>
@@ -254,9 +252,8 @@ internal sealed class NatsHeaders
             return 0;
         }
 
-        var code = ReadStatusCode(span);
         var status = StatusText(span);
-        var space = status.IndexOf((byte)' ');
+        var code = CodeOf(status, out var space);
         if (space >= 0)
         {
             description = Encoding.UTF8.GetString(status[(space + 1)..].Trim((byte)' '));
